@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Runs every compiled uvu test file (dist/test/**/*.test.js) in its own Node process, so one file's workers
+// or timers cannot leak into another, and reads uvu's own summary from each. A file that exits without a
+// summary (a crash inside the runner) or with a non-zero status counts as failed, never as passed.
+// Ends with the line "N passed, N failed" that CI reads. Usage: node scripts/run-tests.mjs [filter-regex]
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const dir = join(root, 'dist', 'test');
+const filter = process.argv[2] ? new RegExp(process.argv[2]) : null;
+
+function find(d) {
+  return readdirSync(d).flatMap((name) => {
+    const p = join(d, name);
+    if (statSync(p).isDirectory()) return find(p);
+    return name.endsWith('.test.js') ? [p] : [];
+  }).sort();
+}
+
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+let passed = 0;
+let failed = 0;
+const failures = [];
+const t0 = Date.now();
+for (const file of find(dir)) {
+  const name = relative(dir, file);
+  if (filter && !filter.test(name)) continue;
+  const started = Date.now();
+  const out = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    let text = '';
+    child.stdout.on('data', (b) => { text += b; process.stdout.write(b); });
+    child.stderr.on('data', (b) => { text += b; process.stderr.write(b); });
+    child.on('close', (code, signal) => resolve({ text: strip(text), code, signal }));
+  });
+  const total = /Total:\s+(\d+)/.exec(out.text);
+  const ok = /Passed:\s+(\d+)/.exec(out.text);
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  if (!total || !ok) {
+    failed += 1;
+    failures.push(`${name}: no uvu summary (exit ${out.code ?? out.signal}) — the file crashed`);
+    continue;
+  }
+  const t = Number(total[1]);
+  const p = Number(ok[1]);
+  passed += p;
+  failed += t - p;
+  if (t - p > 0 || out.code !== 0) {
+    if (t === p) failed += 1;
+    failures.push(`${name}: ${t - p} of ${t} failed (exit ${out.code})`);
+  }
+  console.log(`-- ${name}: ${p}/${t} passed in ${secs}s`);
+}
+console.log(`\ntest files took ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+for (const f of failures) console.log(`FAILED ${f}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 && passed > 0 ? 0 : 1;

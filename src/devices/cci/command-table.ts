@@ -1,0 +1,124 @@
+import { EFFECTS_RESERVED_MASK } from './effects.js';
+
+/**
+ * One command of a CCI command set, as data: the emulator dispatches from it, checks the input size with it,
+ * and generates the device's Command Effects Log from it. Nothing else lists opcodes.
+ */
+export interface CommandDef<S> {
+  opcode: number;
+  name: string;
+  input: InputRule;
+  /** CEL effects, spec bit numbering (see effects.ts) */
+  effects: number;
+  /** Writes output into req.payload[0..req.outLen) and returns a return code. Inputs must be read first:
+   *  the mailbox payload registers carry both directions. */
+  handler: (dev: S, req: CciRequest) => number;
+}
+
+/**
+ * Input payload size rule:
+ * - a number: exactly that many bytes;
+ * - { min, max? }: a range;
+ * - { min, exact }: at least `min` bytes to read the header, then exactly exact(payload, len) bytes.
+ */
+export type InputRule =
+  | number
+  | { min: number; max?: number }
+  | { min: number; exact: (payload: Uint8Array, view: DataView) => number };
+
+/** The request a CCI handler sees. One object is reused per device path (no allocation per command). */
+export interface CciRequest {
+  opcode: number;
+  /** mailbox payload bytes (input on entry, output on exit) */
+  payload: Uint8Array;
+  view: DataView;
+  inLen: number;
+  outLen: number;
+  vendorStatus: number;
+  /** monotonic clock, ns */
+  nowNs: number;
+  /** how the command arrived: mailbox, tunnel, MCTP type 7 or 8 (some commands care, e.g. FM API sets) */
+  via: Via;
+}
+
+export const enum Via {
+  MAILBOX = 0,
+  TUNNEL = 1,
+  MCTP_FM_API = 7,
+  MCTP_CCI = 8,
+}
+
+export function newCciRequest(payload: Uint8Array): CciRequest {
+  return {
+    opcode: 0,
+    payload,
+    view: new DataView(payload.buffer, payload.byteOffset, payload.byteLength),
+    inLen: 0,
+    outLen: 0,
+    vendorStatus: 0,
+    nowNs: 0,
+    via: Via.MAILBOX,
+  };
+}
+
+/** True if `len` input bytes satisfy the rule. */
+export function inputSizeOk(rule: InputRule, payload: Uint8Array, view: DataView, len: number): boolean {
+  if (typeof rule === 'number') return len === rule;
+  if (len < rule.min) return false;
+  if ('exact' in rule) return len === rule.exact(payload, view);
+  return rule.max === undefined || len <= rule.max;
+}
+
+/**
+ * A command set indexed by opcode. Built once per device profile and shared by every device of that profile,
+ * so 100,000 devices cost one table.
+ */
+export class CommandSet<S> {
+  private readonly byOpcode = new Map<number, CommandDef<S>>();
+  /** opcodes executed but not declared in the CEL (vendor commands some devices hide) */
+  readonly hidden: ReadonlySet<number>;
+  private celCache: Uint8Array | null = null;
+
+  constructor(readonly name: string, commands: readonly CommandDef<S>[], hidden: Iterable<number> = []) {
+    for (const c of commands) {
+      if (this.byOpcode.has(c.opcode)) throw new Error(`${name}: opcode 0x${c.opcode.toString(16)} listed twice`);
+      if ((c.effects & EFFECTS_RESERVED_MASK) !== 0) throw new Error(`${name}: ${c.name} sets reserved effect bits`);
+      this.byOpcode.set(c.opcode, c);
+    }
+    this.hidden = new Set(hidden);
+  }
+
+  get(opcode: number): CommandDef<S> | undefined {
+    return this.byOpcode.get(opcode);
+  }
+
+  commands(): IterableIterator<CommandDef<S>> {
+    return this.byOpcode.values();
+  }
+
+  get size(): number {
+    return this.byOpcode.size;
+  }
+
+  /** CEL entries this set declares, in ascending opcode order: [opcode, effects]. */
+  celEntries(): [number, number][] {
+    return [...this.byOpcode.values()]
+      .filter((c) => !this.hidden.has(c.opcode))
+      .sort((a, b) => a.opcode - b.opcode)
+      .map((c) => [c.opcode, c.effects]);
+  }
+
+  /** The Command Effects Log bytes (CXL r3.1 8.2.9.5.2.1): { le16 opcode; le16 effects } per entry. */
+  cel(): Uint8Array {
+    if (this.celCache) return this.celCache;
+    const entries = this.celEntries();
+    const out = new Uint8Array(entries.length * 4);
+    const v = new DataView(out.buffer);
+    entries.forEach(([op, eff], i) => {
+      v.setUint16(i * 4, op, true);
+      v.setUint16(i * 4 + 2, eff, true);
+    });
+    this.celCache = out;
+    return out;
+  }
+}

@@ -1,0 +1,62 @@
+import type { FaultSpec } from '../fleet/types.js';
+
+/**
+ * Fault injection for one emulated device, driven by its fleet entry. Random choices come from a per-device
+ * xorshift32 stream seeded from the device serial, so a fleet replays the same faults run after run.
+ */
+export class FaultInjector {
+  private state: number;
+
+  constructor(readonly spec: FaultSpec | undefined, seed: bigint) {
+    this.state = Number(seed & 0xffffffffn) | 1;
+  }
+
+  static readonly NONE = new FaultInjector(undefined, 1n);
+
+  get active(): boolean {
+    return this.spec !== undefined;
+  }
+
+  /** uniform in [0, 1) */
+  private random(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x;
+    return (x >>> 0) / 4294967296;
+  }
+
+  hangs(opcode: number): boolean {
+    const h = this.spec?.hang;
+    return h === true || (Array.isArray(h) && h.includes(opcode));
+  }
+
+  delayNs(): number {
+    return (this.spec?.slowMs ?? 0) * 1e6;
+  }
+
+  /** Busy storms: true when this command should be answered Busy without running. */
+  busy(): boolean {
+    const p = this.spec?.busy;
+    return p !== undefined && p > 0 && this.random() < p;
+  }
+
+  /** A forced return code for this command, or -1. */
+  error(): number {
+    const p = this.spec?.error;
+    return p !== undefined && p > 0 && this.random() < p ? this.spec!.errorRc! : -1;
+  }
+
+  dropFragment(): boolean {
+    const p = this.spec?.dropFragments;
+    return p !== undefined && p > 0 && this.random() < p;
+  }
+
+  /** Worker-loss tests: throw from inside the shard loop when this opcode arrives. */
+  crashCheck(opcode: number, deviceId: string): void {
+    if (this.spec?.crashOn === opcode) {
+      throw new Error(`injected crash: device ${deviceId} received opcode 0x${opcode.toString(16)} (faults.crashOn)`);
+    }
+  }
+}

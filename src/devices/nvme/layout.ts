@@ -1,0 +1,41 @@
+/**
+ * One emulated NVMe controller in the shard's device arena (NVMe Base 2.0 3.1.3 controller registers,
+ * with the admin queues and the data buffer in the "host memory" that follows).
+ *
+ *   0000h  controller registers: CAP 00h (64), VS 08h, INTMS 0Ch, INTMC 10h, CC 14h, CSTS 1Ch, NSSR 20h,
+ *          AQA 24h, ASQ 28h (64), ACQ 30h (64). ASQ/ACQ hold the queues' byte offsets within this block.
+ *   1000h  SQ0 tail doorbell (32-bit), 1004h CQ0 head doorbell (32-bit): CAP.DSTRD = 0, stride 4 bytes.
+ *   2000h  admin submission queue, depth x 64-byte entries
+ *   ....   admin completion queue, depth x 16-byte entries (64-byte aligned)
+ *   ....   data buffer (4 KiB aligned), maxTransferBytes: PRP1 of every command points here
+ */
+export const NVME_REG_CAP = 0x00;
+export const NVME_REG_VS = 0x08;
+export const NVME_REG_INTMS = 0x0c;
+export const NVME_REG_INTMC = 0x10;
+export const NVME_REG_CC = 0x14;
+export const NVME_REG_CSTS = 0x1c;
+export const NVME_REG_NSSR = 0x20;
+export const NVME_REG_AQA = 0x24;
+export const NVME_REG_ASQ = 0x28;
+export const NVME_REG_ACQ = 0x30;
+export const NVME_SQ0TDBL = 0x1000;
+export const NVME_CQ0HDBL = 0x1004;
+export const NVME_HOST_MEMORY = 0x2000;
+export const SQE_BYTES = 64;
+export const CQE_BYTES = 16;
+
+export interface NvmeBlockLayout {
+  sq: number;
+  cq: number;
+  data: number;
+  bytes: number;
+}
+
+export function nvmeBlockLayout(queueDepth: number, maxTransferBytes: number): NvmeBlockLayout {
+  const sq = NVME_HOST_MEMORY;
+  const cq = sq + Math.ceil((queueDepth * SQE_BYTES) / 64) * 64;
+  const data = Math.ceil((cq + queueDepth * CQE_BYTES) / 4096) * 4096;
+  const bytes = data + Math.ceil(maxTransferBytes / 4096) * 4096;
+  return { sq, cq, data, bytes };
+}

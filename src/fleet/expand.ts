@@ -1,0 +1,310 @@
+import { readFileSync } from 'node:fs';
+import { FleetError } from '../errors.js';
+import { mailboxBlockAlign, mailboxBlockBytes, MAX_MAILBOX_BYTES, MIN_MAILBOX_BYTES } from '../devices/cxl/mailbox-layout.js';
+import { nvmeBlockLayout } from '../devices/nvme/layout.js';
+import { pccBlockBytes } from '../transport/pcc-layout.js';
+import type {
+  DeviceDescriptor, DeviceKind, DeviceSpec, FaultSpec, Fleet, FleetCounts, FleetFile, FleetInput, MldSpec,
+  SwitchSpec, Type3Spec, VendorMode,
+} from './types.js';
+
+/** The default emulated fleet (`npm start`, `mbxmux load` without --fleet). */
+export const DEFAULT_FLEET: Readonly<FleetCounts> = { 'cxl-type3': 1024 };
+
+const COUNT_KINDS = ['cxl-type3', 'cxl-switch', 'nvme', 'mctp-pcc'] as const;
+const MAX_DEVICES = 1_000_000;
+const GIB = 1024 ** 3;
+const MIB_256 = 256 * 1024 ** 2;
+
+/** Parses the CLI form `cxl-type3=1024,cxl-switch=4,nvme=256,mctp-pcc=16` (also `seed=N`, `hosts=N`). */
+export function parseFleetFlag(text: string): FleetCounts {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([a-z0-9-]+)=(\d+)$/.exec(part);
+    if (!m) throw new FleetError(`bad --fleet item "${part}": expected kind=count, e.g. cxl-type3=1024`);
+    const key = m[1]!;
+    if (![...COUNT_KINDS, 'seed', 'hosts'].includes(key)) {
+      throw new FleetError(`unknown fleet kind "${key}": use ${COUNT_KINDS.join(', ')}, seed or hosts`);
+    }
+    out[key] = Number(m[2]);
+  }
+  return out as FleetCounts;
+}
+
+/** Reads and validates a JSON fleet file. */
+export function loadFleetFile(path: string): FleetFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new FleetError(`cannot read fleet file ${path}: ${(e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new FleetError(`fleet file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isFleetFile(parsed)) throw new FleetError(`fleet file ${path} must be an object with a "devices" array`);
+  return parsed;
+}
+
+function isFleetFile(x: unknown): x is FleetFile {
+  return typeof x === 'object' && x !== null && Array.isArray((x as FleetFile).devices);
+}
+
+function intIn(v: unknown, lo: number, hi: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new FleetError(`${what} must be an integer from ${lo} to ${hi} (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+function mailboxBytesOf(v: unknown, what: string): number {
+  if (v === undefined) return 4096;
+  const n = intIn(v, MIN_MAILBOX_BYTES, MAX_MAILBOX_BYTES, `${what}.mailboxBytes`);
+  if ((n & (n - 1)) !== 0) throw new FleetError(`${what}.mailboxBytes must be a power of two (got ${n})`);
+  return n;
+}
+
+function vendorOf(v: unknown, what: string, dflt: VendorMode): VendorMode {
+  if (v === undefined) return dflt;
+  if (v === 'declared' || v === 'hidden' || v === 'none') return v;
+  throw new FleetError(`${what}.vendorCommands must be "declared", "hidden" or "none" (got ${JSON.stringify(v)})`);
+}
+
+function faultsOf(v: unknown, what: string): FaultSpec | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null) throw new FleetError(`${what}.faults must be an object`);
+  const f = v as FaultSpec;
+  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn'];
+  for (const k of Object.keys(f)) if (!known.includes(k)) throw new FleetError(`${what}.faults.${k} is not a fault; use ${known.join(', ')}`);
+  for (const p of ['busy', 'error', 'dropFragments'] as const) {
+    if (f[p] !== undefined && (typeof f[p] !== 'number' || !(f[p]! >= 0 && f[p]! <= 1))) {
+      throw new FleetError(`${what}.faults.${p} must be a probability from 0 to 1`);
+    }
+  }
+  if (f.slowMs !== undefined) intIn(f.slowMs, 0, 600_000, `${what}.faults.slowMs`);
+  if (f.errorRc !== undefined) intIn(f.errorRc, 0, 0xffff, `${what}.faults.errorRc`);
+  if (f.error !== undefined && f.errorRc === undefined) throw new FleetError(`${what}.faults.error needs errorRc`);
+  if (f.crashOn !== undefined) intIn(f.crashOn, 0, 0xffff, `${what}.faults.crashOn`);
+  if (f.hang !== undefined && typeof f.hang !== 'boolean' && !(Array.isArray(f.hang) && f.hang.every((o) => Number.isInteger(o)))) {
+    throw new FleetError(`${what}.faults.hang must be true or a list of opcodes`);
+  }
+  return { ...f };
+}
+
+/** splitmix64: a deterministic 64-bit serial number per (seed, device index). */
+export function serialFor(seed: number, index: number): bigint {
+  let z = (BigInt(seed) * 0x9e3779b97f4a7c15n + BigInt(index + 1) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
+  return z ^ (z >> 31n);
+}
+
+function countsToFile(c: FleetCounts): FleetFile {
+  for (const k of Object.keys(c)) {
+    if (![...COUNT_KINDS, 'seed', 'hosts'].includes(k)) throw new FleetError(`unknown fleet kind "${k}": use ${COUNT_KINDS.join(', ')}`);
+  }
+  const devices: DeviceSpec[] = [];
+  for (const kind of COUNT_KINDS) {
+    const n = c[kind];
+    if (n === undefined || n === 0) continue;
+    intIn(n, 0, MAX_DEVICES, `fleet ${kind} count`);
+    devices.push({ kind, count: n } as DeviceSpec);
+  }
+  const out: FleetFile = { devices };
+  if (c.seed !== undefined) out.seed = c.seed;
+  if (c.hosts !== undefined) out.hosts = c.hosts;
+  return out;
+}
+
+/** Default switch topology: port 1 an SLD, port 2 an MLD with 4 LDs over the hosts, port 3 an SLD, 4 empty. */
+function defaultDownstream(hosts: number): NonNullable<SwitchSpec['downstream']> {
+  return [
+    { port: 1, device: { kind: 'cxl-type3', host: 0 } },
+    { port: 2, device: { kind: 'cxl-mld', lds: [0, 1, 2, 3].map((i) => ({ host: i % hosts })) } },
+    { port: 3, device: { kind: 'cxl-type3', host: 1 % hosts } },
+  ];
+}
+
+interface Draft extends Omit<DeviceDescriptor, 'shard' | 'local' | 'memOffset'> {
+  align: number;
+}
+
+/**
+ * Expands a fleet (counts or file) into device descriptors and assigns them to `shards` workers.
+ * Deterministic: the main thread and every worker compute the same result from the same input.
+ */
+export function buildFleet(input: FleetInput | undefined, shards: number): Fleet {
+  intIn(shards, 1, 1024, 'workers');
+  const file: FleetFile = input === undefined ? countsToFile(DEFAULT_FLEET) : 'devices' in input ? input : countsToFile(input);
+  if (!Array.isArray(file.devices)) throw new FleetError('fleet.devices must be an array');
+  const seed = file.seed === undefined ? 1 : intIn(file.seed, 0, 2 ** 31 - 1, 'fleet.seed');
+  const hosts = file.hosts === undefined ? 2 : intIn(file.hosts, 1, 65535, 'fleet.hosts');
+  const drafts: Draft[] = [];
+  const counters: Record<string, number> = {};
+  let groups = 0;
+  const nextId = (prefix: string) => `${prefix}${(counters[prefix] = (counters[prefix] ?? -1) + 1)}`;
+  const hostOf = (v: unknown, what: string) => (v === undefined ? 0 : intIn(v, 0, hosts - 1, `${what}.host`));
+
+  const addType3 = (s: Omit<Type3Spec, 'count'>, what: string, group: number, mld?: { parent: number; ld: number }): number => {
+    const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
+    const capacityBytes = s.capacityBytes === undefined ? GIB : intIn(s.capacityBytes, MIB_256, 2 ** 50, `${what}.capacityBytes`);
+    if (capacityBytes % MIB_256 !== 0) throw new FleetError(`${what}.capacityBytes must be a multiple of 256 MiB`);
+    const lsaBytes = s.lsaBytes === undefined ? 128 * 1024 : intIn(s.lsaBytes, 0, 16 * 1024 * 1024, `${what}.lsaBytes`);
+    const index = drafts.length;
+    drafts.push({
+      id: nextId('mem'), kind: 'cxl-type3', index, group, host: hostOf(s.host, what), mailboxBytes,
+      serial: serialFor(seed, index), vendorCommands: vendorOf(s.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
+      faults: faultsOf(s.faults, what), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
+      type3: mld ? { capacityBytes, lsaBytes, mld } : { capacityBytes, lsaBytes },
+    });
+    return index;
+  };
+
+  const addMld = (s: MldSpec, what: string, group: number, via: number, port: number): number => {
+    if (!Array.isArray(s.lds) || s.lds.length < 1 || s.lds.length > 16) throw new FleetError(`${what}.lds must list 1 to 16 logical devices`);
+    const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
+    const index = drafts.length;
+    const d: Draft = {
+      id: nextId('mld'), kind: 'cxl-mld', index, group, host: 0, mailboxBytes, serial: serialFor(seed, index),
+      vendorCommands: vendorOf(s.vendorCommands, what, 'none'), faults: faultsOf(s.faults, what),
+      memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes), mld: { lds: [] }, tunnelOnly: { via, port },
+    };
+    drafts.push(d);
+    s.lds.forEach((ld, i) => {
+      const t: Omit<Type3Spec, 'count'> = { kind: 'cxl-type3', host: ld.host, mailboxBytes, vendorCommands: 'none' };
+      if (ld.capacityBytes !== undefined) t.capacityBytes = ld.capacityBytes;
+      d.mld!.lds.push(addType3(t, `${what}.lds[${i}]`, group, { parent: index, ld: i }));
+    });
+    return index;
+  };
+
+  const mctpSpecs: { spec: Extract<DeviceSpec, { kind: 'mctp-pcc' }>; what: string }[] = [];
+  file.devices.forEach((spec, n) => {
+    const what = `fleet.devices[${n}]`;
+    if (typeof spec !== 'object' || spec === null) throw new FleetError(`${what} must be an object`);
+    const count = spec.count === undefined ? 1 : intIn(spec.count, 0, MAX_DEVICES, `${what}.count`);
+    switch (spec.kind) {
+      case 'cxl-type3':
+        for (let i = 0; i < count; i++) addType3(spec, what, groups++);
+        break;
+      case 'cxl-switch': {
+        const ports = spec.ports === undefined ? 5 : intIn(spec.ports, 2, 256, `${what}.ports`);
+        const downstream = spec.downstream ?? defaultDownstream(hosts);
+        if (!Array.isArray(downstream)) throw new FleetError(`${what}.downstream must be an array`);
+        for (let i = 0; i < count; i++) {
+          const group = groups++;
+          const mailboxBytes = mailboxBytesOf(spec.mailboxBytes, what);
+          const index = drafts.length;
+          const sw: Draft = {
+            id: nextId('sw'), kind: 'cxl-switch', index, group, host: hostOf(spec.host, what), mailboxBytes,
+            serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, 'none'),
+            faults: faultsOf(spec.faults, what), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
+            switchInfo: { ports, downstream: [] },
+          };
+          drafts.push(sw);
+          const seen = new Set<number>();
+          downstream.forEach((p, k) => {
+            const pw = `${what}.downstream[${k}]`;
+            const port = intIn(p?.port, 1, ports - 1, `${pw}.port`);
+            if (seen.has(port)) throw new FleetError(`${pw}.port ${port} is used twice`);
+            seen.add(port);
+            const dev = p.device;
+            let target: number;
+            if (dev?.kind === 'cxl-type3') target = addType3(dev, `${pw}.device`, group);
+            else if (dev?.kind === 'cxl-mld') target = addMld(dev, `${pw}.device`, group, index, port);
+            else throw new FleetError(`${pw}.device.kind must be "cxl-type3" or "cxl-mld"`);
+            sw.switchInfo!.downstream.push({ port, target });
+          });
+        }
+        break;
+      }
+      case 'nvme': {
+        const namespaces = spec.namespaces === undefined ? 1 : intIn(spec.namespaces, 0, 1024, `${what}.namespaces`);
+        const queueDepth = spec.queueDepth === undefined ? 32 : intIn(spec.queueDepth, 2, 4096, `${what}.queueDepth`);
+        const maxTransfer = spec.maxTransferBytes === undefined ? 128 * 1024 : intIn(spec.maxTransferBytes, 4096, 1 << 20, `${what}.maxTransferBytes`);
+        if (maxTransfer % 4096 !== 0) throw new FleetError(`${what}.maxTransferBytes must be a multiple of 4096`);
+        for (let i = 0; i < count; i++) {
+          const index = drafts.length;
+          drafts.push({
+            id: nextId('nvme'), kind: 'nvme', index, group: groups++, host: hostOf(spec.host, what), mailboxBytes: maxTransfer,
+            serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
+            faults: faultsOf(spec.faults, what), memBytes: nvmeBlockLayout(queueDepth, maxTransfer).bytes, align: 4096,
+            nvme: { namespaces, queueDepth },
+          });
+        }
+        break;
+      }
+      case 'mctp-pcc':
+        for (let i = 0; i < count; i++) mctpSpecs.push({ spec, what });
+        break;
+      default:
+        throw new FleetError(`${what}.kind must be one of ${COUNT_KINDS.join(', ')} (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
+    }
+  });
+
+  // MCTP endpoints front devices that exist by now; default targets are switches first, then memory devices.
+  const defaultFronts = [
+    ...drafts.filter((d) => d.kind === 'cxl-switch'),
+    ...drafts.filter((d) => d.kind === 'cxl-type3' && !d.type3?.mld),
+  ];
+  const byIdDraft = new Map(drafts.map((d) => [d.id, d]));
+  let fronted = 0;
+  const perSpecCursor = new Map<object, number>();
+  for (const { spec, what } of mctpSpecs) {
+    const mtu = spec.mtu === undefined ? 64 : intIn(spec.mtu, 64, 4096, `${what}.mtu`);
+    let target: Draft | undefined;
+    if (spec.fronts !== undefined) {
+      if (!Array.isArray(spec.fronts) || spec.fronts.length === 0) throw new FleetError(`${what}.fronts must be a non-empty list of device ids`);
+      const k = perSpecCursor.get(spec) ?? 0;
+      perSpecCursor.set(spec, k + 1);
+      const id = spec.fronts[k % spec.fronts.length]!;
+      target = byIdDraft.get(id);
+      if (!target || target.kind === 'mctp-pcc' || target.kind === 'nvme') {
+        throw new FleetError(`${what}.fronts: "${id}" is not a CXL device of this fleet (an MCTP endpoint fronts a CXL CCI)`);
+      }
+    } else {
+      target = defaultFronts[fronted++ % Math.max(1, defaultFronts.length)];
+      if (!target) throw new FleetError(`${what}: an MCTP endpoint needs a CXL device to front; add one or set "fronts"`);
+    }
+    const index = drafts.length;
+    const k = counters['mctp'] === undefined ? 0 : counters['mctp'] + 1;
+    drafts.push({
+      id: nextId('mctp'), kind: 'mctp-pcc', index, group: target.group, host: target.host, mailboxBytes: target.mailboxBytes,
+      serial: serialFor(seed, index), vendorCommands: 'none', faults: faultsOf(spec.faults, what),
+      memBytes: pccBlockBytes(mtu), align: 64, mctp: { fronts: target.index, mtu, eid: 9 + (k % 245) },
+    });
+  }
+  if (drafts.length > MAX_DEVICES) throw new FleetError(`a fleet holds at most ${MAX_DEVICES} devices (this one has ${drafts.length})`);
+
+  // Groups go to the least-loaded shard (by device count), in group order: deterministic and balanced.
+  const groupSize = new Map<number, number>();
+  for (const d of drafts) groupSize.set(d.group, (groupSize.get(d.group) ?? 0) + 1);
+  const load = new Array<number>(shards).fill(0);
+  const groupShard = new Map<number, number>();
+  for (const [g, size] of [...groupSize.entries()].sort((a, b) => a[0] - b[0])) {
+    let best = 0;
+    for (let s = 1; s < shards; s++) if (load[s]! < load[best]!) best = s;
+    groupShard.set(g, best);
+    load[best]! += size;
+  }
+  const perShard: number[][] = Array.from({ length: shards }, () => []);
+  const arenaBytes = new Array<number>(shards).fill(0);
+  const devices: DeviceDescriptor[] = drafts.map((d) => {
+    const shard = groupShard.get(d.group)!;
+    const local = perShard[shard]!.length;
+    perShard[shard]!.push(d.index);
+    const memOffset = Math.ceil(arenaBytes[shard]! / d.align) * d.align;
+    arenaBytes[shard] = memOffset + d.memBytes;
+    const { align: _align, ...rest } = d;
+    return { ...rest, shard, local, memOffset };
+  });
+  return { seed, hosts, shards, devices, byId: new Map(devices.map((d) => [d.id, d])), arenaBytes, perShard };
+}
+
+/** Kinds a session may address directly (an MLD's FM-owned LD answers only through a switch tunnel). */
+export function directlyAddressable(kind: DeviceKind): boolean {
+  return kind !== 'cxl-mld';
+}

@@ -1,0 +1,151 @@
+/** Device kinds a fleet can hold. `cxl-mld` is the FM-owned side of a multi-logical device (reached by tunnel). */
+export type DeviceKind = 'cxl-type3' | 'cxl-switch' | 'cxl-mld' | 'nvme' | 'mctp-pcc';
+
+/** Fleet given as counts: `{ 'cxl-type3': 1024, 'cxl-switch': 4, nvme: 256, 'mctp-pcc': 16 }`. */
+export interface FleetCounts {
+  'cxl-type3'?: number;
+  'cxl-switch'?: number;
+  nvme?: number;
+  'mctp-pcc'?: number;
+  /** deterministic seed for serial numbers and per-device variation (default 1) */
+  seed?: number;
+  /** hosts the switch-attached logical devices are spread over (default 2) */
+  hosts?: number;
+}
+
+/** Vendor command exposure: implemented and in the CEL, implemented but absent from the CEL, or not at all. */
+export type VendorMode = 'declared' | 'hidden' | 'none';
+
+/** Fault injection for one device (see README "Faults"). Probabilities are per command, 0..1. */
+export interface FaultSpec {
+  /** the device never completes these opcodes (or all, if `true`) */
+  hang?: boolean | number[];
+  /** extra completion delay in ms for every command */
+  slowMs?: number;
+  /** probability that a command answers Busy without running */
+  busy?: number;
+  /** probability that a command answers `errorRc` without running */
+  error?: number;
+  errorRc?: number;
+  /** MCTP: probability that a packet of a message is dropped */
+  dropFragments?: number;
+  /** the worker serving this device throws when it sees this opcode (worker-loss tests) */
+  crashOn?: number;
+}
+
+export interface Type3Spec {
+  kind: 'cxl-type3';
+  count?: number;
+  host?: number;
+  /** mailbox payload bytes, a power of two 256 .. 1 MiB (default 4096) */
+  mailboxBytes?: number;
+  vendorCommands?: VendorMode;
+  /** total capacity in bytes, a multiple of 256 MiB (default 1 GiB) */
+  capacityBytes?: number;
+  /** label storage area bytes (default 128 KiB) */
+  lsaBytes?: number;
+  faults?: FaultSpec;
+}
+
+export interface MldSpec {
+  kind: 'cxl-mld';
+  /** one entry per logical device; each LD belongs to one host */
+  lds: { host: number; capacityBytes?: number }[];
+  mailboxBytes?: number;
+  vendorCommands?: VendorMode;
+  faults?: FaultSpec;
+}
+
+export interface SwitchPortSpec {
+  port: number;
+  device: Omit<Type3Spec, 'count'> | MldSpec;
+}
+
+export interface SwitchSpec {
+  kind: 'cxl-switch';
+  count?: number;
+  host?: number;
+  /** physical ports; port 0 is the upstream port (default 5) */
+  ports?: number;
+  /** devices on downstream ports; omitted = the default topology (SLD, MLD of 4 LDs, SLD, empty) */
+  downstream?: SwitchPortSpec[];
+  mailboxBytes?: number;
+  vendorCommands?: VendorMode;
+  faults?: FaultSpec;
+}
+
+export interface NvmeSpec {
+  kind: 'nvme';
+  count?: number;
+  host?: number;
+  namespaces?: number;
+  /** admin queue entries (SQ and CQ), 2 .. 4096 (default 32) */
+  queueDepth?: number;
+  /** largest data transfer in bytes (default 128 KiB) */
+  maxTransferBytes?: number;
+  vendorCommands?: VendorMode;
+  faults?: FaultSpec;
+}
+
+export interface MctpSpec {
+  kind: 'mctp-pcc';
+  count?: number;
+  /** device ids this endpoint fronts, one per endpoint (cycled); default: switches first, then memory devices */
+  fronts?: string[];
+  /** MCTP transmission unit in bytes, 64 .. 4096 (default 64) */
+  mtu?: number;
+  faults?: FaultSpec;
+}
+
+export type DeviceSpec = Type3Spec | SwitchSpec | NvmeSpec | MctpSpec;
+
+/** A fleet file: explicit topology. */
+export interface FleetFile {
+  seed?: number;
+  hosts?: number;
+  devices: DeviceSpec[];
+}
+
+export type FleetInput = FleetCounts | FleetFile;
+
+/** One expanded device, identical on the main thread and in every worker (expansion is deterministic). */
+export interface DeviceDescriptor {
+  id: string;
+  kind: DeviceKind;
+  /** global index, also the order of devices() */
+  index: number;
+  /** affinity group: a switch with everything below it and the MCTP endpoints fronting any of them */
+  group: number;
+  shard: number;
+  /** index among the devices of its shard (descriptor TARGET field) */
+  local: number;
+  host: number;
+  /** mailbox payload bytes (CXL CCIs), NVMe max transfer, MCTP reassembly limit */
+  mailboxBytes: number;
+  serial: bigint;
+  vendorCommands: VendorMode;
+  faults: FaultSpec | undefined;
+  /** shared device memory: byte offset and size in the shard's device arena */
+  memOffset: number;
+  memBytes: number;
+  /** kind-specific facts */
+  type3?: { capacityBytes: number; lsaBytes: number; mld?: { parent: number; ld: number } };
+  switchInfo?: { ports: number; downstream: { port: number; target: number }[] };
+  mld?: { lds: number[] };
+  nvme?: { namespaces: number; queueDepth: number };
+  mctp?: { fronts: number; mtu: number; eid: number };
+  /** devices reachable only through a tunnel (the FM-owned LD of an MLD) */
+  tunnelOnly?: { via: number; port: number };
+}
+
+export interface Fleet {
+  seed: number;
+  hosts: number;
+  shards: number;
+  devices: DeviceDescriptor[];
+  byId: Map<string, DeviceDescriptor>;
+  /** bytes of each shard's device arena */
+  arenaBytes: number[];
+  /** device indexes per shard, in local order */
+  perShard: number[][];
+}

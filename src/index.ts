@@ -1,0 +1,18 @@
+/**
+ * mbxmux public API. Everything a program or agent needs is exported from here, with types.
+ */
+export { createMux, Mux, type MuxStats } from './mux/mux.js';
+export { Session } from './mux/session.js';
+export type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions } from './mux/types.js';
+export { DEFAULT_FLEET, buildFleet, loadFleetFile, parseFleetFlag } from './fleet/expand.js';
+export type {
+  DeviceKind, DeviceSpec, FaultSpec, FleetCounts, FleetFile, FleetInput, MctpSpec, MldSpec, NvmeSpec, SwitchSpec,
+  Type3Spec, VendorMode,
+} from './fleet/types.js';
+export {
+  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, PermissionError,
+  ProtocolError, TransportError, WorkerLostError, isMbxError, type MbxErrorCode,
+} from './errors.js';
+export { Rc, rcName } from './devices/cci/return-codes.js';
+export { Effect, effectNames } from './devices/cci/effects.js';
+export { TIERS, type Tier } from './policy/tiers.js';

@@ -1,0 +1,95 @@
+import { Fifo } from './fifo.js';
+import { type Pending } from './pending.js';
+
+/**
+ * Request timeouts without a timer per request. Requests with the same timeout value expire in submission
+ * order, so each distinct value gets a FIFO; settled heads are pruned on every poll, and one timer is armed
+ * for the earliest live head.
+ */
+export class Deadlines {
+  private readonly queues = new Map<number, Fifo<Pending>>();
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  /** most requests use the same timeout: skip the map lookup for a repeat */
+  private lastKey = NaN;
+  private lastQueue: Fifo<Pending> | undefined = undefined;
+
+  constructor(private readonly onExpire: (p: Pending) => void) {}
+
+  /** `nowMs` is performance.now(), read once per batch of sends by the caller. */
+  add(p: Pending, timeoutMs: number, nowMs: number): void {
+    p.deadline = nowMs + timeoutMs;
+    let q = timeoutMs === this.lastKey ? this.lastQueue : this.queues.get(timeoutMs);
+    if (q === undefined) {
+      q = new Fifo<Pending>();
+      this.queues.set(timeoutMs, q);
+    }
+    this.lastKey = timeoutMs;
+    this.lastQueue = q;
+    q.push(p);
+    if (p.deadline < this.timerAt) this.arm(p.deadline);
+  }
+
+  /**
+   * Drops settled requests from the queue heads (cheap: completions mostly arrive in order). The timer is
+   * left armed even when nothing is left: re-arming it per request would cost a setTimeout + clearTimeout
+   * (~1 µs) on every round trip; a timer that fires with nothing to expire does no harm. It is unref'd, so
+   * it never keeps the process alive by itself.
+   */
+  prune(): void {
+    this.queues.forEach(this.pruneQueue);
+  }
+
+  private readonly pruneQueue = (q: Fifo<Pending>, k: number): void => {
+    while (q.length > 0 && !q.peek()!.active) q.shift();
+    if (q.length === 0) this.dropQueue(k);
+  };
+
+  private arm(at: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.fire, Math.max(0, Math.ceil(at - performance.now())));
+    this.timer.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [k, q] of this.queues) {
+      while (q.length > 0) {
+        const p = q.peek()!;
+        if (!p.active) {
+          q.shift();
+          continue;
+        }
+        if (p.deadline > now) {
+          if (p.deadline < next) next = p.deadline;
+          break;
+        }
+        q.shift();
+        this.onExpire(p);
+      }
+      if (q.length === 0) this.dropQueue(k);
+    }
+    if (next !== Infinity) this.arm(next);
+  };
+
+  private dropQueue(k: number): void {
+    this.queues.delete(k);
+    if (k === this.lastKey) {
+      this.lastKey = NaN;
+      this.lastQueue = undefined;
+    }
+  }
+
+  clear(): void {
+    this.lastKey = NaN;
+    this.lastQueue = undefined;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,725 @@
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { IMPLEMENTED_KINDS } from '../devices/build.js';
+import { CompletionBell } from '../doorbell/async-waiter.js';
+import { nowNs } from '../doorbell/doorbell.js';
+import {
+  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, TransportError,
+  WorkerLostError,
+} from '../errors.js';
+import { buildFleet, loadFleetFile } from '../fleet/expand.js';
+import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
+import { parseTier } from '../policy/tiers.js';
+import { Deadlines } from './deadlines.js';
+import { DeviceTable } from './device-table.js';
+import { type Decoder, Pending, PState } from './pending.js';
+import { CqFlag, MUX_CTL_BYTES, MuxCtl, SqFlag, WorkerFailure } from './protocol.js';
+import { ByteSlab } from './byte-slab.js';
+import { Session, type SessionHost } from './session.js';
+import { payloadAreaFor, ShardLink } from './shard-link.js';
+import type { ShardReport, ShardTask } from './shard-server.js';
+import type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions } from './types.js';
+
+const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
+/** requests moved from one session's queue per round-robin turn */
+const QUANTUM = 16;
+const decoder = new TextDecoder();
+
+const decodeCxl: Decoder = (rc32, flags, _a1, _a2, payload): CommandResult => ({
+  rc: rc32 & 0xffff,
+  payload,
+  vendorStatus: rc32 >>> 16,
+  background: (flags & CqFlag.BACKGROUND) !== 0,
+});
+
+function positiveInt(v: unknown, dflt: number, what: string, max = 2 ** 31 - 1): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new BadRequestError(`${what} must be an integer from 1 to ${max} (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+function nonNegative(v: unknown, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
+    throw new BadRequestError(`${what} must be a finite number >= 0 (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+export interface MuxStats {
+  shards: { index: number; status: string; generation: number; inFlight: number; requests: number; sleeps: number; cqWaits: number }[];
+  inFlight: number;
+  queued: number;
+  completed: number;
+  failed: number;
+  /** times a worker woke the main thread from Atomics.waitAsync (the SEQ word) */
+  mainWakeups: number;
+  /** futex wake-ups the main thread sent to sleeping workers */
+  workerWakeups: number;
+}
+
+/**
+ * The multiplexer: owns the fleet, the shard workers (piscina), the rings, and the sessions. All of its
+ * work on the main thread is non-blocking: requests are written to the submission rings and published once
+ * per microtask; completions are drained on every event-loop turn while requests are in flight, and one
+ * Atomics.waitAsync is armed when nothing has arrived for `pollUs`.
+ */
+export class Mux extends EventEmitter implements SessionHost {
+  readonly fleet: Fleet;
+  private readonly shards: ShardLink[];
+  private readonly pool: Piscina;
+  private readonly muxBuf = new SharedArrayBuffer(MUX_CTL_BYTES);
+  private readonly bell = new CompletionBell(new Int32Array(this.muxBuf), MuxCtl.SEQ, MuxCtl.SLEEPING);
+  private readonly deadlines: Deadlines;
+  private readonly sessions = new Map<number, Session>();
+  private readonly table: DeviceTable;
+  private readonly results = new ByteSlab();
+  private readonly queuedBytes = new ByteSlab();
+  private nextSessionId = 1;
+  private readonly sessionWindow: number;
+  private readonly spinNs: number;
+  private readonly maxSpinners: number;
+  private readonly napNs: number;
+  private readonly pollNs: number;
+  private readonly defaultTimeoutMs: number;
+  private readonly maxRestarts: number;
+  private readonly restartWindowMs: number;
+  private readonly fleetInput: FleetInput | undefined;
+  private inFlightTotal = 0;
+  private queuedTotal = 0;
+  private completed = 0;
+  private failed = 0;
+  private flushScheduled = false;
+  private clockValid = false;
+  private clockMs = 0;
+  private pollScheduled = false;
+  private waiter: Promise<unknown> | null = null;
+  private lastActivityNs = 0;
+  /** a ref'd timer keeps the process alive while requests are outstanding (Atomics.waitAsync does not) */
+  private readonly keepAlive: NodeJS.Timeout;
+  private kept = false;
+  private closing = false;
+  private closed = false;
+  private closePromise: Promise<void> | null = null;
+  private drainedWaiters: (() => void)[] = [];
+  readonly gates: { fabricDestructive: boolean };
+
+  /** Use createMux(): construction starts workers, which must be awaited. */
+  constructor(opts: MuxOptions = {}) {
+    super();
+    const workers = positiveInt(opts.workers, availableParallelism(), 'workers', 1024);
+    this.fleetInput = typeof opts.fleet === 'string' ? loadFleetFile(opts.fleet) : opts.fleet;
+    this.fleet = buildFleet(this.fleetInput, workers);
+    this.table = new DeviceTable(this.fleet);
+    for (const d of this.fleet.devices) {
+      if (!IMPLEMENTED_KINDS.has(d.kind)) throw new FleetError(`device kind ${d.kind} is not emulated by this build`);
+    }
+    const slots = positiveInt(opts.ringSlots, 4096, 'ringSlots', 1 << 20);
+    if ((slots & (slots - 1)) !== 0 || slots < 2) throw new BadRequestError(`ringSlots must be a power of two >= 2 (got ${slots})`);
+    const window = Math.min(positiveInt(opts.shardWindow, 1024, 'shardWindow', 1 << 20), slots / 2);
+    this.sessionWindow = positiveInt(opts.sessionWindow, 128, 'sessionWindow', 1 << 20);
+    this.spinNs = nonNegative(opts.spinUs, 50, 'spinUs') * 1000;
+    this.pollNs = nonNegative(opts.pollUs, 200, 'pollUs') * 1000;
+    this.napNs = nonNegative(opts.napUs, 0, 'napUs') * 1000;
+    this.maxSpinners = opts.maxSpinners === undefined ? Math.max(0, availableParallelism() - 1) : nonNegative(opts.maxSpinners, 1, 'maxSpinners');
+    this.defaultTimeoutMs = nonNegative(opts.defaultTimeoutMs, 5000, 'defaultTimeoutMs');
+    this.maxRestarts = nonNegative(opts.maxRestarts, 5, 'maxRestarts');
+    this.restartWindowMs = nonNegative(opts.restartWindowMs, 10_000, 'restartWindowMs');
+    this.gates = { fabricDestructive: opts.gates?.fabricDestructive === true };
+    let maxMessage = 0;
+    for (const d of this.fleet.devices) maxMessage = Math.max(maxMessage, d.mailboxBytes);
+    const geometry = { slots, window, payloadBytes: payloadAreaFor(maxMessage + 64) };
+    this.shards = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry));
+    this.deadlines = new Deadlines((p) => this.expire(p, new CancelledError('EMBX_TIMEOUT',
+      `${p.device.id} did not answer opcode 0x${hex4(p.opcode)} within the timeout; raise timeoutMs or check the device's faults`,
+      { device: p.device.id, opcode: p.opcode })));
+    this.pool = new Piscina({
+      filename: WORKER_FILE.href,
+      minThreads: workers,
+      maxThreads: workers,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      maxQueue: Infinity,
+      ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}),
+    });
+    this.keepAlive = setInterval(() => {}, 1 << 30);
+    this.keepAlive.unref();
+  }
+
+  /** Starts every shard and resolves when all serve their rings. */
+  async start(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
+    const ready = this.shards.map((sh) => this.launch(sh));
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new WorkerLostError(`workers did not start within ${timeoutMs} ms`)), timeoutMs);
+      signal?.addEventListener('abort', () => reject(new CancelledError('EMBX_ABORTED', 'createMux was aborted')), { once: true });
+    });
+    try {
+      await Promise.race([Promise.all(ready), limit]);
+    } catch (e) {
+      await this.close({ timeoutMs: 0 });
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs (or re-runs) the shard's long-lived piscina task; resolves when the worker reports ready. */
+  private launch(sh: ShardLink): Promise<void> {
+    const { port1, port2 } = new MessageChannel();
+    const task: ShardTask = {
+      shard: sh.index,
+      shards: this.shards.length,
+      generation: sh.generation,
+      fleet: this.fleetInput,
+      sq: sh.sqBuf,
+      cq: sh.cqBuf,
+      ctl: sh.ctlBuf,
+      mux: this.muxBuf,
+      arena: sh.arena,
+      port: port2,
+      spinNs: this.spinNs,
+      maxSpinners: this.maxSpinners,
+      napNs: this.napNs,
+    };
+    const ready = new Promise<void>((resolve, reject) => {
+      port1.on('message', (m: { type: string }) => {
+        if (m.type === 'ready') {
+          sh.status = 'ready';
+          resolve();
+          this.pump(sh);
+          this.flush();
+        }
+      });
+      sh.onReady = resolve;
+      sh.task = this.pool.run(task, { transferList: [port2] }).then(
+        (report: ShardReport) => {
+          port1.close();
+          this.taskEnded(sh, null, report);
+        },
+        (err: unknown) => {
+          port1.close();
+          reject(err);
+          this.taskEnded(sh, err instanceof Error ? err : new Error(String(err)), null);
+        },
+      );
+    });
+    ready.catch(() => {});
+    return ready;
+  }
+
+  /** A shard task returned or died. Unless we asked it to stop, every request it held fails exactly once. */
+  private taskEnded(sh: ShardLink, err: Error | null, _report: ShardReport | null): void {
+    if (this.closed || (this.closing && err === null)) {
+      sh.status = 'stopped';
+      return;
+    }
+    // Completions the worker published before it died are real answers: deliver them first.
+    this.drain(sh);
+    const reason = err?.message ?? 'the shard task returned unexpectedly';
+    let lost = 0;
+    for (let tag = 0; tag < sh.slots.length; tag++) {
+      const p = sh.slots[tag];
+      if (p === undefined) continue;
+      this.freeSlot(sh, tag, p);
+      if (p.state === PState.IN_FLIGHT) {
+        lost++;
+        this.failed++;
+        p.state = PState.DONE;
+        p.settleError(new WorkerLostError(
+          `the worker serving ${p.device.id} (shard ${sh.index}) died while opcode 0x${hex4(p.opcode)} was in flight: ${reason}; the shard is restarting, retry the request`,
+          { device: p.device.id, opcode: p.opcode, shard: sh.index }));
+      } else {
+        p.state = PState.DONE;
+      }
+    }
+    sh.cancels.length = 0;
+    const now = Date.now();
+    sh.restarts = sh.restarts.filter((t) => now - t < this.restartWindowMs);
+    this.emit('worker-lost', { shard: sh.index, generation: sh.generation, error: reason, lost });
+    if (this.closing || sh.restarts.length >= this.maxRestarts) {
+      sh.status = 'dead';
+      this.failQueued(sh, new WorkerLostError(
+        this.closing ? `shard ${sh.index} died while the mux was closing`
+          : `shard ${sh.index} died ${sh.restarts.length + 1} times within ${this.restartWindowMs} ms and will not be restarted: ${reason}`,
+        { shard: sh.index }));
+      this.checkDrained();
+      return;
+    }
+    sh.restarts.push(now);
+    sh.generation++;
+    sh.status = 'restarting';
+    sh.freshRings();
+    this.launch(sh).then(
+      () => this.emit('worker-restarted', { shard: sh.index, generation: sh.generation }),
+      () => {},
+    );
+    this.checkDrained();
+  }
+
+  private failQueued(sh: ShardLink, err: MbxError): void {
+    for (const s of sh.rr) {
+      const q = s.queues[sh.index]!;
+      while (q.length > 0) {
+        const p = q.shift()!;
+        if (p.active) {
+          s.queued--;
+          this.queuedTotal--;
+          this.failed++;
+          p.fail(err);
+        }
+      }
+    }
+    sh.rr.length = 0;
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** Every device of the fleet: id, kind, shard, host. */
+  devices(): DeviceInfo[] {
+    return this.fleet.devices.map((d) => this.deviceInfo(d));
+  }
+
+  private deviceInfo(d: DeviceDescriptor): DeviceInfo {
+    const info: DeviceInfo = {
+      id: d.id, kind: d.kind, shard: d.shard, host: d.host, serial: d.serial.toString(16).padStart(16, '0'),
+      mailboxBytes: d.mailboxBytes,
+    };
+    if (d.tunnelOnly) info.reachableVia = { device: this.fleet.devices[d.tunnelOnly.via]!.id, port: d.tunnelOnly.port };
+    return info;
+  }
+
+  openSession(opts: SessionOptions = {}): Session {
+    if (this.closing) throw new ClosedError();
+    const tier = parseTier(opts.tier ?? 'debug-read');
+    const host = opts.host === undefined ? 0 : opts.host;
+    if (!Number.isInteger(host) || host < 0 || host > 65535) throw new BadRequestError(`host must be an integer from 0 to 65535 (got ${JSON.stringify(host)})`);
+    const queueLimit = positiveInt(opts.queueLimit, 1 << 20, 'queueLimit', 1 << 30);
+    const id = this.nextSessionId++;
+    const s = new Session(id, this, tier, host, opts.fabricManager === true, queueLimit, opts.name ?? `session-${id}`, this.shards.length);
+    this.sessions.set(id, s);
+    return s;
+  }
+
+  closeSession(s: Session): void {
+    this.sessions.delete(s.id);
+  }
+
+  stats(): MuxStats {
+    return {
+      shards: this.shards.map((sh) => ({
+        index: sh.index, status: sh.status, generation: sh.generation, inFlight: sh.inFlight,
+        requests: sh.ctl[64] ?? 0, sleeps: sh.ctl[66] ?? 0, cqWaits: sh.ctl[67] ?? 0,
+      })),
+      inFlight: this.inFlightTotal,
+      queued: this.queuedTotal,
+      completed: this.completed,
+      failed: this.failed,
+      mainWakeups: this.bell.seq(),
+      workerWakeups: this.shards.reduce((n, sh) => n + sh.sq.dataBell.notifies + sh.cq.spaceBell.notifies, 0),
+    };
+  }
+
+  // ------------------------------------------------------------------ request path
+
+  dispatch(session: Session, req: SendRequest): Promise<CommandResult> {
+    let p: Pending;
+    try {
+      p = this.admit(session, req);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const promise = new Promise<CommandResult>((resolve, reject) => {
+      p.resolve = resolve as (v: unknown) => void;
+      p.reject = reject;
+    });
+    this.enqueue(session, p, req);
+    return promise;
+  }
+
+  /** Validates a request and builds its Pending (throws typed errors; nothing is queued on failure). */
+  private admit(session: Session, req: SendRequest): Pending {
+    if (this.closing) throw new ClosedError();
+    if (session.closed) throw new ClosedError('this session is closed; open a new one with mux.openSession()');
+    if (typeof req !== 'object' || req === null) throw new BadRequestError('send() takes an object: { device, opcode, payload? }');
+    const t = this.table;
+    const di = t.find(req.device);
+    if (di < 0) {
+      throw new BadRequestError(`unknown device ${JSON.stringify(req.device)}: list devices with mux.devices() or \`mbxmux devices\``,
+        { device: req.device }, 'EMBX_UNKNOWN_DEVICE');
+    }
+    const d = t.desc[di]!;
+    if (t.direct[di] === 0) {
+      const via = d.tunnelOnly ? `${this.fleet.devices[d.tunnelOnly.via]!.id} port ${d.tunnelOnly.port}` : 'its switch';
+      throw new BadRequestError(`${d.id} is an MLD's FM-owned LD and answers only through a tunnel (opcode 0x5300 to ${via})`, { device: d.id });
+    }
+    const opcode = req.opcode;
+    if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xffff) {
+      throw new BadRequestError(`opcode must be an integer from 0x0000 to 0xFFFF (got ${JSON.stringify(opcode)})`, { opcode });
+    }
+    const payload = req.payload;
+    if (payload !== undefined && !(payload instanceof Uint8Array)) throw new BadRequestError('payload must be a Uint8Array (or Buffer)');
+    if (payload !== undefined && payload.byteLength > t.maxPayload[di]!) {
+      throw new BadRequestError(`payload of ${payload.byteLength} bytes exceeds ${d.id}'s mailbox of ${d.mailboxBytes} bytes`,
+        { device: d.id, length: payload.byteLength, limit: d.mailboxBytes });
+    }
+    if (req.timeoutMs !== undefined && (typeof req.timeoutMs !== 'number' || !(req.timeoutMs >= 0))) {
+      throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(req.timeoutMs)})`);
+    }
+    if (req.signal?.aborted) throw new CancelledError('EMBX_ABORTED', 'the request was aborted before it was sent', { device: d.id, opcode });
+    return new Pending(session, d, t.shard[di]!, t.local[di]!, opcode, 0, payload !== undefined && payload.byteLength > 0 ? payload : null, 0, 0, 0, decodeCxl);
+  }
+
+  private enqueue(session: Session, p: Pending, req: SendRequest): void {
+    const sh = this.shards[p.shard]!;
+    session.sent++;
+    const q = session.queues[sh.index]!;
+    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.sessionWindow && sh.free.length > 0;
+    if (!(direct && this.write(sh, p))) {
+      if (req.noWait) {
+        p.state = PState.DONE;
+        p.reject(new BackpressureError('EMBX_RING_FULL',
+          `no ring room for ${p.device.id} right now (shard ${sh.index} has ${sh.inFlight} requests in flight); retry, or send without noWait to queue`,
+          { device: p.device.id, shard: sh.index }));
+        return;
+      }
+      if (session.queued >= session.queueLimit) {
+        p.state = PState.DONE;
+        p.reject(new BackpressureError('EMBX_BACKPRESSURE',
+          `session ${session.name} already has ${session.queued} requests waiting (queueLimit ${session.queueLimit}); await earlier requests or raise queueLimit`,
+          { session: session.name, queued: session.queued }));
+        return;
+      }
+      // Queued requests keep their own copy: the caller may reuse its buffer as soon as send() returns.
+      if (p.payload !== null) p.payload = this.queuedBytes.copy(p.payload, 0, p.payload.byteLength);
+      q.push(p);
+      session.queued++;
+      this.queuedTotal++;
+      if (q.length === 1) sh.rr.push(session);
+    }
+    const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
+    if (timeoutMs > 0) this.deadlines.add(p, timeoutMs, this.batchClock());
+    const signal = req.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => this.expire(p, new CancelledError('EMBX_ABORTED', `the request to ${p.device.id} was aborted`,
+        { device: p.device.id, opcode: p.opcode }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.abortCleanup = () => signal.removeEventListener('abort', onAbort);
+    }
+    if (!this.kept) {
+      this.kept = true;
+      this.keepAlive.ref();
+    }
+  }
+
+  /** Writes one request into the shard's SQ (unpublished). False if the ring has no room. */
+  private write(sh: ShardLink, p: Pending): boolean {
+    const len = p.payload === null ? 0 : p.payload.byteLength;
+    const at = sh.sq.reserve(len);
+    if (at < 0) return false;
+    if (len > 0) sh.sq.payload.set(p.payload!, at);
+    const tag = sh.free.pop()!;
+    sh.slots[tag] = p;
+    p.tag = tag;
+    p.state = PState.IN_FLIGHT;
+    sh.sq.commit(tag, p.local, p.opcode, p.flags, p.a0, p.a1, p.a2);
+    p.session.inFlight[sh.index]!++;
+    this.inFlightTotal++;
+    this.markDirty(sh);
+    return true;
+  }
+
+  private markDirty(sh: ShardLink): void {
+    sh.dirty = true;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  /** performance.now() read once per synchronous burst of sends (valid until the flush microtask runs). */
+  private batchClock(): number {
+    if (!this.clockValid) {
+      this.clockMs = performance.now();
+      this.clockValid = true;
+      this.scheduleFlush();
+    }
+    return this.clockMs;
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.clockValid = false;
+    this.flush();
+  };
+
+  /** Publishes every dirty SQ (one Atomics.store each) and makes sure someone watches for completions. */
+  private flush(): void {
+    for (const sh of this.shards) {
+      if (!sh.dirty) continue;
+      sh.dirty = false;
+      sh.sq.publish();
+    }
+    if (this.inFlightTotal > 0) this.ensurePolling();
+  }
+
+  /** Timeout or abort: reject now; a request the worker holds is also cancelled there. */
+  private expire(p: Pending, err: MbxError): void {
+    if (!p.active) return;
+    this.failed++;
+    if (p.state === PState.QUEUED) {
+      p.session.queued--;
+      this.queuedTotal--;
+      p.fail(err);
+      this.checkDrained();
+      return;
+    }
+    p.fail(err); // now CANCELLED: the slot stays taken until the worker answers
+    const sh = this.shards[p.shard]!;
+    sh.cancels.push(p);
+    this.pump(sh);
+    this.flush();
+  }
+
+  /** Moves cancels and queued requests into the SQ while there is room, round-robin over sessions. */
+  private pump(sh: ShardLink): void {
+    if (sh.status !== 'ready') return;
+    while (sh.cancels.length > 0) {
+      const p = sh.cancels[0]!;
+      if (p.state !== PState.CANCELLED) {
+        sh.cancels.shift();
+        continue;
+      }
+      if (sh.sq.reserve(0) < 0) return;
+      sh.sq.commit(p.tag, p.local, p.opcode, SqFlag.CANCEL);
+      sh.cancels.shift();
+      this.markDirty(sh);
+    }
+    const rr = sh.rr;
+    let progress = true;
+    while (progress && rr.length > 0 && sh.free.length > 0) {
+      progress = false;
+      for (let i = 0; i < rr.length && sh.free.length > 0;) {
+        const s = rr[i]!;
+        const q = s.queues[sh.index]!;
+        let moved = 0;
+        while (moved < QUANTUM && q.length > 0 && sh.free.length > 0 && s.inFlight[sh.index]! < this.sessionWindow) {
+          const p = q.peek()!;
+          if (!p.active) {
+            q.shift();
+            continue;
+          }
+          if (!this.write(sh, p)) return;
+          q.shift();
+          s.queued--;
+          this.queuedTotal--;
+          moved++;
+          progress = true;
+        }
+        if (q.length === 0) rr.splice(i, 1);
+        else i++;
+      }
+      // rotate so the next pump starts with a different session
+      if (rr.length > 1) rr.push(rr.shift()!);
+    }
+  }
+
+  private freeSlot(sh: ShardLink, tag: number, p: Pending): void {
+    sh.slots[tag] = undefined;
+    sh.free.push(tag);
+    p.session.inFlight[sh.index]!--;
+    this.inFlightTotal--;
+  }
+
+  /** Takes every published completion of one shard and settles its requests. */
+  private drain(sh: ShardLink): number {
+    const cq = sh.cq;
+    const n = cq.available();
+    if (n === 0) return 0;
+    for (let i = 0; i < n; i++) {
+      const w = cq.slotWord(i);
+      const tag = cq.tag(w);
+      const p = sh.slots[tag];
+      if (p === undefined) continue;
+      this.freeSlot(sh, tag, p);
+      const flags = cq.flags(w);
+      if (p.state === PState.CANCELLED) {
+        p.state = PState.DONE;
+        continue;
+      }
+      if ((flags & (CqFlag.CANCELLED | CqFlag.FAILED)) !== 0) {
+        this.failed++;
+        p.state = PState.DONE;
+        p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
+        continue;
+      }
+      const payload = this.results.copy(cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
+      this.completed++;
+      p.settle(p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), payload));
+    }
+    cq.release(n);
+    return n;
+  }
+
+  private ensurePolling(): void {
+    if (this.bell.sleeping()) this.bell.setSleeping(false);
+    if (!this.pollScheduled) {
+      this.lastActivityNs = nowNs();
+      this.pollScheduled = true;
+      setImmediate(this.pollTask);
+    }
+  }
+
+  private readonly pollTask = (): void => {
+    this.pollScheduled = false;
+    let got = 0;
+    for (const sh of this.shards) {
+      if (sh.status !== 'ready') continue;
+      const n = this.drain(sh);
+      if (n > 0) {
+        got += n;
+        this.pump(sh);
+      }
+    }
+    if (got > 0) {
+      this.deadlines.prune();
+      this.flush();
+    }
+    const now = nowNs();
+    if (got > 0) this.lastActivityNs = now;
+    if (this.inFlightTotal === 0) {
+      this.becameIdle();
+      return;
+    }
+    if (now - this.lastActivityNs < this.pollNs) {
+      if (!this.pollScheduled) {
+        this.pollScheduled = true;
+        setImmediate(this.pollTask);
+      }
+    } else {
+      this.armBell();
+    }
+  };
+
+  private anyCompletion(): boolean {
+    for (const sh of this.shards) if (sh.status === 'ready' && sh.cq.available() > 0) return true;
+    return false;
+  }
+
+  /** Nothing arrived for pollUs: sleep in Atomics.waitAsync until a worker rings (see CompletionBell). */
+  private armBell(): void {
+    const seq = this.bell.seq();
+    this.bell.setSleeping(true);
+    if (this.anyCompletion()) {
+      this.ensurePolling();
+      return;
+    }
+    if (this.waiter !== null) return; // the pending waitAsync is still armed on an unchanged SEQ
+    const w = this.bell.waitAsync(seq);
+    if (w === null) {
+      this.ensurePolling();
+      return;
+    }
+    this.waiter = w.then(() => {
+      this.waiter = null;
+      if (this.closed) return;
+      if (this.bell.sleeping()) this.ensurePolling();
+    });
+  }
+
+  private becameIdle(): void {
+    this.deadlines.prune();
+    if (this.queuedTotal === 0 && this.kept) {
+      this.kept = false;
+      this.keepAlive.unref();
+    }
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.inFlightTotal === 0 && this.queuedTotal === 0 && this.drainedWaiters.length > 0) {
+      const w = this.drainedWaiters;
+      this.drainedWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  whenDrained(): Promise<void> {
+    if (this.inFlightTotal === 0 && this.queuedTotal === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainedWaiters.push(resolve));
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /**
+   * Stops accepting requests, lets in-flight and queued ones finish for up to `timeoutMs` (default 10 s),
+   * rejects what is left with EMBX_CLOSED, stops the workers and releases every handle.
+   */
+  close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closing = true;
+    this.closePromise = this.doClose(opts.timeoutMs ?? 10_000);
+    return this.closePromise;
+  }
+
+  private async doClose(timeoutMs: number): Promise<void> {
+    if (this.inFlightTotal > 0 || this.queuedTotal > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.whenDrained(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      clearTimeout(timer);
+    }
+    const err = new ClosedError('the mux closed before this request completed');
+    for (const sh of this.shards) {
+      this.failQueued(sh, err);
+      for (let tag = 0; tag < sh.slots.length; tag++) {
+        const p = sh.slots[tag];
+        if (p !== undefined && p.active) {
+          this.failed++;
+          p.fail(err);
+        }
+      }
+    }
+    for (const sh of this.shards) sh.requestStop();
+    await Promise.allSettled(this.shards.map((sh) => sh.task));
+    this.closed = true;
+    this.deadlines.clear();
+    this.bell.wake();
+    clearInterval(this.keepAlive);
+    await this.pool.destroy();
+    this.inFlightTotal = 0;
+    this.checkDrained();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function hex4(n: number): string {
+  return n.toString(16).padStart(4, '0');
+}
+
+function completionError(p: Pending, flags: number, failure: number, detail: Uint8Array): MbxError {
+  const text = decoder.decode(detail);
+  if ((flags & CqFlag.CANCELLED) !== 0) {
+    return new CancelledError('EMBX_ABORTED', `${p.device.id} dropped opcode 0x${hex4(p.opcode)} (cancelled in the worker)`, { device: p.device.id });
+  }
+  if (failure === WorkerFailure.TRANSPORT) return new TransportError(`${p.device.id}: ${text}`, { device: p.device.id, opcode: p.opcode });
+  return new BadRequestError(`${p.device.id}: ${text}`, { device: p.device.id, opcode: p.opcode });
+}
+
+/** Creates a mux and waits until every shard worker serves its rings. */
+export async function createMux(opts: MuxOptions = {}): Promise<Mux> {
+  const mux = new Mux(opts);
+  await mux.start(opts.startTimeoutMs ?? 30_000, opts.signal);
+  return mux;
+}

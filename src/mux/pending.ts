@@ -1,0 +1,74 @@
+import type { DeviceDescriptor } from '../fleet/types.js';
+import type { MbxError } from '../errors.js';
+import type { Session } from './session.js';
+
+export const enum PState {
+  QUEUED = 1,
+  IN_FLIGHT = 2,
+  DONE = 3,
+  /** rejected (timeout, abort, close) while its ring slot is still held by the worker */
+  CANCELLED = 4,
+}
+
+/** Decodes a completion into the caller's result. */
+export type Decoder = (rc32: number, flags: number, a1: number, a2: number, payload: Uint8Array) => unknown;
+
+/** One request from send() until its promise settles. Monomorphic class: the hot path allocates one per request. */
+export class Pending {
+  state: PState = PState.QUEUED;
+  /** ring tag (slot index in the shard's in-flight table) while IN_FLIGHT or CANCELLED */
+  tag = -1;
+  /** performance.now() ms after which the request times out (Infinity = never) */
+  deadline = Infinity;
+  resolve!: (v: unknown) => void;
+  reject!: (e: unknown) => void;
+  abortCleanup: (() => void) | null = null;
+  /** wall-clock-free start time for latency accounting, ns */
+  startNs = 0;
+
+  constructor(
+    readonly session: Session,
+    readonly device: DeviceDescriptor,
+    /** copied from the device table: the hot path never dereferences the descriptor */
+    readonly shard: number,
+    readonly local: number,
+    readonly opcode: number,
+    readonly flags: number,
+    public payload: Uint8Array | null,
+    readonly a0: number,
+    readonly a1: number,
+    readonly a2: number,
+    readonly decode: Decoder,
+  ) {}
+
+  get active(): boolean {
+    return this.state === PState.QUEUED || this.state === PState.IN_FLIGHT;
+  }
+
+  settle(value: unknown): void {
+    this.state = PState.DONE;
+    this.cleanup();
+    this.resolve(value);
+  }
+
+  /** Rejects a request that no longer holds a ring slot. */
+  settleError(err: MbxError): void {
+    this.state = PState.DONE;
+    this.cleanup();
+    this.reject(err);
+  }
+
+  /** Rejects; a request whose slot the worker still holds becomes CANCELLED until its completion returns. */
+  fail(err: MbxError): void {
+    this.state = this.state === PState.IN_FLIGHT ? PState.CANCELLED : PState.DONE;
+    this.cleanup();
+    this.reject(err);
+  }
+
+  private cleanup(): void {
+    if (this.abortCleanup !== null) {
+      this.abortCleanup();
+      this.abortCleanup = null;
+    }
+  }
+}

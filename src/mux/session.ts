@@ -1,0 +1,49 @@
+import type { Tier } from '../policy/tiers.js';
+import { Fifo } from './fifo.js';
+import type { Pending } from './pending.js';
+import type { CommandResult, SendRequest } from './types.js';
+
+/** What a Session needs from its mux (kept narrow so sessions stay thin). */
+export interface SessionHost {
+  dispatch(session: Session, req: SendRequest): Promise<CommandResult>;
+  closeSession(session: Session): void;
+}
+
+/**
+ * A client's handle on the mux: a tier, a host identity, and its own queues (one per shard) so the mux can
+ * serve sessions round-robin and one flooding session cannot starve the others.
+ */
+export class Session {
+  readonly queues: Fifo<Pending>[];
+  /** requests in flight per shard (bounded by the mux's sessionWindow) */
+  readonly inFlight: Int32Array;
+  /** live requests waiting in `queues` (settled ones are skipped lazily) */
+  queued = 0;
+  sent = 0;
+  closed = false;
+
+  constructor(
+    readonly id: number,
+    private readonly host_: SessionHost,
+    readonly tier: Tier,
+    readonly host: number,
+    readonly fabricManager: boolean,
+    readonly queueLimit: number,
+    readonly name: string,
+    shards: number,
+  ) {
+    this.queues = Array.from({ length: shards }, () => new Fifo<Pending>());
+    this.inFlight = new Int32Array(shards);
+  }
+
+  /** Sends one command; resolves with the device's answer (a non-zero rc is an answer, not an error). */
+  send(req: SendRequest): Promise<CommandResult> {
+    return this.host_.dispatch(this, req);
+  }
+
+  /** Stops accepting requests from this session; requests already sent still complete. */
+  close(): void {
+    this.closed = true;
+    this.host_.closeSession(this);
+  }
+}

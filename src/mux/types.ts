@@ -1,0 +1,83 @@
+import type { ResourceLimits } from 'node:worker_threads';
+import type { DeviceKind, FleetInput } from '../fleet/types.js';
+import type { Tier } from '../policy/tiers.js';
+
+export interface MuxOptions {
+  /** worker threads (shards); default: os.availableParallelism() */
+  workers?: number;
+  /** the emulated fleet: counts, a fleet file object, or a path to a JSON fleet file; default DEFAULT_FLEET */
+  fleet?: FleetInput | string;
+  /** descriptor slots per submission and completion ring, a power of two (default 4096) */
+  ringSlots?: number;
+  /** requests in flight per shard (default 1024, at most ringSlots) */
+  shardWindow?: number;
+  /** requests in flight per session per shard; keeps one busy session from filling a shard (default 128) */
+  sessionWindow?: number;
+  /** worker spin budget before it sleeps, µs (default 50) */
+  spinUs?: number;
+  /** after spinning, how long an idle worker naps in short timed waits (no doorbell needed) before it
+   *  sleeps and must be woken with a notify, µs (default 0: naps add up to a timer tick of latency) */
+  napUs?: number;
+  /** workers allowed to spin at the same time (default cores - 1: the main thread needs a core too) */
+  maxSpinners?: number;
+  /** main-thread polling budget after the last completion before it arms Atomics.waitAsync, µs (default 200) */
+  pollUs?: number;
+  /** default per-request timeout in ms (default 5000; 0 = none) */
+  defaultTimeoutMs?: number;
+  /** config gates; fabricDestructive enables the fabric-destructive tier (default off) */
+  gates?: { fabricDestructive?: boolean };
+  /** piscina resourceLimits for each worker */
+  resourceLimits?: ResourceLimits;
+  /** shard restarts allowed within restartWindowMs before the shard is declared dead (default 5 in 10 s) */
+  maxRestarts?: number;
+  restartWindowMs?: number;
+  /** how long createMux waits for workers to start (default 30 s) */
+  startTimeoutMs?: number;
+  /** abort creation */
+  signal?: AbortSignal;
+}
+
+export interface DeviceInfo {
+  id: string;
+  kind: DeviceKind;
+  shard: number;
+  host: number;
+  serial: string;
+  mailboxBytes: number;
+  /** for an MLD's FM-owned LD: the switch and port it is reached through */
+  reachableVia?: { device: string; port: number };
+}
+
+export interface SessionOptions {
+  tier?: Tier;
+  /** host id the session acts for (default 0) */
+  host?: number;
+  /** a fabric-manager session reaches devices of every host */
+  fabricManager?: boolean;
+  /** most requests this session may have waiting for ring room before send() fails with EMBX_BACKPRESSURE */
+  queueLimit?: number;
+  /** a label for audit records */
+  name?: string;
+}
+
+export interface SendRequest {
+  device: string;
+  opcode: number;
+  payload?: Uint8Array;
+  signal?: AbortSignal;
+  /** per-request timeout, ms (0 = none; default from MuxOptions.defaultTimeoutMs) */
+  timeoutMs?: number;
+  /** fail with EMBX_RING_FULL instead of waiting when the ring has no room right now */
+  noWait?: boolean;
+}
+
+export interface CommandResult {
+  /** CXL return code (CXL r3.1 Table 8-34) */
+  rc: number;
+  /** output payload */
+  payload: Uint8Array;
+  /** CXL vendor-specific extended status */
+  vendorStatus: number;
+  /** a background operation was running when the command completed (mailbox Status bit 0) */
+  background: boolean;
+}

@@ -1,0 +1,156 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CompletionBell } from '../src/doorbell/async-waiter.js';
+import { Doorbell } from '../src/doorbell/doorbell.js';
+import { SpinGate } from '../src/doorbell/spin-gate.js';
+import { WorkerWaiter } from '../src/doorbell/worker-waiter.js';
+
+const VALUE = 0;
+const SLEEP = 32;
+
+test('suppression: ringing an awake peer sends no notify; a sleeping peer gets exactly one', () => {
+  const words = new Int32Array(new SharedArrayBuffer(256));
+  const bell = new Doorbell(words, VALUE, SLEEP);
+  for (let i = 0; i < 1000; i++) {
+    Atomics.store(words, VALUE, i);
+    bell.ring();
+  }
+  assert.is(bell.notifies, 0, 'peer never said it sleeps');
+  Atomics.store(words, SLEEP, 1);
+  bell.ring();
+  assert.is(bell.notifies, 1);
+});
+
+test('waitSync returns at once when the value already moved, and after timeout when it does not', () => {
+  const words = new Int32Array(new SharedArrayBuffer(256));
+  const bell = new Doorbell(words, VALUE, SLEEP);
+  Atomics.store(words, VALUE, 5);
+  assert.is(bell.waitSync(4, 0, 1000), 5);
+  assert.is(bell.sleeps, 0);
+  const t = performance.now();
+  assert.is(bell.waitSync(5, 10_000, 5), 5, 'unchanged after spinning 10 µs and sleeping 5 ms');
+  assert.ok(performance.now() - t >= 4);
+  assert.is(bell.sleeps, 1);
+  assert.is(Atomics.load(words, SLEEP), 0, 'sleep flag cleared on wake');
+});
+
+test('spin gate: never more spinners than allowed', () => {
+  const words = new Int32Array(new SharedArrayBuffer(256));
+  const g = new SpinGate(words, 0, 1);
+  assert.ok(g.enter());
+  assert.not.ok(g.enter(), 'second spinner refused');
+  g.leave();
+  assert.ok(g.enter());
+  g.leave();
+  assert.is(words[0], 0);
+  assert.not.ok(new SpinGate(words, 0, 0).enter(), 'zero spinners: always sleep');
+});
+
+test('worker waiter: spins first, naps without the flag, then sleeps with it', () => {
+  const words = new Int32Array(new SharedArrayBuffer(256));
+  const bell = new Doorbell(words, VALUE, SLEEP);
+  const w = new WorkerWaiter(bell, undefined, { spinNs: 1e6, napNs: 1e6, napChunkMs: 0.2 });
+  const now = (): number => performance.now() * 1e6;
+  w.wait(0, now(), 1000);
+  assert.is(bell.sleeps, 0, 'within the spin window it does not sleep');
+  w.wait(0, now() - 1.5e6, 1000);
+  assert.is(bell.sleeps, 0, 'napping does not count as sleeping (no flag, no notify needed)');
+  w.wait(0, now() - 10e6, 2);
+  assert.is(bell.sleeps, 1, 'after the nap window it sleeps with the flag set');
+});
+
+// A worker sleeps on VALUE with the suppression protocol and echoes it; the main thread rings only when the
+// flag says it sleeps. A lost wake-up would leave the echo behind and hit the 2 s wait timeout.
+const ECHO_WORKER = `
+const { workerData } = require('node:worker_threads');
+const w = new Int32Array(workerData);
+let seen = 0;
+for (;;) {
+  Atomics.store(w, 32, 1);
+  let v = Atomics.load(w, 0);
+  if (v === seen) { Atomics.wait(w, 0, seen, 2000); v = Atomics.load(w, 0); }
+  Atomics.store(w, 32, 0);
+  if (v === seen) { Atomics.store(w, 96, 1); break; } // timed out: a wake-up was lost
+  seen = v;
+  Atomics.store(w, 64, v);
+  if (v < 0) break;
+}`;
+
+test('stress: no lost wake-up over 20,000 suppressed doorbells', async () => {
+  const sab = new SharedArrayBuffer(512);
+  const words = new Int32Array(sab);
+  const bell = new Doorbell(words, VALUE, SLEEP);
+  const worker = new Worker(ECHO_WORKER, { eval: true, workerData: sab });
+  await once(worker, 'online');
+  const N = 20_000;
+  for (let i = 1; i <= N; i++) {
+    Atomics.store(words, VALUE, i);
+    bell.ring();
+    const t = performance.now();
+    while (Atomics.load(words, 64) !== i) {
+      if (Atomics.load(words, 96) !== 0 || performance.now() - t > 3000) assert.unreachable(`wake-up lost at ${i}`);
+    }
+  }
+  Atomics.store(words, VALUE, -1);
+  bell.ring();
+  await once(worker, 'exit');
+  assert.is(Atomics.load(words, 96), 0, 'worker never timed out');
+  assert.ok(bell.notifies > 0 && bell.notifies <= N, `notifies sent only to a sleeper (${bell.notifies} of ${N})`);
+});
+
+test('completion bell: arming after a worker rang returns at once (no lost wake-up)', async () => {
+  const words = new Int32Array(new SharedArrayBuffer(256));
+  const bell = new CompletionBell(words, 0, 32);
+  assert.not.ok(bell.ring(), 'main awake: workers do not ring');
+  const seq = bell.seq();
+  bell.setSleeping(true);
+  assert.ok(bell.ring(), 'main asleep: the worker bumps SEQ and notifies');
+  assert.is(bell.waitAsync(seq), null, 'SEQ moved since we read it: no wait');
+  const p = bell.waitAsync(bell.seq());
+  assert.ok(p !== null);
+  bell.wake();
+  assert.is(await p, 'ok');
+});
+
+test('completion bell across threads: 2,000 sleeps of the main thread, each woken by a worker', async () => {
+  const sab = new SharedArrayBuffer(512);
+  const words = new Int32Array(sab);
+  const bell = new CompletionBell(words, 0, 32);
+  // worker: publish value i at word 64 whenever the main thread asks at word 96, then ring
+  const worker = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const w = new Int32Array(workerData);
+    let asked = 0;
+    for (;;) {
+      Atomics.wait(w, 96, asked, 2000);
+      const a = Atomics.load(w, 96);
+      if (a === asked) continue;
+      asked = a;
+      if (a < 0) break;
+      Atomics.store(w, 64, a);
+      if (Atomics.load(w, 32) !== 0) { Atomics.add(w, 0, 1); Atomics.notify(w, 0); }
+    }`, { eval: true, workerData: sab });
+  await once(worker, 'online');
+  for (let i = 1; i <= 2000; i++) {
+    const seq = bell.seq();
+    bell.setSleeping(true);
+    Atomics.store(words, 96, i);
+    Atomics.notify(words, 96);
+    if (Atomics.load(words, 64) !== i) {
+      const p = bell.waitAsync(seq);
+      if (p !== null) {
+        const r = await Promise.race([p, new Promise((res) => setTimeout(() => res('lost'), 2000))]);
+        assert.is.not(r, 'lost', `main-thread wake-up lost at ${i}`);
+      }
+    }
+    bell.setSleeping(false);
+    assert.is(Atomics.load(words, 64), i);
+  }
+  Atomics.store(words, 96, -1);
+  Atomics.notify(words, 96);
+  await once(worker, 'exit');
+});
+
+test.run();
