@@ -21,7 +21,6 @@ export function buildShardEndpoints(fleet: Fleet, shard: number, arena: SharedAr
     switch (d.kind) {
       case 'cxl-type3': {
         const regs = new MailboxRegisters(arena, d.memOffset, d.mailboxBytes);
-        regs.reset();
         out.push(new CxlMailboxEndpoint(d.id, d.local, regs, newType3State(d), sink, faults));
         break;
       }

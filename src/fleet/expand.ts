@@ -128,9 +128,56 @@ function defaultDownstream(hosts: number): NonNullable<SwitchSpec['downstream']>
   ];
 }
 
-interface Draft extends Omit<DeviceDescriptor, 'shard' | 'local' | 'memOffset'> {
+type DraftFields = Omit<DeviceDescriptor, 'shard' | 'local' | 'memOffset'> & { align: number };
+
+/**
+ * One expanded device. A class with every field set in the constructor keeps all descriptors on one V8 hidden
+ * class (~2x smaller than objects built by spreading), which matters at 100,000 devices in every thread.
+ */
+class Device implements DeviceDescriptor {
+  id: string;
+  kind: DeviceKind;
+  index: number;
+  group: number;
+  shard = -1;
+  local = -1;
+  host: number;
+  mailboxBytes: number;
+  serial: bigint;
+  vendorCommands: VendorMode;
+  faults: FaultSpec | undefined;
+  memOffset = -1;
+  memBytes: number;
+  /** arena alignment of this device's block */
   align: number;
+  type3: DeviceDescriptor['type3'];
+  switchInfo: DeviceDescriptor['switchInfo'];
+  mld: DeviceDescriptor['mld'];
+  nvme: DeviceDescriptor['nvme'];
+  mctp: DeviceDescriptor['mctp'];
+  tunnelOnly: DeviceDescriptor['tunnelOnly'];
+
+  constructor(f: DraftFields) {
+    this.id = f.id;
+    this.kind = f.kind;
+    this.index = f.index;
+    this.group = f.group;
+    this.host = f.host;
+    this.mailboxBytes = f.mailboxBytes;
+    this.serial = f.serial;
+    this.vendorCommands = f.vendorCommands;
+    this.faults = f.faults;
+    this.memBytes = f.memBytes;
+    this.align = f.align;
+    this.type3 = f.type3;
+    this.switchInfo = f.switchInfo;
+    this.mld = f.mld;
+    this.nvme = f.nvme;
+    this.mctp = f.mctp;
+    this.tunnelOnly = f.tunnelOnly;
+  }
 }
+type Draft = Device;
 
 /**
  * Expands a fleet (counts or file) into device descriptors and assigns them to `shards` workers.
@@ -154,12 +201,12 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     if (capacityBytes % MIB_256 !== 0) throw new FleetError(`${what}.capacityBytes must be a multiple of 256 MiB`);
     const lsaBytes = s.lsaBytes === undefined ? 128 * 1024 : intIn(s.lsaBytes, 0, 16 * 1024 * 1024, `${what}.lsaBytes`);
     const index = drafts.length;
-    drafts.push({
+    drafts.push(new Device({
       id: nextId('mem'), kind: 'cxl-type3', index, group, host: hostOf(s.host, what), mailboxBytes,
       serial: serialFor(seed, index), vendorCommands: vendorOf(s.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
       faults: faultsOf(s.faults, what), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
       type3: mld ? { capacityBytes, lsaBytes, mld } : { capacityBytes, lsaBytes },
-    });
+    }));
     return index;
   };
 
@@ -167,11 +214,11 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     if (!Array.isArray(s.lds) || s.lds.length < 1 || s.lds.length > 16) throw new FleetError(`${what}.lds must list 1 to 16 logical devices`);
     const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
     const index = drafts.length;
-    const d: Draft = {
+    const d = new Device({
       id: nextId('mld'), kind: 'cxl-mld', index, group, host: 0, mailboxBytes, serial: serialFor(seed, index),
       vendorCommands: vendorOf(s.vendorCommands, what, 'none'), faults: faultsOf(s.faults, what),
       memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes), mld: { lds: [] }, tunnelOnly: { via, port },
-    };
+    });
     drafts.push(d);
     s.lds.forEach((ld, i) => {
       const t: Omit<Type3Spec, 'count'> = { kind: 'cxl-type3', host: ld.host, mailboxBytes, vendorCommands: 'none' };
@@ -198,12 +245,12 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
           const group = groups++;
           const mailboxBytes = mailboxBytesOf(spec.mailboxBytes, what);
           const index = drafts.length;
-          const sw: Draft = {
+          const sw = new Device({
             id: nextId('sw'), kind: 'cxl-switch', index, group, host: hostOf(spec.host, what), mailboxBytes,
             serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, 'none'),
             faults: faultsOf(spec.faults, what), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
             switchInfo: { ports, downstream: [] },
-          };
+          });
           drafts.push(sw);
           const seen = new Set<number>();
           downstream.forEach((p, k) => {
@@ -228,12 +275,12 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
         if (maxTransfer % 4096 !== 0) throw new FleetError(`${what}.maxTransferBytes must be a multiple of 4096`);
         for (let i = 0; i < count; i++) {
           const index = drafts.length;
-          drafts.push({
+          drafts.push(new Device({
             id: nextId('nvme'), kind: 'nvme', index, group: groups++, host: hostOf(spec.host, what), mailboxBytes: maxTransfer,
             serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
             faults: faultsOf(spec.faults, what), memBytes: nvmeBlockLayout(queueDepth, maxTransfer).bytes, align: 4096,
             nvme: { namespaces, queueDepth },
-          });
+          }));
         }
         break;
       }
@@ -271,11 +318,11 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     }
     const index = drafts.length;
     const k = counters['mctp'] === undefined ? 0 : counters['mctp'] + 1;
-    drafts.push({
+    drafts.push(new Device({
       id: nextId('mctp'), kind: 'mctp-pcc', index, group: target.group, host: target.host, mailboxBytes: target.mailboxBytes,
       serial: serialFor(seed, index), vendorCommands: 'none', faults: faultsOf(spec.faults, what),
       memBytes: pccBlockBytes(mtu), align: 64, mctp: { fronts: target.index, mtu, eid: 9 + (k % 245) },
-    });
+    }));
   }
   if (drafts.length > MAX_DEVICES) throw new FleetError(`a fleet holds at most ${MAX_DEVICES} devices (this one has ${drafts.length})`);
 
@@ -292,15 +339,15 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
   }
   const perShard: number[][] = Array.from({ length: shards }, () => []);
   const arenaBytes = new Array<number>(shards).fill(0);
-  const devices: DeviceDescriptor[] = drafts.map((d) => {
+  for (const d of drafts) {
     const shard = groupShard.get(d.group)!;
-    const local = perShard[shard]!.length;
+    d.shard = shard;
+    d.local = perShard[shard]!.length;
     perShard[shard]!.push(d.index);
-    const memOffset = Math.ceil(arenaBytes[shard]! / d.align) * d.align;
-    arenaBytes[shard] = memOffset + d.memBytes;
-    const { align: _align, ...rest } = d;
-    return { ...rest, shard, local, memOffset };
-  });
+    d.memOffset = Math.ceil(arenaBytes[shard]! / d.align) * d.align;
+    arenaBytes[shard] = d.memOffset + d.memBytes;
+  }
+  const devices: DeviceDescriptor[] = drafts;
   return { seed, hosts, shards, devices, byId: new Map(devices.map((d) => [d.id, d])), arenaBytes, perShard };
 }
 

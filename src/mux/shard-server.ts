@@ -81,7 +81,6 @@ class CqSink implements CompletionSink {
  * batch, run device timers when due, and sleep (spin first) when there is nothing to do.
  */
 export function serveShard(task: ShardTask): ShardReport {
-  const fleet = buildFleet(task.fleet, task.shards);
   const sq = new RingConsumer(task.sq);
   const cq = new RingProducer(task.cq);
   const ctl = new Int32Array(task.ctl);
@@ -90,7 +89,8 @@ export function serveShard(task: ShardTask): ShardReport {
   const waiter = new WorkerWaiter(sq.dataBell, gate, { spinNs: task.spinNs, napNs: task.napNs, napChunkMs: NAP_CHUNK_MS });
   let idleSince = nowNs();
   const sink = new CqSink(cq, bell, task.spinNs, gate);
-  const eps: DeviceEndpoint[] = buildShardEndpoints(fleet, task.shard, task.arena, sink);
+  // The expanded fleet is needed only to build this shard's endpoints; nothing keeps the other shards' devices.
+  const eps: DeviceEndpoint[] = buildShardEndpoints(buildFleet(task.fleet, task.shards), task.shard, task.arena, sink);
   const timed = new Set<DeviceEndpoint>();
   let nextDeadline = Infinity;
   let requests = 0;

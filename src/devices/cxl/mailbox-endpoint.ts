@@ -20,7 +20,8 @@ interface Waiting {
  */
 export class CxlMailboxEndpoint implements DeviceEndpoint {
   private active: { tag: number; opcode: number; dueNs: number } | null = null;
-  private readonly waiting: Waiting[] = [];
+  /** commands waiting while the mailbox is busy; allocated on first need (most devices never queue) */
+  private waiting: Waiting[] | null = null;
   private waitHead = 0;
 
   constructor(
@@ -34,8 +35,8 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
 
   submit(tag: number, opcode: number, _flags: number, payload: Uint8Array, _a0: number, _a1: number, _a2: number, nowNs: number): void {
     this.faults.crashCheck(opcode, this.id);
-    if (this.active !== null || this.waitHead < this.waiting.length) {
-      this.waiting.push({ tag, opcode, payload: payload.slice() });
+    if (this.active !== null || (this.waiting !== null && this.waitHead < this.waiting.length)) {
+      (this.waiting ??= []).push({ tag, opcode, payload: payload.slice() });
       return;
     }
     this.start(tag, opcode, payload, nowNs);
@@ -93,11 +94,12 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
   }
 
   private startNext(nowNs: number): void {
-    while (this.active === null && this.waitHead < this.waiting.length) {
-      const w = this.waiting[this.waitHead]!;
-      this.waiting[this.waitHead++] = undefined as unknown as Waiting;
-      if (this.waitHead === this.waiting.length) {
-        this.waiting.length = 0;
+    const q = this.waiting;
+    while (q !== null && this.active === null && this.waitHead < q.length) {
+      const w = q[this.waitHead]!;
+      q[this.waitHead++] = undefined as unknown as Waiting;
+      if (this.waitHead === q.length) {
+        q.length = 0;
         this.waitHead = 0;
       }
       this.start(w.tag, w.opcode, w.payload, nowNs);
@@ -115,10 +117,12 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
       this.startNext(nowNs);
       return;
     }
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
-      const w = this.waiting[i]!;
+    const q = this.waiting;
+    if (q === null) return;
+    for (let i = this.waitHead; i < q.length; i++) {
+      const w = q[i]!;
       if (w.tag === tag) {
-        this.waiting.splice(i, 1);
+        q.splice(i, 1);
         this.sink.complete(tag, this.local, w.opcode, CqFlag.CANCELLED, 0, 0, 0, null, null);
         return;
       }

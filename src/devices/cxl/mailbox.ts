@@ -17,31 +17,80 @@ const LEN_MASK = 0x1fffff;
  * and read with Atomics.load before reading them (acquire), so the block is coherent even when a debugger on
  * another thread reads it.
  */
-export class MailboxRegisters {
-  readonly view: DataView;
-  readonly payload: Uint8Array;
-  private readonly words: Int32Array;
-  private readonly ctrlWord: number;
-  /** reused request object for the device side: its payload IS the payload registers */
-  readonly req: CciRequest;
+interface Views {
+  view: DataView;
+  payload: Uint8Array;
+  words: Int32Array;
+  req: CciRequest;
+}
 
-  constructor(arena: SharedArrayBuffer, readonly offset: number, readonly payloadBytes: number) {
-    this.view = new DataView(arena, offset, MBOX_REGS_BYTES + payloadBytes);
-    this.payload = new Uint8Array(arena, offset + MBOX_PAYLOAD, payloadBytes);
-    this.words = new Int32Array(arena, offset, MBOX_REGS_BYTES / 4);
-    this.ctrlWord = MBOX_CTRL / 4;
-    this.req = newCciRequest(this.payload);
+/**
+ * Typed-array views cost ~100 bytes of heap each; with 100,000 mailboxes per process that is most of the
+ * memory budget. Views are therefore built on first use and kept for the most recent VIEW_CACHE mailboxes
+ * of the thread only (FIFO eviction: no bookkeeping per command).
+ */
+const VIEW_CACHE = 4096;
+const cached: (MailboxRegisters | undefined)[] = new Array<MailboxRegisters | undefined>(VIEW_CACHE);
+let cacheNext = 0;
+
+export class MailboxRegisters {
+  private v: Views | null = null;
+  private initialized = false;
+  private readonly ctrlWord = MBOX_CTRL / 4;
+
+  constructor(private readonly arena: SharedArrayBuffer, readonly offset: number, readonly payloadBytes: number) {}
+
+  private views(): Views {
+    if (this.v !== null) return this.v;
+    const old = cached[cacheNext];
+    if (old !== undefined) old.v = null;
+    cached[cacheNext] = this;
+    cacheNext = (cacheNext + 1) % VIEW_CACHE;
+    const payload = new Uint8Array(this.arena, this.offset + MBOX_PAYLOAD, this.payloadBytes);
+    this.v = {
+      view: new DataView(this.arena, this.offset, MBOX_REGS_BYTES + this.payloadBytes),
+      payload,
+      words: new Int32Array(this.arena, this.offset, MBOX_REGS_BYTES / 4),
+      req: newCciRequest(payload),
+    };
+    // Blocks are not touched until their device's first command (untouched pages cost no memory): the
+    // power-on register values are written then, once per worker instance (a restarted worker starts clean).
+    if (!this.initialized) {
+      this.initialized = true;
+      this.reset();
+    }
+    return this.v;
+  }
+
+  get view(): DataView {
+    return this.views().view;
+  }
+
+  get payload(): Uint8Array {
+    return this.views().payload;
+  }
+
+  private get words(): Int32Array {
+    return this.views().words;
+  }
+
+  /** reused request object for the device side: its payload IS the payload registers */
+  get req(): CciRequest {
+    return this.views().req;
   }
 
   /** Power-on values: capabilities advertise the payload size; no doorbell, no status. */
   reset(): void {
     const n = Math.log2(this.payloadBytes);
-    this.view.setUint32(MBOX_CAPS, n & 0x1f, true);
-    Atomics.store(this.words, this.ctrlWord, 0);
-    this.view.setBigUint64(MBOX_CMD, 0n, true);
-    this.view.setBigUint64(MBOX_STATUS, 0n, true);
-    this.view.setBigUint64(MBOX_BG_STATUS, 0n, true);
+    const v = this.views();
+    v.view.setUint32(MBOX_CAPS, n & 0x1f, true);
+    const view = v.view;
+    Atomics.store(v.words, this.ctrlWord, 0);
+    view.setBigUint64(MBOX_CMD, 0n, true);
+    view.setBigUint64(MBOX_STATUS, 0n, true);
+    view.setBigUint64(MBOX_BG_STATUS, 0n, true);
   }
+
 
   /** Payload size from the Capabilities register (what a host driver would read). */
   capabilityPayloadBytes(): number {
