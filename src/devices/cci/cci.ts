@@ -1,6 +1,7 @@
 import { BackgroundOp } from './background.js';
 import { type CciRequest, type CommandDef, type CommandSet, inputSizeOk } from './command-table.js';
 import { Effect } from './effects.js';
+import type { GenericState } from './generic.js';
 import { Rc } from './return-codes.js';
 
 /** What every CXL component (type-3 device, LD, switch, MLD FM-owned LD) keeps for the generic commands. */
@@ -12,6 +13,14 @@ export interface ComponentState {
   timestamp: { value: bigint; atNs: number } | null;
   /** Gate consulted before every command (sanitize in progress, media disabled...). Returns an rc, or -1 to run. */
   gate?: (cmd: CommandDef<any>, req: CciRequest) => number;
+  /**
+   * State of the stateful generic commands (response message limit, event logs and interrupt policy, firmware
+   * slots and transfer, feature values): absent or null until the first command that changes it, so a fleet of
+   * 100,000 untouched components carries none of it. generic.ts creates it (newGenericState / genericState).
+   */
+  generic?: GenericState | null;
+  /** Revision of the running firmware (Get FW Info slot text; type-3 Identify Memory Device bytes 00h-0Fh). */
+  fwRevision?: string;
 }
 
 export interface ComponentIdentity {

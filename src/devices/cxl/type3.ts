@@ -1,36 +1,30 @@
 import { BackgroundOp } from '../cci/background.js';
-import type { ComponentState } from '../cci/cci.js';
 import { type CciRequest, type CommandDef, CommandSet } from '../cci/command-table.js';
-import { GENERIC_COMMANDS } from '../cci/generic.js';
 import { Effect } from '../cci/effects.js';
+import { featureCommands, GENERIC_COMMANDS, outputLimit } from '../cci/generic.js';
 import { Rc } from '../cci/return-codes.js';
 import { SparseBytes } from '../sparse-bytes.js';
 import type { DeviceDescriptor, VendorMode } from '../../fleet/types.js';
+import { EVENT_LOG_DEPTH, EventLogType } from './event-log.js';
+import { ensureDc, DCD_COMMANDS } from './type3-dcd.js';
+import { TYPE3_FEATURES } from './type3-features.js';
+import { HEALTH_COMMANDS } from './type3-health.js';
+import { PARTITION_ALIGN_UNITS, PARTITION_COMMANDS, totalUnits } from './type3-partition.js';
+import { INJECT_POISON_LIMIT, POISON_COMMANDS, POISON_MAX_RECORDS } from './type3-poison.js';
+import { SANITIZE_COMMANDS, sanitizeGate } from './type3-sanitize.js';
+import { SCAN_COMMANDS } from './type3-scan.js';
+import { CAPACITY_UNIT, type Type3State } from './type3-state.js';
+import { VENDOR_COMMANDS, VENDOR_OPCODES } from './type3-vendor.js';
 
-/** Capacity unit of Identify Memory Device and partition commands (CXL r3.1 8.2.9.9.1.1). */
-export const CAPACITY_UNIT = 256 * 1024 * 1024;
+/**
+ * CXL type-3 memory device: its command set (CXL r3.1 8.2.9 generic + 8.2.9.9 memory device commands) and
+ * power-on state. The commands live in type3-*.ts by area; this file assembles them.
+ */
+
+export { CAPACITY_UNIT, type Type3State } from './type3-state.js';
 
 export const EMULATOR_VENDOR_ID = 0x1e98;
 export const TYPE3_DEVICE_ID = 0x0d93;
-
-/** State of one type-3 memory device (or one logical device of an MLD). Small: sub-structures are lazy. */
-export interface Type3State extends ComponentState {
-  capacityBytes: number;
-  lsaBytes: number;
-  /** label storage area, stored sparsely in 4 KiB pages allocated on first write (untouched pages read 0) */
-  lsa: SparseBytes;
-  fwRevision: string;
-  health: {
-    status: number;
-    media: number;
-    additional: number;
-    lifeUsed: number;
-    temperature: number;
-    dirtyShutdowns: number;
-    correctedVolatile: number;
-    correctedPersistent: number;
-  };
-}
 
 function writeAscii(req: CciRequest, at: number, text: string, width: number): void {
   for (let i = 0; i < width; i++) req.payload[at + i] = i < text.length ? text.charCodeAt(i) & 0x7f : 0;
@@ -40,22 +34,21 @@ function writeAscii(req: CciRequest, at: number, text: string, width: number): v
 function identifyMemoryDevice(dev: Type3State, req: CciRequest): number {
   const v = req.view;
   writeAscii(req, 0x00, dev.fwRevision, 16);
-  const units = BigInt(Math.floor(dev.capacityBytes / CAPACITY_UNIT));
-  v.setBigUint64(0x10, units, true); // total
+  v.setBigUint64(0x10, BigInt(totalUnits(dev)), true); // total
   v.setBigUint64(0x18, 0n, true); // volatile-only
   v.setBigUint64(0x20, 0n, true); // persistent-only
-  v.setBigUint64(0x28, 1n, true); // partition alignment: 256 MiB, so the device is partitionable
-  v.setUint16(0x30, 8, true); // informational event log size
-  v.setUint16(0x32, 8, true); // warning
-  v.setUint16(0x34, 8, true); // failure
-  v.setUint16(0x36, 8, true); // fatal
+  v.setBigUint64(0x28, BigInt(PARTITION_ALIGN_UNITS), true); // partition alignment: the device is partitionable
+  v.setUint16(0x30, EVENT_LOG_DEPTH, true); // informational event log size
+  v.setUint16(0x32, EVENT_LOG_DEPTH, true); // warning
+  v.setUint16(0x34, EVENT_LOG_DEPTH, true); // failure
+  v.setUint16(0x36, EVENT_LOG_DEPTH, true); // fatal
   v.setUint32(0x38, dev.lsaBytes, true);
-  v.setUint16(0x3c, 256, true); // poison list max records (3 bytes)
-  v.setUint8(0x3e, 0);
-  v.setUint16(0x3f, 0, true); // inject poison limit: 0 = no limit
-  v.setUint8(0x41, 0);
-  v.setUint8(0x42, 0);
-  v.setUint16(0x43, 8, true); // dynamic capacity event log size
+  v.setUint16(0x3c, POISON_MAX_RECORDS & 0xffff, true); // poison list maximum media error records (3 bytes)
+  v.setUint8(0x3e, POISON_MAX_RECORDS >>> 16);
+  v.setUint16(0x3f, INJECT_POISON_LIMIT, true);
+  v.setUint8(0x41, 0); // poison handling capabilities
+  v.setUint8(0x42, 0); // QoS telemetry capabilities
+  v.setUint16(0x43, EVENT_LOG_DEPTH, true); // dynamic capacity event log size
   req.outLen = 0x45;
   return Rc.SUCCESS;
 }
@@ -64,7 +57,7 @@ function identifyMemoryDevice(dev: Type3State, req: CciRequest): number {
 function getLsa(dev: Type3State, req: CciRequest): number {
   const offset = req.view.getUint32(0, true);
   const length = req.view.getUint32(4, true);
-  if (offset + length > dev.lsaBytes || length > req.payload.byteLength) return Rc.INVALID_INPUT;
+  if (offset + length > dev.lsaBytes || length > outputLimit(dev, req)) return Rc.INVALID_INPUT;
   dev.lsa.read(offset, req.payload.subarray(0, length));
   req.outLen = length;
   return Rc.SUCCESS;
@@ -79,40 +72,49 @@ function setLsa(dev: Type3State, req: CciRequest): number {
   return Rc.SUCCESS;
 }
 
-/** 4200h Get Health Info (8.2.9.9.3.1): 12h bytes. */
-function getHealthInfo(dev: Type3State, req: CciRequest): number {
-  const v = req.view;
-  const h = dev.health;
-  v.setUint8(0x00, h.status);
-  v.setUint8(0x01, h.media);
-  v.setUint8(0x02, h.additional);
-  v.setUint8(0x03, h.lifeUsed);
-  v.setInt16(0x04, h.temperature, true);
-  v.setUint32(0x06, h.dirtyShutdowns, true);
-  v.setUint32(0x0a, h.correctedVolatile, true);
-  v.setUint32(0x0e, h.correctedPersistent, true);
-  req.outLen = 0x12;
-  return Rc.SUCCESS;
-}
-
-const TYPE3_COMMANDS: readonly CommandDef<Type3State>[] = [
+const BASE_COMMANDS: readonly CommandDef<Type3State>[] = [
   ...(GENERIC_COMMANDS as readonly CommandDef<Type3State>[]),
+  ...(featureCommands(TYPE3_FEATURES) as CommandDef<Type3State>[]),
   { opcode: 0x4000, name: 'Identify Memory Device', input: 0, effects: 0, handler: identifyMemoryDevice },
+  ...PARTITION_COMMANDS,
   { opcode: 0x4102, name: 'Get LSA', input: 8, effects: 0, handler: getLsa },
   { opcode: 0x4103, name: 'Set LSA', input: { min: 8 }, effects: Effect.IMMEDIATE_CONFIG_CHANGE | Effect.IMMEDIATE_DATA_CHANGE, handler: setLsa },
-  { opcode: 0x4200, name: 'Get Health Info', input: 0, effects: 0, handler: getHealthInfo },
+  ...HEALTH_COMMANDS,
+  ...POISON_COMMANDS,
+  ...SCAN_COMMANDS,
+  ...SANITIZE_COMMANDS,
+  ...DCD_COMMANDS,
 ];
 
 const sets = new Map<VendorMode, CommandSet<Type3State>>();
 
-/** The type-3 command set for a vendor-command exposure; one shared instance per mode. */
+/**
+ * The type-3 command set for a vendor-command exposure; one shared instance per mode. 'declared': vendor
+ * commands run and the CEL lists them; 'hidden': they run but the CEL omits them; 'none': they are Unsupported.
+ */
 export function type3CommandSet(vendor: VendorMode): CommandSet<Type3State> {
   let s = sets.get(vendor);
   if (s === undefined) {
-    s = new CommandSet<Type3State>(`cxl-type3/${vendor}`, TYPE3_COMMANDS);
+    const commands = vendor === 'none' ? BASE_COMMANDS : [...BASE_COMMANDS, ...VENDOR_COMMANDS];
+    s = new CommandSet<Type3State>(`cxl-type3/${vendor}`, commands, vendor === 'hidden' ? VENDOR_OPCODES : []);
     sets.set(vendor, s);
   }
   return s;
+}
+
+/**
+ * Gate consulted before every command (executeCci): the sanitize rules, and the lazy power-on Dynamic Capacity
+ * state for the commands that can observe it (DC commands, Get/Clear Event Records on the DC log; every path
+ * that posts a record materializes it too). Shared by every device (called with the device as `this`).
+ */
+function type3Gate(this: Type3State, _cmd: CommandDef<any>, req: CciRequest): number {
+  const op = req.opcode;
+  const g = sanitizeGate(this, op);
+  if (g >= 0) return g;
+  if (this.dc === null && ((op & 0xff00) === 0x4800 || ((op === 0x0100 || op === 0x0101) && req.payload[0] === EventLogType.DYNAMIC_CAPACITY))) {
+    ensureDc(this);
+  }
+  return -1;
 }
 
 /** Power-on state of a type-3 device, deterministic from its descriptor. */
@@ -132,6 +134,8 @@ export function newType3State(d: DeviceDescriptor): Type3State {
     },
     bg: new BackgroundOp(),
     timestamp: null,
+    gate: type3Gate,
+    generic: null,
     capacityBytes: t3.capacityBytes,
     lsaBytes: t3.lsaBytes,
     lsa: new SparseBytes(),
@@ -146,5 +150,14 @@ export function newType3State(d: DeviceDescriptor): Type3State {
       correctedVolatile: 0,
       correctedPersistent: 0,
     },
+    volatileUnits: Math.floor(t3.capacityBytes / CAPACITY_UNIT / 2),
+    nextVolatileUnits: -1,
+    alerts: null,
+    poison: null,
+    scan: null,
+    media: null,
+    latentDone: 0,
+    dc: null,
+    counters: null,
   };
 }
