@@ -5,9 +5,12 @@
  *   0000h  controller registers: CAP 00h (64), VS 08h, INTMS 0Ch, INTMC 10h, CC 14h, CSTS 1Ch, NSSR 20h,
  *          AQA 24h, ASQ 28h (64), ACQ 30h (64). ASQ/ACQ hold the queues' byte offsets within this block.
  *   1000h  SQ0 tail doorbell (32-bit), 1004h CQ0 head doorbell (32-bit): CAP.DSTRD = 0, stride 4 bytes.
- *   2000h  admin submission queue, depth x 64-byte entries
- *   ....   admin completion queue, depth x 16-byte entries (64-byte aligned)
+ *   2000h  admin submission queue, depth x 64-byte entries (ASQ: page aligned, as the spec requires)
+ *   ....   admin completion queue, depth x 16-byte entries (ACQ: page aligned)
+ *   ....   PRP list page (4 KiB): the host driver's list for transfers that span more than two pages
  *   ....   data buffer (4 KiB aligned), maxTransferBytes: PRP1 of every command points here
+ *
+ * Addresses in this "host memory" (PRP entries, ASQ, ACQ) are byte offsets from the start of the block.
  */
 export const NVME_REG_CAP = 0x00;
 export const NVME_REG_VS = 0x08;
@@ -25,17 +28,28 @@ export const NVME_HOST_MEMORY = 0x2000;
 export const SQE_BYTES = 64;
 export const CQE_BYTES = 16;
 
+/** Memory page size: CC.MPS = 0 (CAP.MPSMIN = CAP.MPSMAX = 0), so 4 KiB. */
+export const NVME_PAGE_BYTES = 4096;
+
 export interface NvmeBlockLayout {
   sq: number;
   cq: number;
+  /** the host's PRP list page */
+  prpList: number;
   data: number;
+  /** data buffer bytes (maxTransferBytes rounded up to whole pages) */
+  dataBytes: number;
   bytes: number;
 }
 
+const pageAlign = (n: number): number => Math.ceil(n / NVME_PAGE_BYTES) * NVME_PAGE_BYTES;
+
 export function nvmeBlockLayout(queueDepth: number, maxTransferBytes: number): NvmeBlockLayout {
   const sq = NVME_HOST_MEMORY;
-  const cq = sq + Math.ceil((queueDepth * SQE_BYTES) / 64) * 64;
-  const data = Math.ceil((cq + queueDepth * CQE_BYTES) / 4096) * 4096;
-  const bytes = data + Math.ceil(maxTransferBytes / 4096) * 4096;
-  return { sq, cq, data, bytes };
+  const cq = pageAlign(sq + queueDepth * SQE_BYTES);
+  const prpList = pageAlign(cq + queueDepth * CQE_BYTES);
+  const data = prpList + NVME_PAGE_BYTES;
+  const dataBytes = pageAlign(maxTransferBytes);
+  const bytes = data + dataBytes;
+  return { sq, cq, prpList, data, dataBytes, bytes };
 }

@@ -1,0 +1,299 @@
+import type { AdminContext } from './commands.js';
+import { AerType, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K } from './constants.js';
+import type { NvmeController } from './controller.js';
+import type { Sqe } from './sqe.js';
+import { St } from './status.js';
+
+/**
+ * Set Features (09h) / Get Features (0Ah), NVMe Base 2.0 5.27 / 5.15. Every feature has a default, a
+ * current and (if saveable) a saved value; Get Features SEL picks current (000b), default (001b), saved
+ * (010b: the default when nothing was saved) or the capabilities (011b: bit 0 saveable, 1 namespace
+ * specific, 2 changeable). Set Features SV = 1 also saves. Identify ONCS bit 4 advertises SEL/SV.
+ */
+export const Fid = {
+  ARBITRATION: 0x01,
+  POWER_MANAGEMENT: 0x02,
+  TEMPERATURE_THRESHOLD: 0x04,
+  VOLATILE_WRITE_CACHE: 0x06,
+  NUMBER_OF_QUEUES: 0x07,
+  INTERRUPT_COALESCING: 0x08,
+  ASYNC_EVENT_CONFIG: 0x0b,
+} as const;
+
+export const Sel = { CURRENT: 0, DEFAULT: 1, SAVED: 2, SUPPORTED_CAPABILITIES: 3 } as const;
+
+export interface FeatureDef {
+  fid: number;
+  name: string;
+  saveable: boolean;
+  changeable: boolean;
+  /** may be set while a sanitize operation is in progress */
+  duringSanitize: boolean;
+}
+
+/** The features this controller implements; none is namespace specific. Anything else: Invalid Field. */
+export const FEATURES: readonly FeatureDef[] = [
+  { fid: Fid.ARBITRATION, name: 'Arbitration', saveable: true, changeable: true, duringSanitize: false },
+  { fid: Fid.POWER_MANAGEMENT, name: 'Power Management', saveable: true, changeable: true, duringSanitize: false },
+  { fid: Fid.TEMPERATURE_THRESHOLD, name: 'Temperature Threshold', saveable: true, changeable: true, duringSanitize: true },
+  { fid: Fid.VOLATILE_WRITE_CACHE, name: 'Volatile Write Cache', saveable: true, changeable: true, duringSanitize: false },
+  // allocated once per controller reset: never saveable
+  { fid: Fid.NUMBER_OF_QUEUES, name: 'Number of Queues', saveable: false, changeable: true, duringSanitize: false },
+  { fid: Fid.INTERRUPT_COALESCING, name: 'Interrupt Coalescing', saveable: true, changeable: true, duringSanitize: true },
+  { fid: Fid.ASYNC_EVENT_CONFIG, name: 'Asynchronous Event Configuration', saveable: true, changeable: true, duringSanitize: true },
+];
+
+const byFid = new Map(FEATURES.map((f) => [f.fid, f]));
+
+/** Value slots: one per feature, the temperature threshold has one per (sensor, over/under). */
+const Slot = {
+  ARB: 0,
+  PM: 1,
+  /** + 2 * sensor (0 composite, 1..2 sensors) + THSEL */
+  TEMP: 2,
+  VWC: 8,
+  NQ: 9,
+  IC: 10,
+  AEC: 11,
+} as const;
+const SLOTS = 12;
+/** Temperature sensors reported in SMART (Temperature Sensor 1 and 2) besides the composite. */
+export const TEMP_SENSORS = 2;
+
+/** AEC bits this controller honours: SMART critical warnings 5:0 and firmware activation notices. */
+export const AEC_SUPPORTED = 0x3f | OAES_FW_ACTIVATION;
+
+function defaultOf(slot: number): number {
+  if (slot === Slot.ARB) return 7; // AB 111b: no burst limit, all weights 0
+  if (slot === Slot.VWC) return 1; // write cache enabled
+  if (slot === Slot.NQ) return (MAX_IO_QUEUES - 1) | ((MAX_IO_QUEUES - 1) << 16);
+  if (slot >= Slot.TEMP && slot < Slot.TEMP + 2 * (TEMP_SENSORS + 1)) {
+    const i = slot - Slot.TEMP;
+    const under = i & 1;
+    if (under) return 0;
+    return i === 0 ? WCTEMP_K : 0xffff; // composite over = WCTEMP; sensors: FFFFh (no threshold)
+  }
+  return 0;
+}
+
+/** Feature values of one controller, created on the first Set Features. */
+export class FeatureValues {
+  readonly cur = new Uint32Array(SLOTS);
+  readonly saved = new Uint32Array(SLOTS);
+  savedMask = 0;
+  /** Number of Queues allocated since the last reset (later Sets answer the same allocation) */
+  queuesAllocated = false;
+
+  constructor() {
+    for (let i = 0; i < SLOTS; i++) this.cur[i] = defaultOf(i);
+  }
+
+  /** Controller Level Reset: saved values, else defaults. */
+  onReset(): void {
+    for (let i = 0; i < SLOTS; i++) this.cur[i] = (this.savedMask & (1 << i)) !== 0 ? this.saved[i]! : defaultOf(i);
+    this.queuesAllocated = false;
+  }
+}
+
+function values(c: NvmeController): FeatureValues {
+  return (c.feat ??= new FeatureValues());
+}
+
+/** Current value of a slot without allocating state. */
+function current(c: NvmeController, slot: number): number {
+  return c.feat === null ? defaultOf(slot) : c.feat.cur[slot]!;
+}
+
+// ------------------------------------------------------------------------------------ temperature model
+
+/** Composite temperature (K), deterministic from the serial: 30..44 degrees C. */
+export function compositeTemperatureK(c: NvmeController): number {
+  return 303 + (c.seed % 15);
+}
+
+/** Temperature Sensor n (1-based) in K. */
+export function sensorTemperatureK(c: NvmeController, n: number): number {
+  return compositeTemperatureK(c) + (n === 1 ? 3 : -2);
+}
+
+/** SMART Critical Warning bit 1: a temperature at or over its over threshold, or at or under its under threshold. */
+export function temperatureWarning(c: NvmeController): boolean {
+  for (let s = 0; s <= TEMP_SENSORS; s++) {
+    const t = s === 0 ? compositeTemperatureK(c) : sensorTemperatureK(c, s);
+    const over = current(c, Slot.TEMP + 2 * s);
+    const under = current(c, Slot.TEMP + 2 * s + 1);
+    if (t >= over || t <= under) return true;
+  }
+  return false;
+}
+
+/** Asynchronous Event Configuration value in effect. */
+export const asyncEventConfig = (c: NvmeController): number => current(c, Slot.AEC);
+
+// -------------------------------------------------------------------------------------------- commands
+
+/** Common checks; returns the feature or a status. */
+function lookup(c: NvmeController, x: AdminContext): FeatureDef | number {
+  const fid = x.sqe.cdw10 & 0xff;
+  const f = byFid.get(fid);
+  if (f === undefined) {
+    x.errLoc = 40;
+    return St.INVALID_FIELD;
+  }
+  const nsid = x.sqe.nsid;
+  if (nsid !== 0 && nsid !== 0xffffffff) {
+    x.errLoc = 4;
+    return c.nsValid(nsid) ? St.FEATURE_NOT_NS_SPECIFIC : St.INVALID_NAMESPACE;
+  }
+  return f;
+}
+
+/** Temperature Threshold CDW11: TMPTH 15:0, TMPSEL 19:16, THSEL 21:20 -> slots, or -1 if not implemented. */
+function tempSlots(cdw11: number, forSet: boolean): number[] | -1 {
+  const tmpsel = (cdw11 >>> 16) & 0xf;
+  const thsel = (cdw11 >>> 20) & 3;
+  if (thsel > 1) return -1;
+  if (tmpsel === 0xf && forSet) {
+    const all: number[] = [];
+    for (let s = 0; s <= TEMP_SENSORS; s++) all.push(Slot.TEMP + 2 * s + thsel);
+    return all;
+  }
+  if (tmpsel > TEMP_SENSORS) return -1;
+  return [Slot.TEMP + 2 * tmpsel + thsel];
+}
+
+function slotOf(fid: number): number {
+  switch (fid) {
+    case Fid.ARBITRATION: return Slot.ARB;
+    case Fid.POWER_MANAGEMENT: return Slot.PM;
+    case Fid.VOLATILE_WRITE_CACHE: return Slot.VWC;
+    case Fid.NUMBER_OF_QUEUES: return Slot.NQ;
+    case Fid.INTERRUPT_COALESCING: return Slot.IC;
+    default: return Slot.AEC;
+  }
+}
+
+/** 0Ah Get Features. CDW10: FID 7:0, SEL 10:8. CQE DW0: the value (or capabilities for SEL 011b). */
+export function getFeatures(c: NvmeController, x: AdminContext): number {
+  const f = lookup(c, x);
+  if (typeof f === 'number') return f;
+  const sel = (x.sqe.cdw10 >>> 8) & 7;
+  if (sel > Sel.SUPPORTED_CAPABILITIES) {
+    x.errLoc = 41;
+    return St.INVALID_FIELD;
+  }
+  if (sel === Sel.SUPPORTED_CAPABILITIES) {
+    x.dw0 = (f.saveable ? 1 : 0) | (f.changeable ? 4 : 0); // bit 1 (namespace specific) is 0 for all
+    return St.SUCCESS;
+  }
+  const cdw11 = x.sqe.cdw11;
+  let slot: number;
+  if (f.fid === Fid.TEMPERATURE_THRESHOLD) {
+    const s = tempSlots(cdw11, false);
+    if (s === -1) {
+      x.errLoc = 46; // CDW11 byte 2: TMPSEL / THSEL
+      return St.INVALID_FIELD;
+    }
+    slot = s[0]!;
+  } else {
+    slot = slotOf(f.fid);
+  }
+  const fv = c.feat;
+  let value: number;
+  if (sel === Sel.DEFAULT) value = defaultOf(slot);
+  else if (sel === Sel.SAVED) value = fv !== null && (fv.savedMask & (1 << slot)) !== 0 ? fv.saved[slot]! : defaultOf(slot);
+  else value = current(c, slot);
+  x.dw0 = f.fid === Fid.TEMPERATURE_THRESHOLD ? (value & 0xffff) | (cdw11 & 0x3f0000) : value;
+  return St.SUCCESS;
+}
+
+/** 09h Set Features. CDW10: FID 7:0, SV 31. CDW11: the value. */
+export function setFeatures(c: NvmeController, x: AdminContext): number {
+  const f = lookup(c, x);
+  if (typeof f === 'number') return f;
+  const sv = (x.sqe.cdw10 >>> 31) !== 0;
+  if (sv && !f.saveable) {
+    x.errLoc = 43 | (7 << 8);
+    return St.FEATURE_NOT_SAVEABLE;
+  }
+  if (!f.changeable) return St.FEATURE_NOT_CHANGEABLE;
+  const cdw11 = x.sqe.cdw11;
+  let slots: number[];
+  let value: number;
+  switch (f.fid) {
+    case Fid.ARBITRATION:
+      value = cdw11 & 0xffffff07; // AB 2:0, LPW 15:8, MPW 23:16, HPW 31:24
+      slots = [Slot.ARB];
+      break;
+    case Fid.POWER_MANAGEMENT: {
+      const ps = cdw11 & 0x1f;
+      const wh = (cdw11 >>> 5) & 7;
+      if (ps >= POWER_STATES || wh > 2) {
+        x.errLoc = 44;
+        return St.INVALID_FIELD;
+      }
+      value = ps | (wh << 5);
+      slots = [Slot.PM];
+      break;
+    }
+    case Fid.TEMPERATURE_THRESHOLD: {
+      const s = tempSlots(cdw11, true);
+      if (s === -1) {
+        x.errLoc = 46;
+        return St.INVALID_FIELD;
+      }
+      value = cdw11 & 0xffff;
+      slots = s;
+      break;
+    }
+    case Fid.VOLATILE_WRITE_CACHE:
+      value = cdw11 & 1;
+      slots = [Slot.VWC];
+      break;
+    case Fid.NUMBER_OF_QUEUES: {
+      const nsqr = cdw11 & 0xffff;
+      const ncqr = cdw11 >>> 16;
+      if (nsqr === 0xffff || ncqr === 0xffff) {
+        x.errLoc = 44;
+        return St.INVALID_FIELD;
+      }
+      const fv = values(c);
+      if (!fv.queuesAllocated) {
+        fv.cur[Slot.NQ] = Math.min(nsqr, MAX_IO_QUEUES - 1) | (Math.min(ncqr, MAX_IO_QUEUES - 1) << 16);
+        fv.queuesAllocated = true;
+      }
+      x.dw0 = fv.cur[Slot.NQ]!; // NSQA 15:0, NCQA 31:16
+      return St.SUCCESS;
+    }
+    case Fid.INTERRUPT_COALESCING:
+      value = cdw11 & 0xffff; // THR 7:0, TIME 15:8
+      slots = [Slot.IC];
+      break;
+    default: // ASYNC_EVENT_CONFIG
+      if ((cdw11 & ~AEC_SUPPORTED) !== 0) {
+        x.errLoc = 44;
+        return St.INVALID_FIELD;
+      }
+      value = cdw11 >>> 0;
+      slots = [Slot.AEC];
+  }
+  const warned = f.fid === Fid.TEMPERATURE_THRESHOLD && temperatureWarning(c);
+  const fv = values(c);
+  for (const s of slots) {
+    fv.cur[s] = value;
+    if (sv) {
+      fv.saved[s] = value;
+      fv.savedMask |= 1 << s;
+    }
+  }
+  // A threshold that the temperature now crosses raises a SMART / Health event (if AEC enables bit 1).
+  if (f.fid === Fid.TEMPERATURE_THRESHOLD && !warned && temperatureWarning(c) && (asyncEventConfig(c) & 0x02) !== 0) {
+    c.raiseEvent(AerType.SMART, 0x01, 0x02);
+  }
+  return St.SUCCESS;
+}
+
+/** Set Features while a sanitize operation is in progress: only the features marked so. */
+export function setFeaturesAllowedDuringSanitize(sqe: Sqe): boolean {
+  return byFid.get(sqe.cdw10 & 0xff)?.duringSanitize ?? true; // an unknown FID gets its Invalid Field
+}

@@ -1,0 +1,99 @@
+import { BadRequestError, ProtocolError } from '../../errors.js';
+import { decodeCqe } from './cqe.js';
+import { CQE_BYTES, SQE_BYTES } from './layout.js';
+import { encodeSqe } from './sqe.js';
+import { acceptsHostData } from './transfer.js';
+
+/**
+ * Main-thread side of the NVMe admin device kind: request encoding for the submission ring and decoding
+ * of what the worker's NvmeEndpoint answers.
+ *
+ * Ring request payload: a 64-byte SQE (opcode, NSID, CDW10-15; CID, PRPs and MPTR left 0 for the worker's
+ * host driver to fill) followed by the host-to-controller data. Descriptor OPCODE = the admin opcode.
+ * Completion payload: the 16 CQE bytes, then the data the controller transferred (controller-to-host
+ * commands that succeeded). Descriptor ARG0 = the status field, as in `rc` below.
+ */
+export interface NvmeRequest {
+  opcode: number;
+  nsid?: number;
+  cdw10?: number;
+  cdw11?: number;
+  cdw12?: number;
+  cdw13?: number;
+  cdw14?: number;
+  cdw15?: number;
+  /** host-to-controller data (Firmware Image Download, vendor commands that take data) */
+  data?: Uint8Array;
+}
+
+export interface NvmeCompletion {
+  /**
+   * The CQE status field without the phase tag: SC 7:0, SCT 10:8, CRD 12:11, M 13, DNR 14 (CQE bytes 14-15
+   * shifted right by one). 0 = success; see status.ts for names.
+   */
+  rc: number;
+  /** the 16 raw CQE bytes */
+  cqe: Uint8Array;
+  /** data the controller transferred to the host (e.g. 4096 bytes for Identify); empty if none */
+  payload: Uint8Array;
+}
+
+const DWORDS = ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
+
+/** A value for an error message; never throws (BigInt, symbols, cycles). */
+function show(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object' && v !== null) return Object.prototype.toString.call(v);
+  return String(v);
+}
+
+function hex(n: number): string {
+  return '0x' + n.toString(16).padStart(2, '0');
+}
+
+/** Validates a request and builds its ring payload. Throws BadRequestError naming the field at fault. */
+export function encodeNvmeRequest(req: NvmeRequest, maxTransferBytes: number): Uint8Array {
+  if (typeof req !== 'object' || req === null) throw new BadRequestError('an NVMe request is an object: { opcode, nsid?, cdw10?..cdw15?, data? }');
+  const op = req.opcode;
+  if (typeof op !== 'number' || !Number.isInteger(op) || op < 0 || op > 0xff) {
+    throw new BadRequestError(`NVMe admin opcode must be an integer from 0 to 255 (got ${show(op)})`, { field: 'opcode', value: op });
+  }
+  for (const k of DWORDS) {
+    const v = req[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new BadRequestError(`NVMe ${k} must be an integer from 0 to 0xFFFFFFFF (got ${show(v)})`, { field: k, value: v });
+    }
+  }
+  const data = req.data;
+  if (data !== undefined && !(data instanceof Uint8Array)) throw new BadRequestError('NVMe data must be a Uint8Array (or Buffer)', { field: 'data' });
+  const len = data === undefined ? 0 : data.byteLength;
+  if (len > 0) {
+    if (!acceptsHostData(op)) {
+      throw new BadRequestError(`NVMe opcode ${hex(op)} transfers no data from the host (opcode bits 1:0 = ${(op & 3).toString(2).padStart(2, '0')}b); drop data`,
+        { field: 'data', opcode: op });
+    }
+    if (len % 4 !== 0) throw new BadRequestError(`NVMe data must be whole dwords: ${len} bytes is not a multiple of 4`, { field: 'data', length: len });
+    if (len > maxTransferBytes) {
+      throw new BadRequestError(`NVMe data of ${len} bytes exceeds the device's maximum transfer of ${maxTransferBytes} bytes`,
+        { field: 'data', length: len, limit: maxTransferBytes });
+    }
+  }
+  const out = new Uint8Array(SQE_BYTES + len);
+  encodeSqe({
+    opcode: op, nsid: req.nsid ?? 0, cdw10: req.cdw10 ?? 0, cdw11: req.cdw11 ?? 0, cdw12: req.cdw12 ?? 0,
+    cdw13: req.cdw13 ?? 0, cdw14: req.cdw14 ?? 0, cdw15: req.cdw15 ?? 0,
+  }, out, 0);
+  if (len > 0) out.set(data!, SQE_BYTES);
+  return out;
+}
+
+/** Splits a completion payload into status, CQE and data (views into `payload`, no copies). */
+export function decodeNvmeCompletion(payload: Uint8Array): NvmeCompletion {
+  if (!(payload instanceof Uint8Array) || payload.byteLength < CQE_BYTES) {
+    throw new ProtocolError(`an NVMe completion payload starts with a 16-byte CQE; got ${payload instanceof Uint8Array ? payload.byteLength : typeof payload} bytes`);
+  }
+  const cqe = payload.subarray(0, CQE_BYTES);
+  return { rc: decodeCqe(cqe).status, cqe, payload: payload.subarray(CQE_BYTES) };
+}
