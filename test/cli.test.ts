@@ -18,7 +18,7 @@ test('send --json prints {"rc":0,"payload":"<hex>"}', () => {
 });
 
 test('send with a payload (Set Timestamp) and the human form', () => {
-  const r = run('send', 'mem1', '0x0301', '--payload', '0011223344556677', '--fleet', 'cxl-type3=2', '--workers', '1');
+  const r = run('send', 'mem1', '0x0301', '--payload', '0011223344556677', '--tier', 'debug-write-full', '--fleet', 'cxl-type3=2', '--workers', '1');
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /^rc 0x00 SUCCESS/);
   assert.match(r.out, /payload 0 bytes/);

@@ -29,6 +29,7 @@ test(`2 workers, ${DEVICES} devices, ${REQUESTS} mixed requests: every completio
     const ids = devs.map((d) => d.id);
     const serials = devs.map((d) => d.serial);
     const s = mux.openSession({ tier: 'debug-write-full' });
+    const before = mux.stats(); // enumeration at start already completed requests of its own
     // Per device: the sequence number of the last Set LSA submitted. A Get LSA must read exactly that
     // value: it proves per-device FIFO order and that each completion carries its own request's bytes.
     const lastWritten = new Int32Array(DEVICES).fill(-1);
@@ -120,9 +121,11 @@ test(`2 workers, ${DEVICES} devices, ${REQUESTS} mixed requests: every completio
     assert.is(mismatches, 0, 'no completion carried another request\'s device or bytes, and per-device order held');
     const st = mux.stats();
     assert.is(st.inFlight, 0);
-    assert.is(st.completed, REQUESTS);
+    assert.is(st.completed - before.completed, REQUESTS);
     assert.is(st.failed, 0);
     assert.ok(st.shards.every((x) => x.requests > REQUESTS / 4), 'both shards did real work');
+    assert.is(mux.auditLog().length, 10_000, 'the audit log keeps the newest 10,000 write-class records');
+    assert.ok(mux.tainted, 'debug-write-full commands taint the mux');
   } finally {
     await mux.close();
   }

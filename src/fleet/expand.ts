@@ -9,7 +9,7 @@ import type {
 } from './types.js';
 
 /** The default emulated fleet (`npm start`, `mbxmux load` without --fleet). */
-export const DEFAULT_FLEET: Readonly<FleetCounts> = { 'cxl-type3': 1024 };
+export const DEFAULT_FLEET: Readonly<FleetCounts> = { 'cxl-type3': 1024, 'cxl-switch': 4, nvme: 256, 'mctp-pcc': 16 };
 
 const COUNT_KINDS = ['cxl-type3', 'cxl-switch', 'nvme', 'mctp-pcc'] as const;
 const MAX_DEVICES = 1_000_000;

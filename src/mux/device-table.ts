@@ -1,6 +1,8 @@
 import { directlyAddressable } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet } from '../fleet/types.js';
 
+export const Wire = { CXL: 0, NVME: 1, MCTP: 2 } as const;
+
 /**
  * The per-device facts the request path reads, in parallel typed arrays indexed by the device's global
  * index. With 10,000+ devices hit at random, reading them from the descriptor objects cost a cache miss
@@ -12,6 +14,10 @@ export class DeviceTable {
   readonly local: Uint32Array;
   readonly maxPayload: Uint32Array;
   readonly direct: Uint8Array;
+  /** 0: a CXL mailbox (type-3, switch), 1: NVMe, 2: MCTP endpoint */
+  readonly wire: Uint8Array;
+  /** the device whose effects log and host binding decide permissions: itself, or what an MCTP endpoint fronts */
+  readonly policyIndex: Int32Array;
   readonly desc: readonly DeviceDescriptor[];
 
   constructor(fleet: Fleet) {
@@ -22,7 +28,11 @@ export class DeviceTable {
     this.local = new Uint32Array(n);
     this.maxPayload = new Uint32Array(n);
     this.direct = new Uint8Array(n);
+    this.wire = new Uint8Array(n);
+    this.policyIndex = new Int32Array(n);
     for (const d of fleet.devices) {
+      this.wire[d.index] = d.kind === 'nvme' ? Wire.NVME : d.kind === 'mctp-pcc' ? Wire.MCTP : Wire.CXL;
+      this.policyIndex[d.index] = d.mctp ? d.mctp.fronts : d.index;
       this.byId.set(d.id, d.index);
       this.shard[d.index] = d.shard;
       this.local[d.index] = d.local;

@@ -11,9 +11,14 @@ import {
 } from '../errors.js';
 import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
-import { parseTier } from '../policy/tiers.js';
+import { decodeTunnelRequest } from '../devices/cxl/tunnel.js';
+import { Policy } from '../policy/engine.js';
+import { type AuditRecord, describeEffects } from '../policy/audit.js';
+import { parseTier, TierLevel, tierName } from '../policy/tiers.js';
+import { enumerate, type EnumerationReport } from './enumerate.js';
 import { Deadlines } from './deadlines.js';
-import { DeviceTable } from './device-table.js';
+import { DeviceTable, Wire } from './device-table.js';
+import { decodeCxl, encodeRequest } from './encode.js';
 import { type Decoder, Pending, PState } from './pending.js';
 import { CqFlag, MUX_CTL_BYTES, MuxCtl, SqFlag, WorkerFailure } from './protocol.js';
 import { ByteSlab } from './byte-slab.js';
@@ -27,12 +32,6 @@ const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
 const QUANTUM = 16;
 const decoder = new TextDecoder();
 
-const decodeCxl: Decoder = (rc32, flags, _a1, _a2, payload): CommandResult => ({
-  rc: rc32 & 0xffff,
-  payload,
-  vendorStatus: rc32 >>> 16,
-  background: (flags & CqFlag.BACKGROUND) !== 0,
-});
 
 function positiveInt(v: unknown, dflt: number, what: string, max = 2 ** 31 - 1): number {
   if (v === undefined) return dflt;
@@ -107,6 +106,13 @@ export class Mux extends EventEmitter implements SessionHost {
   private closePromise: Promise<void> | null = null;
   private drainedWaiters: (() => void)[] = [];
   readonly gates: { fabricDestructive: boolean };
+  /** the permission policy: effects tables per device, audit log, taint */
+  readonly policy: Policy;
+  private readonly checkPermissions: boolean;
+  private readonly vendorRules: { cxl: Map<number, number>; nvme: Map<number, number> };
+  private system: Session | null = null;
+  /** what enumeration found (set by start()) */
+  enumeration: EnumerationReport | null = null;
 
   /** Use createMux(): construction starts workers, which must be awaited. */
   constructor(opts: MuxOptions = {}) {
@@ -130,6 +136,13 @@ export class Mux extends EventEmitter implements SessionHost {
     this.maxRestarts = nonNegative(opts.maxRestarts, 5, 'maxRestarts');
     this.restartWindowMs = nonNegative(opts.restartWindowMs, 10_000, 'restartWindowMs');
     this.gates = { fabricDestructive: opts.gates?.fabricDestructive === true };
+    this.checkPermissions = opts.checkPermissions !== false;
+    this.vendorRules = parseVendorRules(opts.vendorRules);
+    this.policy = new Policy(this.fleet, {
+      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest,
+      ...(opts.audit?.file !== undefined ? { auditFile: opts.audit.file } : {}),
+      ...(opts.audit?.limit !== undefined ? { auditLimit: opts.audit.limit } : {}),
+    });
     let maxMessage = 0;
     for (const d of this.fleet.devices) maxMessage = Math.max(maxMessage, d.mailboxBytes);
     const geometry = { slots, window, payloadBytes: payloadAreaFor(maxMessage + 64) };
@@ -160,6 +173,8 @@ export class Mux extends EventEmitter implements SessionHost {
     });
     try {
       await Promise.race([Promise.all(ready), limit]);
+      this.system = new Session(0, this, 'fabric-destructive', 0, true, 1 << 30, 'mbxmux-enumeration', this.shards.length, true);
+      this.enumeration = await enumerate(this.fleet, this.policy, this.system, this.vendorRules);
     } catch (e) {
       await this.close({ timeoutMs: 0 });
       throw e;
@@ -293,6 +308,33 @@ export class Mux extends EventEmitter implements SessionHost {
     return info;
   }
 
+  /** True once any session used a debug-write or higher command (as fwctl taints the kernel). */
+  get tainted(): boolean {
+    return this.policy.tainted;
+  }
+
+  /** Audit records kept in memory (write-class commands and refusals), oldest first. */
+  auditLog(): AuditRecord[] {
+    return this.policy.audit.list();
+  }
+
+  /**
+   * What a device reported in its effects log, and the tier each declared command needs here:
+   * `[{ opcode, effects, effectNames, tier, reason }]`.
+   */
+  effects(device: string): { opcode: number; effects: number; effectNames: string[]; tier: string; reason: string }[] {
+    const di = this.table.find(device);
+    if (di < 0) throw new BadRequestError(`unknown device ${JSON.stringify(device)}: list devices with mux.devices()`, { device }, 'EMBX_UNKNOWN_DEVICE');
+    const t = this.policy.table(this.table.policyIndex[di]!);
+    if (t === undefined) return [];
+    const out = [];
+    for (let op = 0; op < t.declared.length; op++) {
+      if (t.declared[op] !== 1) continue;
+      out.push({ opcode: op, effects: t.effects[op]!, effectNames: describeEffects(t.protocol, t.effects[op]!), tier: tierName(t.level[op]!), reason: t.reason(op) });
+    }
+    return out;
+  }
+
   openSession(opts: SessionOptions = {}): Session {
     if (this.closing) throw new ClosedError();
     const tier = parseTier(opts.tier ?? 'debug-read');
@@ -361,17 +403,29 @@ export class Mux extends EventEmitter implements SessionHost {
     if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xffff) {
       throw new BadRequestError(`opcode must be an integer from 0x0000 to 0xFFFF (got ${JSON.stringify(opcode)})`, { opcode });
     }
-    const payload = req.payload;
-    if (payload !== undefined && !(payload instanceof Uint8Array)) throw new BadRequestError('payload must be a Uint8Array (or Buffer)');
-    if (payload !== undefined && payload.byteLength > t.maxPayload[di]!) {
-      throw new BadRequestError(`payload of ${payload.byteLength} bytes exceeds ${d.id}'s mailbox of ${d.mailboxBytes} bytes`,
-        { device: d.id, length: payload.byteLength, limit: d.mailboxBytes });
-    }
     if (req.timeoutMs !== undefined && (typeof req.timeoutMs !== 'number' || !(req.timeoutMs >= 0))) {
       throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(req.timeoutMs)})`);
     }
     if (req.signal?.aborted) throw new CancelledError('EMBX_ABORTED', 'the request was aborted before it was sent', { device: d.id, opcode });
-    return new Pending(session, d, t.shard[di]!, t.local[di]!, opcode, 0, payload !== undefined && payload.byteLength > 0 ? payload : null, 0, 0, 0, decodeCxl);
+    let p: Pending;
+    const payload = req.payload;
+    if (t.wire[di] === Wire.CXL && req.tunnel === undefined && req.mctpType === undefined && req.data === undefined) {
+      // the hot path: a plain mailbox command, no allocation beyond the Pending
+      if (payload !== undefined && !(payload instanceof Uint8Array)) throw new BadRequestError('payload must be a Uint8Array (or Buffer)');
+      if (payload !== undefined && payload.byteLength > t.maxPayload[di]!) {
+        throw new BadRequestError(`payload of ${payload.byteLength} bytes exceeds ${d.id}'s mailbox of ${d.mailboxBytes} bytes`,
+          { device: d.id, length: payload.byteLength, limit: d.mailboxBytes });
+      }
+      p = new Pending(session, d, t.shard[di]!, t.local[di]!, opcode, 0, payload !== undefined && payload.byteLength > 0 ? payload : null, 0, 0, 0, decodeCxl);
+    } else {
+      const e = encodeRequest(req, d);
+      p = new Pending(session, d, t.shard[di]!, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
+    }
+    if (!session.system && this.checkPermissions) {
+      p.audit = this.policy.check(session, t.policyIndex[di]!, p.opcode, p.payload);
+      if (p.audit !== null) p.auditLog = this.policy.audit;
+    }
+    return p;
   }
 
   private enqueue(session: Session, p: Pending, req: SendRequest): void {
@@ -695,6 +749,7 @@ export class Mux extends EventEmitter implements SessionHost {
     this.bell.wake();
     clearInterval(this.keepAlive);
     await this.pool.destroy();
+    await this.policy.audit.close();
     this.inFlightTotal = 0;
     this.checkDrained();
   }
@@ -702,6 +757,20 @@ export class Mux extends EventEmitter implements SessionHost {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** `{ cxl: { '0xc002': 'debug-write-full' }, nvme: { '0xc5': 'debug-write-full' } }` -> opcode -> level maps. */
+function parseVendorRules(v: MuxOptions['vendorRules']): { cxl: Map<number, number>; nvme: Map<number, number> } {
+  const out = { cxl: new Map<number, number>(), nvme: new Map<number, number>() };
+  for (const proto of ['cxl', 'nvme'] as const) {
+    for (const [k, tier] of Object.entries(v?.[proto] ?? {})) {
+      const op = Number(k);
+      const max = proto === 'cxl' ? 0xffff : 0xff;
+      if (!Number.isInteger(op) || op < 0 || op > max) throw new BadRequestError(`vendorRules.${proto}: "${k}" is not an opcode (0..0x${max.toString(16)})`);
+      out[proto].set(op, TierLevel[parseTier(tier)]);
+    }
+  }
+  return out;
 }
 
 function hex4(n: number): string {

@@ -1,5 +1,6 @@
 import type { DeviceDescriptor } from '../fleet/types.js';
 import type { MbxError } from '../errors.js';
+import type { AuditLog, AuditRecord } from '../policy/audit.js';
 import type { Session } from './session.js';
 
 export const enum PState {
@@ -23,8 +24,9 @@ export class Pending {
   resolve!: (v: unknown) => void;
   reject!: (e: unknown) => void;
   abortCleanup: (() => void) | null = null;
-  /** wall-clock-free start time for latency accounting, ns */
-  startNs = 0;
+  /** the audit record of an allowed write-class command, completed with its result */
+  audit: AuditRecord | null = null;
+  auditLog: AuditLog | null = null;
 
   constructor(
     readonly session: Session,
@@ -48,24 +50,26 @@ export class Pending {
   settle(value: unknown): void {
     this.state = PState.DONE;
     this.cleanup();
+    if (this.audit !== null) this.auditLog!.finish(this.audit, (value as { rc: number }).rc);
     this.resolve(value);
   }
 
   /** Rejects a request that no longer holds a ring slot. */
   settleError(err: MbxError): void {
     this.state = PState.DONE;
-    this.cleanup();
+    this.cleanup(err);
     this.reject(err);
   }
 
   /** Rejects; a request whose slot the worker still holds becomes CANCELLED until its completion returns. */
   fail(err: MbxError): void {
     this.state = this.state === PState.IN_FLIGHT ? PState.CANCELLED : PState.DONE;
-    this.cleanup();
+    this.cleanup(err);
     this.reject(err);
   }
 
-  private cleanup(): void {
+  private cleanup(err?: MbxError): void {
+    if (err !== undefined && this.audit !== null) this.auditLog!.finish(this.audit, err.code);
     if (this.abortCleanup !== null) {
       this.abortCleanup();
       this.abortCleanup = null;

@@ -1,4 +1,4 @@
-import type { Tier } from '../policy/tiers.js';
+import { type Tier, TierLevel } from '../policy/tiers.js';
 import { Fifo } from './fifo.js';
 import type { Pending } from './pending.js';
 import type { CommandResult, SendRequest } from './types.js';
@@ -21,6 +21,8 @@ export class Session {
   queued = 0;
   sent = 0;
   closed = false;
+  /** the tier as a level, for the policy check */
+  readonly level: number;
 
   constructor(
     readonly id: number,
@@ -31,7 +33,10 @@ export class Session {
     readonly queueLimit: number,
     readonly name: string,
     shards: number,
+    /** the mux's own session (enumeration): not subject to the policy, not listed */
+    readonly system = false,
   ) {
+    this.level = TierLevel[tier];
     this.queues = Array.from({ length: shards }, () => new Fifo<Pending>());
     this.inFlight = new Int32Array(shards);
   }

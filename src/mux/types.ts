@@ -26,6 +26,15 @@ export interface MuxOptions {
   defaultTimeoutMs?: number;
   /** config gates; fabricDestructive enables the fabric-destructive tier (default off) */
   gates?: { fabricDestructive?: boolean };
+  /**
+   * Opcodes a device does not declare in its effects log, allowed anyway at a tier, e.g.
+   * `{ cxl: { '0xc002': 'debug-write-full' } }`. A rule never lowers the tier of a declared command.
+   */
+  vendorRules?: { cxl?: Record<string, Tier>; nvme?: Record<string, Tier> };
+  /** audit log: keep the newest `limit` records (default 10,000) and append JSON lines to `file` */
+  audit?: { file?: string; limit?: number };
+  /** false turns the permission check off (benchmarks measure its cost this way). Never do it in production. */
+  checkPermissions?: boolean;
   /** piscina resourceLimits for each worker */
   resourceLimits?: ResourceLimits;
   /** shard restarts allowed within restartWindowMs before the shard is declared dead (default 5 in 10 s) */
@@ -62,8 +71,27 @@ export interface SessionOptions {
 
 export interface SendRequest {
   device: string;
+  /** CXL opcode (set << 8 | command), or the NVMe admin opcode for nvme<N> devices */
   opcode: number;
+  /** CXL input payload (for NVMe, `data`) */
   payload?: Uint8Array;
+  /** NVMe: namespace id and command dwords 10-15 of the SQE */
+  nsid?: number;
+  cdw10?: number;
+  cdw11?: number;
+  cdw12?: number;
+  cdw13?: number;
+  cdw14?: number;
+  cdw15?: number;
+  /** NVMe: host-to-controller data (Firmware Image Download, ...) */
+  data?: Uint8Array;
+  /** MCTP endpoints: send with this MCTP message type instead of the one the command set implies */
+  mctpType?: number;
+  /**
+   * CXL switches: tunnel the command with Tunnel Management (5300h) through these port / LD ids, outermost
+   * first ([2] = the device on port 2; [2, 1] = LD 1 of the MLD on port 2). The result is the inner answer.
+   */
+  tunnel?: number[];
   signal?: AbortSignal;
   /** per-request timeout, ms (0 = none; default from MuxOptions.defaultTimeoutMs) */
   timeoutMs?: number;
@@ -72,7 +100,7 @@ export interface SendRequest {
 }
 
 export interface CommandResult {
-  /** CXL return code (CXL r3.1 Table 8-34) */
+  /** CXL return code (CXL r3.1 Table 8-34); NVMe: the CQE status field without the phase bit */
   rc: number;
   /** output payload */
   payload: Uint8Array;
@@ -80,4 +108,8 @@ export interface CommandResult {
   vendorStatus: number;
   /** a background operation was running when the command completed (mailbox Status bit 0) */
   background: boolean;
+  /** NVMe: the 16 raw completion queue entry bytes */
+  cqe?: Uint8Array;
+  /** tunnelled commands: the status of every hop, outermost first; failedAt = hop whose tunnel refused, or -1 */
+  tunnel?: { hops: { opcode: number; rc: number; vendorStatus: number }[]; failedAt: number };
 }

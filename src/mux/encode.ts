@@ -1,0 +1,89 @@
+import { decodeNvmeCompletion, encodeNvmeRequest } from '../devices/nvme/wire.js';
+import { decodeTunnelResponse, encodeTunnelRequest, TUNNEL_OPCODE } from '../devices/cxl/tunnel.js';
+import { BadRequestError, ProtocolError } from '../errors.js';
+import type { DeviceDescriptor } from '../fleet/types.js';
+import type { Decoder } from './pending.js';
+import { CqFlag, SqFlag } from './protocol.js';
+import type { CommandResult, SendRequest } from './types.js';
+
+/** A request as it goes into a ring descriptor, with the decoder for its answer. */
+export interface Encoded {
+  opcode: number;
+  flags: number;
+  payload: Uint8Array | null;
+  a0: number;
+  decode: Decoder;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, payload): CommandResult => ({
+  rc: rc32 & 0xffff,
+  payload,
+  vendorStatus: rc32 >>> 16,
+  background: (flags & CqFlag.BACKGROUND) !== 0,
+});
+
+const decodeNvme: Decoder = (_rc32, _flags, _a1, _a2, payload): CommandResult => {
+  const c = decodeNvmeCompletion(payload);
+  return { rc: c.rc, payload: c.payload, cqe: c.cqe, vendorStatus: 0, background: false };
+};
+
+/** The answer to a tunnelled command: the innermost status and payload, with every hop's status. */
+const decodeTunnel: Decoder = (rc32, flags, a1, a2, payload): CommandResult => {
+  const outer = decodeCxl(rc32, flags, a1, a2, payload) as CommandResult;
+  if (outer.rc !== 0) return { ...outer, tunnel: { hops: [], failedAt: 0 } };
+  const r = decodeTunnelResponse(payload);
+  if ('error' in r) throw new ProtocolError(`the switch answered a tunnel with a malformed response: ${r.detail}`);
+  const failedAt = r.innerOpcode === TUNNEL_OPCODE ? r.hops.length : -1;
+  return {
+    rc: r.innerRc, payload: r.innerPayload, vendorStatus: r.innerVendor, background: r.innerBackground,
+    tunnel: { hops: r.hops.map((h) => ({ opcode: h.opcode, rc: h.rc, vendorStatus: h.vendorStatus })), failedAt },
+  };
+};
+
+function payloadOf(req: SendRequest, d: DeviceDescriptor): Uint8Array | null {
+  const p = req.payload;
+  if (p === undefined) return null;
+  if (!(p instanceof Uint8Array)) throw new BadRequestError('payload must be a Uint8Array (or Buffer)');
+  if (p.byteLength > d.mailboxBytes) {
+    throw new BadRequestError(`payload of ${p.byteLength} bytes exceeds ${d.id}'s mailbox of ${d.mailboxBytes} bytes`,
+      { device: d.id, length: p.byteLength, limit: d.mailboxBytes });
+  }
+  return p.byteLength === 0 ? null : p;
+}
+
+/**
+ * Turns a send() request into ring fields for the device's kind. CXL mailboxes and MCTP endpoints carry
+ * opcode + payload; NVMe carries a 64-byte SQE + data; `tunnel` wraps a CXL command in nested 5300h.
+ */
+export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
+  switch (d.kind) {
+    case 'nvme': {
+      if (req.payload !== undefined && req.data !== undefined) throw new BadRequestError('NVMe requests take data, not payload (give one)');
+      const nv: Parameters<typeof encodeNvmeRequest>[0] = { opcode: req.opcode };
+      for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const) if (req[k] !== undefined) nv[k] = req[k];
+      const data = req.data ?? req.payload;
+      if (data !== undefined) nv.data = data;
+      return { opcode: req.opcode, flags: 0, payload: encodeNvmeRequest(nv, d.mailboxBytes), a0: 0, decode: decodeNvme };
+    }
+    case 'mctp-pcc': {
+      const t = req.mctpType;
+      if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 0x7f)) throw new BadRequestError(`mctpType must be an MCTP message type 0..127 (got ${JSON.stringify(t)})`);
+      return { opcode: req.opcode, flags: t === undefined ? 0 : SqFlag.MCTP_TYPE, payload: payloadOf(req, d), a0: t ?? 0, decode: decodeCxl };
+    }
+    default: {
+      if (req.mctpType !== undefined) throw new BadRequestError(`mctpType applies to MCTP endpoints (mctp<N>), not ${d.id}`);
+      const payload = payloadOf(req, d);
+      if (req.tunnel === undefined) return { opcode: req.opcode, flags: 0, payload, a0: 0, decode: decodeCxl };
+      if (!Array.isArray(req.tunnel) || req.tunnel.length === 0 || req.tunnel.length > 3 || !req.tunnel.every((h) => Number.isInteger(h) && h >= 0 && h <= 255)) {
+        throw new BadRequestError('tunnel must list 1 to 3 port or LD ids (0..255), outermost first, e.g. [2, 1] = port 2, then LD 1');
+      }
+      const wrapped = encodeTunnelRequest(req.tunnel.map((portOrLd) => ({ portOrLd })), req.opcode, payload ?? EMPTY);
+      if (wrapped.byteLength > d.mailboxBytes) {
+        throw new BadRequestError(`the tunnelled request is ${wrapped.byteLength} bytes, more than ${d.id}'s mailbox of ${d.mailboxBytes} bytes`);
+      }
+      return { opcode: TUNNEL_OPCODE, flags: 0, payload: wrapped, a0: 0, decode: decodeTunnel };
+    }
+  }
+}

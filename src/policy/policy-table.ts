@@ -1,0 +1,66 @@
+import { cxlLevel, nvmeLevel } from './rules.js';
+import { REFUSED_LEVEL } from './tiers.js';
+
+/**
+ * The tier each opcode of one device needs, built from what the device itself reported (its CEL or NVMe
+ * effects log). Devices reporting the same log share one table (keyed by the log's bytes), so 100,000
+ * devices of a handful of profiles cost a handful of tables.
+ */
+export class PolicyTable {
+  /** required tier level per opcode; REFUSED_LEVEL where no session may send it */
+  readonly level: Uint8Array;
+  /** the effects the device reported per opcode (0 where absent) */
+  readonly effects: Uint32Array;
+  readonly declared: Uint8Array;
+
+  constructor(readonly protocol: 'cxl' | 'nvme', readonly shared: boolean, size: number) {
+    this.level = new Uint8Array(size).fill(REFUSED_LEVEL);
+    this.effects = new Uint32Array(size);
+    this.declared = new Uint8Array(size);
+  }
+
+  reason(opcode: number): string {
+    if (this.protocol === 'nvme') return nvmeLevel(opcode, this.effects[opcode] ?? 0).reason;
+    return cxlLevel(opcode, this.effects[opcode] ?? 0, this.declared[opcode] === 1, this.shared).reason;
+  }
+}
+
+const cxlCache = new Map<string, PolicyTable>();
+const nvmeCache = new Map<string, PolicyTable>();
+
+/** From CEL bytes ({le16 opcode, le16 effects}*). `vendorRules` allow opcodes the CEL does not list. */
+export function cxlPolicyFromCel(cel: Uint8Array, shared: boolean, vendorRules: ReadonlyMap<number, number>): PolicyTable {
+  const key = `${shared ? 's' : 'd'}:${Buffer.from(cel.buffer, cel.byteOffset, cel.byteLength).toString('base64')}`;
+  let t = cxlCache.get(key);
+  if (t !== undefined) return t;
+  t = new PolicyTable('cxl', shared, 0x10000);
+  const v = new DataView(cel.buffer, cel.byteOffset, cel.byteLength);
+  for (let i = 0; i + 4 <= cel.byteLength; i += 4) {
+    const op = v.getUint16(i, true);
+    t.effects[op] = v.getUint16(i + 2, true);
+    t.declared[op] = 1;
+  }
+  for (let op = 0; op < 0x10000; op++) t.level[op] = cxlLevel(op, t.effects[op]!, t.declared[op] === 1, shared).level;
+  // A vendor rule can only open an opcode the log is silent about; it never lowers a declared one.
+  for (const [op, level] of vendorRules) if (t.declared[op] === 0 && t.level[op] === REFUSED_LEVEL) t.level[op] = level;
+  cxlCache.set(key, t);
+  return t;
+}
+
+/** From the admin half of NVMe log page 05h: 256 little-endian dwords. */
+export function nvmePolicyFromEffectsLog(log: Uint8Array, vendorRules: ReadonlyMap<number, number>): PolicyTable {
+  const key = Buffer.from(log.buffer, log.byteOffset, Math.min(1024, log.byteLength)).toString('base64');
+  let t = nvmeCache.get(key);
+  if (t !== undefined) return t;
+  t = new PolicyTable('nvme', false, 0x100);
+  const v = new DataView(log.buffer, log.byteOffset, log.byteLength);
+  for (let op = 0; op < 256 && op * 4 + 4 <= log.byteLength; op++) {
+    const e = v.getUint32(op * 4, true);
+    t.effects[op] = e;
+    t.declared[op] = e & 1;
+    t.level[op] = nvmeLevel(op, e).level;
+  }
+  for (const [op, level] of vendorRules) if (op < 256 && t.level[op] === REFUSED_LEVEL) t.level[op] = level;
+  nvmeCache.set(key, t);
+  return t;
+}

@@ -1,0 +1,90 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Effect } from '../src/devices/cci/effects.js';
+import { cxlPolicyFromCel, nvmePolicyFromEffectsLog } from '../src/policy/policy-table.js';
+import { cxlLevel, FABRIC_DESTRUCTIVE, nvmeLevel, NvmeEffect } from '../src/policy/rules.js';
+import { REFUSED_LEVEL, TierLevel, tierName } from '../src/policy/tiers.js';
+
+const T = TierLevel;
+
+test('CXL effects -> tier, table-driven (spec bit numbering)', () => {
+  const cases: [string, number, number, boolean, boolean, number][] = [
+    ['no effects', 0x4200, 0, true, false, T.configuration],
+    ['mailbox-only bits (secondary mailbox, abort supported, 11:10 valid) are not effects', 0x4200, Effect.SECONDARY_MAILBOX_SUPPORTED | Effect.REQUEST_ABORT_SUPPORTED | Effect.CONVENTIONAL_CXL_RESET_VALID, true, false, T.configuration],
+    ['vendor command without effects reads debug data', 0xc000, 0, true, false, T['debug-read']],
+    ['config change after cold reset only', 0x4101, Effect.CONFIG_CHANGE_COLD_RESET, true, false, T['debug-write']],
+    ['config change after conventional/CXL reset only', 0x4101, Effect.CONFIG_CHANGE_CONVENTIONAL_RESET | Effect.CONFIG_CHANGE_CXL_RESET | Effect.CONVENTIONAL_CXL_RESET_VALID, true, false, T['debug-write']],
+    ['background op alone', 0x4304, Effect.BACKGROUND_OP | Effect.REQUEST_ABORT_SUPPORTED, true, false, T['debug-write']],
+    ['immediate config', 0x0502, Effect.IMMEDIATE_CONFIG_CHANGE, true, false, T['debug-write-full']],
+    ['immediate data', 0x4103, Effect.IMMEDIATE_DATA_CHANGE, true, false, T['debug-write-full']],
+    ['immediate policy', 0x0301, Effect.IMMEDIATE_POLICY_CHANGE, true, false, T['debug-write-full']],
+    ['immediate log', 0x0101, Effect.IMMEDIATE_LOG_CHANGE, true, false, T['debug-write-full']],
+    ['security state', 0x4401, Effect.SECURITY_STATE_CHANGE, true, false, T['debug-write-full']],
+    ['reset + immediate: immediate wins', 0x4101, Effect.CONFIG_CHANGE_COLD_RESET | Effect.IMMEDIATE_CONFIG_CHANGE, true, false, T['debug-write-full']],
+    ['reserved bits: unknown attributes need the highest fwctl scope', 0x4200, 0x1000, true, false, T['debug-write-full']],
+    ['absent from the CEL', 0xc001, 0, false, false, REFUSED_LEVEL],
+    ['Physical Port Control even when the device reports 0', 0x5102, 0, true, false, T['fabric-destructive']],
+    ['Unbind vPPB', 0x5202, Effect.BACKGROUND_OP, true, false, T['fabric-destructive']],
+    ['Set LD Allocations', 0x5402, 0x0e07, true, false, T['fabric-destructive']],
+    ['Sanitize of a single-host device', 0x4400, Effect.BACKGROUND_OP | Effect.IMMEDIATE_DATA_CHANGE, true, false, T['debug-write-full']],
+    ['Sanitize of a shared device', 0x4400, Effect.BACKGROUND_OP | Effect.IMMEDIATE_DATA_CHANGE, true, true, T['fabric-destructive']],
+    ['a destructive opcode is destructive even if the device hides it', 0x5102, 0, false, false, T['fabric-destructive']],
+  ];
+  for (const [what, op, eff, declared, shared, want] of cases) {
+    assert.is(tierName(cxlLevel(op, eff, declared, shared).level), tierName(want), what);
+  }
+  for (const op of FABRIC_DESTRUCTIVE.keys()) assert.is(cxlLevel(op, 0, true, false).level, T['fabric-destructive']);
+});
+
+test('NVMe effects -> tier, table-driven', () => {
+  const { CSUPP, LBCC, NCC, NIC, CCC } = NvmeEffect;
+  const cases: [string, number, number, number][] = [
+    ['not supported', 0x06, 0, REFUSED_LEVEL],
+    ['Identify: CSUPP only', 0x06, CSUPP, T.configuration],
+    ['Set Features: CSUPP only, but host-to-controller direction', 0x09, CSUPP, T['debug-write']],
+    ['FW Image Download: host-to-controller data', 0x11, CSUPP | (1 << 25), T['debug-write']],
+    ['Get Features: CSUPP only, controller-to-host', 0x0a, CSUPP, T.configuration],
+    ['UUID selection / scope bits do not raise the tier', 0x02, CSUPP | (1 << 19) | (1 << 20), T.configuration],
+    ['Format NVM: LBCC|NCC|NIC|CSE', 0x80, CSUPP | LBCC | NCC | NIC | (1 << 16), T['debug-write-full']],
+    ['Sanitize: LBCC|CSE', 0x84, CSUPP | LBCC | (2 << 16), T['debug-write-full']],
+    ['FW Commit: CCC', 0x10, CSUPP | CCC, T['debug-write-full']],
+    ['vendor command with no effects still needs the top fwctl scope', 0xc0, CSUPP, T['debug-write-full']],
+    ['vendor command the log does not support', 0xc1, 0, REFUSED_LEVEL],
+  ];
+  for (const [what, op, eff, want] of cases) assert.is(tierName(nvmeLevel(op, eff).level), tierName(want), what);
+});
+
+function cel(entries: [number, number][]): Uint8Array {
+  const b = new Uint8Array(entries.length * 4);
+  const v = new DataView(b.buffer);
+  entries.forEach(([op, eff], i) => {
+    v.setUint16(i * 4, op, true);
+    v.setUint16(i * 4 + 2, eff, true);
+  });
+  return b;
+}
+
+test('tables are built from the log bytes, shared between identical logs, and vendor rules only open silent opcodes', () => {
+  const log = cel([[0x0001, 0], [0x4200, 0], [0x4103, 0x0006], [0xc000, 0]]);
+  const a = cxlPolicyFromCel(log, false, new Map());
+  const b = cxlPolicyFromCel(Uint8Array.from(log), false, new Map());
+  assert.ok(a === b, 'same CEL bytes -> same table object');
+  assert.is(a.level[0x4200], T.configuration);
+  assert.is(a.level[0x4103], T['debug-write-full']);
+  assert.is(a.level[0xc000], T['debug-read']);
+  assert.is(a.level[0xc001], REFUSED_LEVEL);
+  assert.match(a.reason(0xc001), /not declared/);
+  const withRule = cxlPolicyFromCel(cel([[0x0001, 0], [0x4103, 0x0006]]), false, new Map([[0xc001, T['debug-write-full']], [0x4103, T.configuration]]));
+  assert.is(withRule.level[0xc001], T['debug-write-full'], 'vendor rule opens an undeclared opcode');
+  assert.is(withRule.level[0x4103], T['debug-write-full'], 'a vendor rule never lowers a declared command');
+  const nv = new Uint8Array(4096);
+  const v = new DataView(nv.buffer);
+  v.setUint32(0x06 * 4, 1, true);
+  v.setUint32(0x80 * 4, 1 | 2 | 4 | 8 | (1 << 16), true);
+  const nt = nvmePolicyFromEffectsLog(nv, new Map());
+  assert.is(nt.level[0x06], T.configuration);
+  assert.is(nt.level[0x80], T['debug-write-full']);
+  assert.is(nt.level[0x11], REFUSED_LEVEL);
+});
+
+test.run();
