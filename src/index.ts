@@ -16,3 +16,9 @@ export {
 export { Rc, rcName } from './devices/cci/return-codes.js';
 export { Effect, effectNames } from './devices/cci/effects.js';
 export { TIERS, type Tier } from './policy/tiers.js';
+export { Channels as diagnosticsChannels } from './mux/diagnostics.js';
+export { runLoad, type LoadOptions, type LoadResult, type LoadProgress } from './harness/load.js';
+export { Histogram } from './harness/histogram.js';
+export { decodeTunnelResponse, encodeTunnelRequest } from './devices/cxl/tunnel.js';
+export { encodeNvmeRequest, decodeNvmeCompletion } from './devices/nvme/wire.js';
+export type { AuditRecord } from './policy/audit.js';

@@ -6,8 +6,8 @@ import { IMPLEMENTED_KINDS } from '../devices/build.js';
 import { CompletionBell } from '../doorbell/async-waiter.js';
 import { nowNs } from '../doorbell/doorbell.js';
 import {
-  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, TransportError,
-  WorkerLostError,
+  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, PermissionError,
+  TransportError, WorkerLostError,
 } from '../errors.js';
 import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
@@ -17,6 +17,7 @@ import { type AuditRecord, describeEffects } from '../policy/audit.js';
 import { parseTier, TierLevel, tierName } from '../policy/tiers.js';
 import { enumerate, type EnumerationReport } from './enumerate.js';
 import { Deadlines } from './deadlines.js';
+import { Channels, newTraceId } from './diagnostics.js';
 import { DeviceTable, Wire } from './device-table.js';
 import { decodeCxl, encodeRequest } from './encode.js';
 import { type Decoder, Pending, PState } from './pending.js';
@@ -255,7 +256,9 @@ export class Mux extends EventEmitter implements SessionHost {
     sh.cancels.length = 0;
     const now = Date.now();
     sh.restarts = sh.restarts.filter((t) => now - t < this.restartWindowMs);
-    this.emit('worker-lost', { shard: sh.index, generation: sh.generation, error: reason, lost });
+    const lostInfo = { shard: sh.index, generation: sh.generation, error: reason, lost };
+    this.emit('worker-lost', lostInfo);
+    Channels.workerLost.publish(lostInfo);
     if (this.closing || sh.restarts.length >= this.maxRestarts) {
       sh.status = 'dead';
       this.failQueued(sh, new WorkerLostError(
@@ -270,7 +273,11 @@ export class Mux extends EventEmitter implements SessionHost {
     sh.status = 'restarting';
     sh.freshRings();
     this.launch(sh).then(
-      () => this.emit('worker-restarted', { shard: sh.index, generation: sh.generation }),
+      () => {
+        const info = { shard: sh.index, generation: sh.generation };
+        this.emit('worker-restarted', info);
+        Channels.workerRestarted.publish(info);
+      },
       () => {},
     );
     this.checkDrained();
@@ -373,12 +380,17 @@ export class Mux extends EventEmitter implements SessionHost {
     try {
       p = this.admit(session, req);
     } catch (e) {
+      if (e instanceof PermissionError && Channels.refused.hasSubscribers) Channels.refused.publish({ session: session.name, device: req.device, error: e });
       return Promise.reject(e);
     }
     const promise = new Promise<CommandResult>((resolve, reject) => {
       p.resolve = resolve as (v: unknown) => void;
       p.reject = reject;
     });
+    if (Channels.requestStart.hasSubscribers || Channels.requestEnd.hasSubscribers) {
+      p.traceId = newTraceId();
+      Channels.requestStart.publish({ id: p.traceId, session: session.name, device: p.device.id, request: req, time: performance.now() });
+    }
     this.enqueue(session, p, req);
     return promise;
   }

@@ -1,6 +1,7 @@
 import type { DeviceDescriptor } from '../fleet/types.js';
 import type { MbxError } from '../errors.js';
 import type { AuditLog, AuditRecord } from '../policy/audit.js';
+import { Channels } from './diagnostics.js';
 import type { Session } from './session.js';
 
 export const enum PState {
@@ -27,6 +28,8 @@ export class Pending {
   /** the audit record of an allowed write-class command, completed with its result */
   audit: AuditRecord | null = null;
   auditLog: AuditLog | null = null;
+  /** non-zero when someone subscribes to mbxmux:request:end */
+  traceId = 0;
 
   constructor(
     readonly session: Session,
@@ -51,6 +54,7 @@ export class Pending {
     this.state = PState.DONE;
     this.cleanup();
     if (this.audit !== null) this.auditLog!.finish(this.audit, (value as { rc: number }).rc);
+    if (this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, device: this.device.id, result: value, time: performance.now() });
     this.resolve(value);
   }
 
@@ -70,6 +74,7 @@ export class Pending {
 
   private cleanup(err?: MbxError): void {
     if (err !== undefined && this.audit !== null) this.auditLog!.finish(this.audit, err.code);
+    if (err !== undefined && this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, device: this.device.id, error: err, time: performance.now() });
     if (this.abortCleanup !== null) {
       this.abortCleanup();
       this.abortCleanup = null;
