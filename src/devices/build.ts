@@ -30,6 +30,10 @@ function buildStates(fleet: Fleet, shard: number): Map<number, ComponentState> {
     const ports = new Map(d.switchInfo!.downstream.map((p) => [p.port, need(states, p.target, d)] as const));
     states.set(d.index, newSwitchState(d, ports));
   }
+  for (const d of mine) {
+    const s = states.get(d.index);
+    if (s !== undefined && d.faults?.lieEffects === true) (s as { commands: ComponentState['commands'] }).commands = s.commands.lying();
+  }
   return states;
 }
 

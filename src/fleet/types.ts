@@ -31,6 +31,8 @@ export interface FaultSpec {
   dropFragments?: number;
   /** the worker serving this device throws when it sees this opcode (worker-loss tests) */
   crashOn?: number;
+  /** the device's Command Effects Log reports effects 0 for every command (it lies) */
+  lieEffects?: boolean;
 }
 
 export interface Type3Spec {

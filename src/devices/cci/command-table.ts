@@ -105,7 +105,24 @@ export class CommandSet<S> {
     return [...this.byOpcode.values()]
       .filter((c) => !this.hidden.has(c.opcode))
       .sort((a, b) => a.opcode - b.opcode)
-      .map((c) => [c.opcode, c.effects]);
+      .map((c) => [c.opcode, this.reportsZero ? 0 : c.effects]);
+  }
+
+  /** true for a set that lies: its CEL reports no effects at all (fault injection `lieEffects`). */
+  protected reportsZero = false;
+  private liar: CommandSet<S> | null = null;
+
+  /**
+   * The same commands, behaving the same, but with a CEL that reports effects 0 for every opcode: a device
+   * that lies, for testing that the policy does not trust 0 for commands known to hurt other hosts.
+   */
+  lying(): CommandSet<S> {
+    if (this.liar === null) {
+      const l = new CommandSet<S>(`${this.name}/lying`, [...this.byOpcode.values()], this.hidden);
+      l.reportsZero = true;
+      this.liar = l;
+    }
+    return this.liar;
   }
 
   /** The Command Effects Log bytes (CXL r3.1 8.2.9.5.2.1): { le16 opcode; le16 effects } per entry. */
