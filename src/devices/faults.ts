@@ -53,10 +53,21 @@ export class FaultInjector {
     return p !== undefined && p > 0 && this.random() < p;
   }
 
-  /** Worker-loss tests: throw from inside the shard loop when this opcode arrives. */
+  /**
+   * Worker-loss faults, checked when a request reaches the device: `crashOn` throws out of the shard loop,
+   * `exitOn` ends the worker thread (process.exit inside a worker), `oomOn` allocates until the worker's
+   * resourceLimits kill it.
+   */
   crashCheck(opcode: number, deviceId: string): void {
-    if (this.spec?.crashOn === opcode) {
+    const f = this.spec;
+    if (f === undefined) return;
+    if (f.crashOn === opcode) {
       throw new Error(`injected crash: device ${deviceId} received opcode 0x${opcode.toString(16)} (faults.crashOn)`);
+    }
+    if (f.exitOn === opcode) process.exit(70);
+    if (f.oomOn === opcode) {
+      const hoard: number[][] = [];
+      for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length));
     }
   }
 }

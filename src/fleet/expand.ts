@@ -77,7 +77,7 @@ function faultsOf(v: unknown, what: string): FaultSpec | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null) throw new FleetError(`${what}.faults must be an object`);
   const f = v as FaultSpec;
-  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'lieEffects'];
+  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'exitOn', 'oomOn', 'lieEffects'];
   for (const k of Object.keys(f)) if (!known.includes(k)) throw new FleetError(`${what}.faults.${k} is not a fault; use ${known.join(', ')}`);
   for (const p of ['busy', 'error', 'dropFragments'] as const) {
     if (f[p] !== undefined && (typeof f[p] !== 'number' || !(f[p]! >= 0 && f[p]! <= 1))) {
@@ -87,7 +87,7 @@ function faultsOf(v: unknown, what: string): FaultSpec | undefined {
   if (f.slowMs !== undefined) intIn(f.slowMs, 0, 600_000, `${what}.faults.slowMs`);
   if (f.errorRc !== undefined) intIn(f.errorRc, 0, 0xffff, `${what}.faults.errorRc`);
   if (f.error !== undefined && f.errorRc === undefined) throw new FleetError(`${what}.faults.error needs errorRc`);
-  if (f.crashOn !== undefined) intIn(f.crashOn, 0, 0xffff, `${what}.faults.crashOn`);
+  for (const k of ['crashOn', 'exitOn', 'oomOn'] as const) if (f[k] !== undefined) intIn(f[k], 0, 0xffff, `${what}.faults.${k}`);
   if (f.lieEffects !== undefined && typeof f.lieEffects !== 'boolean') throw new FleetError(`${what}.faults.lieEffects must be true or false`);
   if (f.hang !== undefined && typeof f.hang !== 'boolean' && !(Array.isArray(f.hang) && f.hang.every((o) => Number.isInteger(o)))) {
     throw new FleetError(`${what}.faults.hang must be true or a list of opcodes`);

@@ -31,6 +31,10 @@ export interface FaultSpec {
   dropFragments?: number;
   /** the worker serving this device throws when it sees this opcode (worker-loss tests) */
   crashOn?: number;
+  /** the worker thread exits when this device sees this opcode */
+  exitOn?: number;
+  /** the worker allocates until it runs out of memory when this device sees this opcode */
+  oomOn?: number;
   /** the device's Command Effects Log reports effects 0 for every command (it lies) */
   lieEffects?: boolean;
 }

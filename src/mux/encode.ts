@@ -76,6 +76,7 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
       if (req.mctpType !== undefined) throw new BadRequestError(`mctpType applies to MCTP endpoints (mctp<N>), not ${d.id}`);
       const payload = payloadOf(req, d);
       if (req.tunnel === undefined) return { opcode: req.opcode, flags: 0, payload, a0: 0, decode: decodeCxl };
+      if (d.kind !== 'cxl-switch') throw new BadRequestError(`tunnel applies to CXL switches (sw<N>), not ${d.id} (${d.kind})`);
       if (!Array.isArray(req.tunnel) || req.tunnel.length === 0 || req.tunnel.length > 3 || !req.tunnel.every((h) => Number.isInteger(h) && h >= 0 && h <= 255)) {
         throw new BadRequestError('tunnel must list 1 to 3 port or LD ids (0..255), outermost first, e.g. [2, 1] = port 2, then LD 1');
       }

@@ -15,7 +15,6 @@ export interface EnumerationReport {
   ms: number;
 }
 
-const RETRY_RCS = new Set<number>([Rc.BUSY, Rc.RETRY_REQUIRED]);
 const NVME_EFFECTS_LOG = 0x05;
 const NVME_GET_LOG_PAGE = 0x02;
 const NVME_EFFECTS_BYTES = 4096;
@@ -31,10 +30,12 @@ export async function enumerate(fleet: Fleet, policy: Policy, system: Session, v
   const t0 = performance.now();
   const failed: EnumerationReport['failed'] = [];
   const tables = new Set<object>();
+  // A device busy or failing transiently (Busy, Retry Required, Internal Error; NVMe Command Interrupted)
+  // gets a few tries with backoff: one bad answer must not leave it without a policy.
   const send = async (req: SendRequest): Promise<CommandResult> => {
     for (let attempt = 0; ; attempt++) {
-      const r = await system.send({ timeoutMs: 2000, ...req });
-      if (!RETRY_RCS.has(r.rc) || attempt >= 5) return r;
+      const r = await system.send({ timeoutMs: 1000, ...req });
+      if (r.rc === Rc.SUCCESS || attempt >= 6) return r;
       await new Promise((res) => setTimeout(res, 2 ** attempt));
     }
   };
@@ -84,6 +85,10 @@ export async function enumerate(fleet: Fleet, policy: Policy, system: Session, v
   await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
     while (next < queue.length) await one(queue[next++]!);
   }));
+  // A device can time out only because hung neighbours held the ring windows: try the failures once more,
+  // one at a time, before giving up on them.
+  const retry = failed.splice(0).map((f) => fleet.byId.get(f.device)!);
+  for (const d of retry) await one(d);
   for (const d of fleet.devices) {
     if (d.kind !== 'mctp-pcc') continue;
     const t = policy.table(d.mctp!.fronts);

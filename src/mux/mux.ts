@@ -23,6 +23,7 @@ import { decodeCxl, encodeRequest } from './encode.js';
 import { type Decoder, Pending, PState } from './pending.js';
 import { CqFlag, MUX_CTL_BYTES, MuxCtl, SqFlag, WorkerFailure } from './protocol.js';
 import { ByteSlab } from './byte-slab.js';
+import { Fifo } from './fifo.js';
 import { Session, type SessionHost } from './session.js';
 import { payloadAreaFor, ShardLink } from './shard-link.js';
 import type { ShardReport, ShardTask } from './shard-server.js';
@@ -81,6 +82,11 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly queuedBytes = new ByteSlab();
   private nextSessionId = 1;
   private readonly sessionWindow: number;
+  private readonly deviceWindow: number;
+  /** requests in flight per device (global index) */
+  private readonly devInFlight: Uint16Array;
+  /** devices with parked requests -> the sessions holding them */
+  private readonly parkedBy = new Map<number, Set<Session>>();
   private readonly spinNs: number;
   private readonly maxSpinners: number;
   private readonly napNs: number;
@@ -129,6 +135,8 @@ export class Mux extends EventEmitter implements SessionHost {
     if ((slots & (slots - 1)) !== 0 || slots < 2) throw new BadRequestError(`ringSlots must be a power of two >= 2 (got ${slots})`);
     const window = Math.min(positiveInt(opts.shardWindow, 1024, 'shardWindow', 1 << 20), slots / 2);
     this.sessionWindow = positiveInt(opts.sessionWindow, 128, 'sessionWindow', 1 << 20);
+    this.deviceWindow = positiveInt(opts.deviceWindow, 16, 'deviceWindow', 65535);
+    this.devInFlight = new Uint16Array(this.fleet.devices.length);
     this.spinNs = nonNegative(opts.spinUs, 50, 'spinUs') * 1000;
     this.pollNs = nonNegative(opts.pollUs, 200, 'pollUs') * 1000;
     this.napNs = nonNegative(opts.napUs, 0, 'napUs') * 1000;
@@ -234,6 +242,8 @@ export class Mux extends EventEmitter implements SessionHost {
       sh.status = 'stopped';
       return;
     }
+    // Nothing may be written to the dead worker's rings from here on (freeing slots unparks requests).
+    sh.status = 'restarting';
     // Completions the worker published before it died are real answers: deliver them first.
     this.drain(sh);
     const reason = err?.message ?? 'the shard task returned unexpectedly';
@@ -297,6 +307,22 @@ export class Mux extends EventEmitter implements SessionHost {
       }
     }
     sh.rr.length = 0;
+    for (const [di, who] of [...this.parkedBy]) {
+      if (this.table.shard[di] !== sh.index) continue;
+      for (const s of who) {
+        const f = s.parked!.get(di)!;
+        while (f.length > 0) {
+          const p = f.shift()!;
+          if (!p.active) continue;
+          s.queued--;
+          this.queuedTotal--;
+          this.failed++;
+          p.fail(err);
+        }
+        s.parked!.delete(di);
+      }
+      this.parkedBy.delete(di);
+    }
   }
 
   // ------------------------------------------------------------------ public API
@@ -419,6 +445,10 @@ export class Mux extends EventEmitter implements SessionHost {
       throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(req.timeoutMs)})`);
     }
     if (req.signal?.aborted) throw new CancelledError('EMBX_ABORTED', 'the request was aborted before it was sent', { device: d.id, opcode });
+    if (this.shards[t.shard[di]!]!.status === 'dead') {
+      throw new WorkerLostError(`the worker serving ${d.id} (shard ${t.shard[di]}) died too often and is not restarted; create a new mux`,
+        { device: d.id, shard: t.shard[di] });
+    }
     let p: Pending;
     const payload = req.payload;
     if (t.wire[di] === Wire.CXL && req.tunnel === undefined && req.mctpType === undefined && req.data === undefined) {
@@ -428,10 +458,10 @@ export class Mux extends EventEmitter implements SessionHost {
         throw new BadRequestError(`payload of ${payload.byteLength} bytes exceeds ${d.id}'s mailbox of ${d.mailboxBytes} bytes`,
           { device: d.id, length: payload.byteLength, limit: d.mailboxBytes });
       }
-      p = new Pending(session, d, t.shard[di]!, t.local[di]!, opcode, 0, payload !== undefined && payload.byteLength > 0 ? payload : null, 0, 0, 0, decodeCxl);
+      p = new Pending(session, d, di, t.shard[di]!, t.local[di]!, opcode, 0, payload !== undefined && payload.byteLength > 0 ? payload : null, 0, 0, 0, decodeCxl);
     } else {
       const e = encodeRequest(req, d);
-      p = new Pending(session, d, t.shard[di]!, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
+      p = new Pending(session, d, di, t.shard[di]!, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
     }
     if (!session.system && this.checkPermissions) {
       p.audit = this.policy.check(session, t.policyIndex[di]!, p.opcode, p.payload);
@@ -444,7 +474,8 @@ export class Mux extends EventEmitter implements SessionHost {
     const sh = this.shards[p.shard]!;
     session.sent++;
     const q = session.queues[sh.index]!;
-    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.sessionWindow && sh.free.length > 0;
+    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.sessionWindow && sh.free.length > 0
+      && this.devInFlight[p.di]! < this.deviceWindow && (session.parked === null || !session.parked.has(p.di));
     if (!(direct && this.write(sh, p))) {
       if (req.noWait) {
         p.state = PState.DONE;
@@ -466,6 +497,12 @@ export class Mux extends EventEmitter implements SessionHost {
       session.queued++;
       this.queuedTotal++;
       if (q.length === 1) sh.rr.push(session);
+      // It may be waiting only behind requests for a saturated device: let the next flush pump (and park)
+      // rather than wait for a completion from this shard that may never come.
+      if (sh.status === 'ready' && sh.free.length > 0 && session.inFlight[sh.index]! < this.sessionWindow && !sh.needsPump) {
+        sh.needsPump = true;
+        this.scheduleFlush();
+      }
     }
     const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
     if (timeoutMs > 0) this.deadlines.add(p, timeoutMs, this.batchClock());
@@ -494,6 +531,7 @@ export class Mux extends EventEmitter implements SessionHost {
     p.state = PState.IN_FLIGHT;
     sh.sq.commit(tag, p.local, p.opcode, p.flags, p.a0, p.a1, p.a2);
     p.session.inFlight[sh.index]!++;
+    this.devInFlight[p.di]!++;
     this.inFlightTotal++;
     this.markDirty(sh);
     return true;
@@ -530,6 +568,10 @@ export class Mux extends EventEmitter implements SessionHost {
   /** Publishes every dirty SQ (one Atomics.store each) and makes sure someone watches for completions. */
   private flush(): void {
     for (const sh of this.shards) {
+      if (sh.needsPump) {
+        sh.needsPump = false;
+        this.pump(sh);
+      }
       if (!sh.dirty) continue;
       sh.dirty = false;
       sh.sq.publish();
@@ -558,6 +600,9 @@ export class Mux extends EventEmitter implements SessionHost {
   /** Moves cancels and queued requests into the SQ while there is room, round-robin over sessions. */
   private pump(sh: ShardLink): void {
     if (sh.status !== 'ready') return;
+    if (this.parkedBy.size > 0) {
+      for (const di of [...this.parkedBy.keys()]) if (this.table.shard[di] === sh.index) this.unpark(di, sh);
+    }
     while (sh.cancels.length > 0) {
       const p = sh.cancels[0]!;
       if (p.state !== PState.CANCELLED) {
@@ -583,6 +628,11 @@ export class Mux extends EventEmitter implements SessionHost {
             q.shift();
             continue;
           }
+          if (this.devInFlight[p.di]! >= this.deviceWindow || (s.parked !== null && s.parked.has(p.di))) {
+            q.shift();
+            this.park(s, p);
+            continue;
+          }
           if (!this.write(sh, p)) return;
           q.shift();
           s.queued--;
@@ -602,7 +652,61 @@ export class Mux extends EventEmitter implements SessionHost {
     sh.slots[tag] = undefined;
     sh.free.push(tag);
     p.session.inFlight[sh.index]!--;
+    this.devInFlight[p.di]!--;
     this.inFlightTotal--;
+    if (this.parkedBy.size > 0 && this.parkedBy.has(p.di)) this.unpark(p.di, sh);
+  }
+
+  /** Sets aside a request whose device is saturated, keeping that device's requests in order. */
+  private park(s: Session, p: Pending): void {
+    const parked = (s.parked ??= new Map());
+    let f = parked.get(p.di);
+    if (f === undefined) {
+      f = new Fifo<Pending>();
+      parked.set(p.di, f);
+    }
+    f.push(p);
+    let who = this.parkedBy.get(p.di);
+    if (who === undefined) {
+      who = new Set();
+      this.parkedBy.set(p.di, who);
+    }
+    who.add(s);
+  }
+
+  /**
+   * Writes parked requests of device `di` while it, its shard and their sessions have room, one request per
+   * session per pass (round-robin), so a session flooding a device cannot keep another session's request to
+   * the same device waiting behind all of its own. The session served first moves to the back each call.
+   */
+  private unpark(di: number, sh: ShardLink): void {
+    const who = this.parkedBy.get(di);
+    if (who === undefined || sh.status !== 'ready') return;
+    let progress = true;
+    while (progress && who.size > 0 && this.devInFlight[di]! < this.deviceWindow && sh.free.length > 0) {
+      progress = false;
+      for (const s of who) {
+        const f = s.parked!.get(di)!;
+        while (f.length > 0 && !f.peek()!.active) f.shift();
+        if (f.length > 0 && this.devInFlight[di]! < this.deviceWindow && sh.free.length > 0 && s.inFlight[sh.index]! < this.sessionWindow) {
+          if (!this.write(sh, f.peek()!)) return;
+          f.shift();
+          s.queued--;
+          this.queuedTotal--;
+          progress = true;
+        }
+        if (f.length === 0) {
+          s.parked!.delete(di);
+          who.delete(s);
+        }
+      }
+    }
+    const first = who.values().next();
+    if (!first.done && who.size > 1) {
+      who.delete(first.value);
+      who.add(first.value);
+    }
+    if (who.size === 0) this.parkedBy.delete(di);
   }
 
   /** Takes every published completion of one shard and settles its requests. */

@@ -34,7 +34,9 @@ export class Pending {
   constructor(
     readonly session: Session,
     readonly device: DeviceDescriptor,
-    /** copied from the device table: the hot path never dereferences the descriptor */
+    /** global device index, and (copied from the device table: the hot path never dereferences the
+     *  descriptor) its shard and local index */
+    readonly di: number,
     readonly shard: number,
     readonly local: number,
     readonly opcode: number,

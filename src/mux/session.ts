@@ -17,8 +17,13 @@ export class Session {
   readonly queues: Fifo<Pending>[];
   /** requests in flight per shard (bounded by the mux's sessionWindow) */
   readonly inFlight: Int32Array;
-  /** live requests waiting in `queues` (settled ones are skipped lazily) */
+  /** live requests waiting in `queues` or `parked` (settled ones are skipped lazily) */
   queued = 0;
+  /**
+   * Requests set aside because their device already has deviceWindow requests in flight, per device, in
+   * order: they wait here so requests for other devices behind them in `queues` are not blocked.
+   */
+  parked: Map<number, Fifo<Pending>> | null = null;
   sent = 0;
   closed = false;
   /** the tier as a level, for the policy check */

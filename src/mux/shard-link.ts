@@ -39,6 +39,8 @@ export class ShardLink {
   /** tags to cancel, waiting for SQ room */
   readonly cancels: Pending[] = [];
   dirty = false;
+  /** requests were queued while the shard had room: pump at the next flush */
+  needsPump = false;
   restarts: number[] = [];
   task: Promise<void> | null = null;
   onReady: (() => void) | null = null;

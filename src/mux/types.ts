@@ -13,6 +13,11 @@ export interface MuxOptions {
   shardWindow?: number;
   /** requests in flight per session per shard; keeps one busy session from filling a shard (default 128) */
   sessionWindow?: number;
+  /**
+   * requests in flight per device (default 16). A device runs one command at a time, so more buy nothing;
+   * the rest wait in the mux, where they cannot hold ring slots that other devices' requests need.
+   */
+  deviceWindow?: number;
   /** worker spin budget before it sleeps, µs (default 50) */
   spinUs?: number;
   /** after spinning, how long an idle worker naps in short timed waits (no doorbell needed) before it

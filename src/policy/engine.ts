@@ -1,7 +1,7 @@
 import { BadRequestError, PermissionError } from '../errors.js';
 import type { Fleet } from '../fleet/types.js';
 import { AuditLog, type AuditRecord, describeEffects } from './audit.js';
-import type { PolicyTable } from './policy-table.js';
+import { type PolicyTable, unknownEffectsTable } from './policy-table.js';
 import { REFUSED_LEVEL, type Tier, TierLevel, tierName } from './tiers.js';
 
 /** What the policy needs to know about the session sending a request. */
@@ -67,8 +67,7 @@ export class Policy {
    * for a malformed tunnel, BadRequestError.
    */
   check(s: PolicySubject, di: number, opcode: number, payload: Uint8Array | null): AuditRecord | null {
-    const t = this.tables[di];
-    if (t === undefined) return this.refuse(s, di, opcode, REFUSED_LEVEL, 0, 'the device\'s effects log could not be read at enumeration', null);
+    const t = this.tables[di] ?? this.unknownTable(di);
     if (!s.fabricManager && this.isMld[di] === 0 && this.hosts[di] !== s.host) {
       return this.refuse(s, di, opcode, REFUSED_LEVEL, 0, `the device is bound to host ${this.hosts[di]}, not ${s.host}`, null);
     }
@@ -91,7 +90,7 @@ export class Policy {
       const hop = dec.hops[i]!;
       if (i > 0) {
         // an intermediate component forwards a tunnel: it must declare 5300 too
-        const mid = this.tables[cur]!;
+        const mid = this.tables[cur] ?? this.unknownTable(cur);
         const lvl = mid.level[TUNNEL]!;
         if (lvl === REFUSED_LEVEL || lvl > s.level) return this.refuse(s, cur, TUNNEL, lvl, mid.effects[TUNNEL]!, mid.reason(TUNNEL), path);
       }
@@ -107,15 +106,18 @@ export class Policy {
         if (this.hosts[next] !== s.host) return this.refuse(s, next, dec.opcode, REFUSED_LEVEL, 0, `${nd.id} is bound to host ${this.hosts[next]}, not ${s.host}`, path);
       }
       cur = next;
-      if (this.tables[cur] === undefined) return this.refuse(s, cur, dec.opcode, REFUSED_LEVEL, 0, `${nd.id}'s effects log could not be read at enumeration`, path);
     }
-    const target = this.tables[cur]!;
+    const target = this.tables[cur] ?? this.unknownTable(cur);
     const need = target.level[dec.opcode]!;
     if (need === REFUSED_LEVEL || need > s.level || (need === TierLevel['fabric-destructive'] && !this.opts.fabricDestructive)) {
       return this.refuse(s, cur, dec.opcode, need, target.effects[dec.opcode]!, target.reason(dec.opcode), path);
     }
     if (need < TierLevel['debug-write']) return null;
     return this.allow(s, cur, dec.opcode, need, target, path);
+  }
+
+  private unknownTable(di: number): PolicyTable {
+    return unknownEffectsTable(this.fleet.devices[di]!.kind === 'nvme' ? 'nvme' : 'cxl');
   }
 
   /** The device index behind a switch port or an MLD's LD id, or -1. */

@@ -1,5 +1,5 @@
 import { cxlLevel, nvmeLevel } from './rules.js';
-import { REFUSED_LEVEL } from './tiers.js';
+import { REFUSED_LEVEL, TierLevel } from './tiers.js';
 
 /**
  * The tier each opcode of one device needs, built from what the device itself reported (its CEL or NVMe
@@ -13,13 +13,14 @@ export class PolicyTable {
   readonly effects: Uint32Array;
   readonly declared: Uint8Array;
 
-  constructor(readonly protocol: 'cxl' | 'nvme', readonly shared: boolean, size: number) {
+  constructor(readonly protocol: 'cxl' | 'nvme', readonly shared: boolean, size: number, readonly unknown = false) {
     this.level = new Uint8Array(size).fill(REFUSED_LEVEL);
     this.effects = new Uint32Array(size);
     this.declared = new Uint8Array(size);
   }
 
   reason(opcode: number): string {
+    if (this.unknown) return 'the device\'s effects log could not be read at enumeration: unknown effects need debug-write-full';
     if (this.protocol === 'nvme') return nvmeLevel(opcode, this.effects[opcode] ?? 0).reason;
     return cxlLevel(opcode, this.effects[opcode] ?? 0, this.declared[opcode] === 1, this.shared).reason;
   }
@@ -63,4 +64,27 @@ export function nvmePolicyFromEffectsLog(log: Uint8Array, vendorRules: ReadonlyM
   for (const [op, level] of vendorRules) if (op < 256 && t.level[op] === REFUSED_LEVEL) t.level[op] = level;
   nvmeCache.set(key, t);
   return t;
+}
+
+let unknownCxl: PolicyTable | null = null;
+let unknownNvme: PolicyTable | null = null;
+
+/**
+ * For a device whose effects log could not be read (it hung or failed at enumeration): every opcode needs
+ * the highest fwctl scope, debug-write-full (pds's rule for unknown attributes), and commands known to hurt
+ * other hosts stay fabric-destructive. An operator can still reach a broken device; nobody else can.
+ */
+export function unknownEffectsTable(protocol: 'cxl' | 'nvme'): PolicyTable {
+  if (protocol === 'nvme') {
+    if (unknownNvme === null) {
+      unknownNvme = new PolicyTable('nvme', false, 0x100, true);
+      unknownNvme.level.fill(TierLevel['debug-write-full']);
+    }
+    return unknownNvme;
+  }
+  if (unknownCxl === null) {
+    unknownCxl = new PolicyTable('cxl', true, 0x10000, true);
+    for (let op = 0; op < 0x10000; op++) unknownCxl.level[op] = Math.max(TierLevel['debug-write-full'], cxlLevel(op, 0, true, true).level);
+  }
+  return unknownCxl;
 }

@@ -1,0 +1,80 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createMux } from '../../src/index.js';
+
+/**
+ * Per-request timeouts and AbortSignal: a cancelled request rejects once, never resolves later, and never
+ * leaks its ring slot (the slot comes back when the worker answers the cancel).
+ */
+
+const FLEET = {
+  devices: [
+    { kind: 'cxl-type3' as const, count: 2 },
+    { kind: 'cxl-type3' as const, count: 1, faults: { hang: true } },
+    { kind: 'cxl-type3' as const, count: 1, faults: { slowMs: 30 } },
+    { kind: 'nvme' as const, count: 1, faults: { hang: true } },
+    { kind: 'mctp-pcc' as const, count: 1, fronts: ['mem3'], faults: { hang: true } },
+  ],
+};
+
+test('timeouts on hung devices of every kind: one rejection each, no late resolve, every slot returned', async () => {
+  const mux = await createMux({ workers: 2, fleet: FLEET, shardWindow: 64, sessionWindow: 64 });
+  try {
+    // a device that hangs on everything could not report its effects log at start: reaching it takes the
+    // highest fwctl scope
+    const s = mux.openSession({ tier: 'debug-write-full' });
+    let late = 0;
+    const outcomes: string[] = [];
+    const targets = [
+      { device: 'mem2', opcode: 0x4200 },
+      { device: 'nvme0', opcode: 0x06, cdw10: 1 },
+      { device: 'mctp0', opcode: 0x4200 },
+    ];
+    const ps = [];
+    for (let i = 0; i < 300; i++) {
+      let done = false;
+      ps.push(s.send({ ...targets[i % 3]!, timeoutMs: 20 + (i % 5) * 5 }).then(
+        () => { if (done) late++; done = true; outcomes.push('resolved'); },
+        (e: { code: string }) => { if (done) late++; done = true; outcomes.push(e.code); },
+      ));
+    }
+    await Promise.all(ps);
+    assert.is(outcomes.length, 300);
+    assert.ok(outcomes.every((o) => o === 'EMBX_TIMEOUT'), `all timed out: ${[...new Set(outcomes)]}`);
+    // 300 requests went through a window of 64: had a single slot leaked, the later ones would still be queued
+    for (let i = 0; i < 50 && mux.stats().inFlight > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.is(mux.stats().inFlight, 0, 'every slot came back');
+    assert.is(mux.stats().queued, 0);
+    assert.is(late, 0);
+    assert.is((await s.send({ device: 'mem0', opcode: 0x4200 })).rc, 0, 'healthy devices are unaffected');
+  } finally {
+    await mux.close();
+  }
+});
+
+test('AbortSignal: abort before, while queued, and while in flight; a slow device\'s late answer is dropped', async () => {
+  const mux = await createMux({ workers: 1, fleet: FLEET, shardWindow: 2, sessionWindow: 2 });
+  try {
+    const s = mux.openSession();
+    const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code: string }) => e.code);
+    const pre = new AbortController();
+    pre.abort();
+    assert.is(await code(s.send({ device: 'mem3', opcode: 0x4200, signal: pre.signal })), 'EMBX_ABORTED');
+    // two fill the window on the slow device, the third waits in the session queue
+    const ac = [new AbortController(), new AbortController(), new AbortController()];
+    const ps = ac.map((a) => code(s.send({ device: 'mem3', opcode: 0x4200, signal: a.signal })));
+    ac[2]!.abort(); // queued: never written to the ring
+    ac[0]!.abort(); // in flight: the worker holds it
+    const [a0, a1, a2] = await Promise.all(ps);
+    assert.is(a0, 'EMBX_ABORTED');
+    assert.is(a1, 'resolved', 'the untouched request completes');
+    assert.is(a2, 'EMBX_ABORTED');
+    await new Promise((r) => setTimeout(r, 80));
+    assert.is(mux.stats().inFlight, 0);
+    assert.is(await code(s.send({ device: 'mem3', opcode: 0x4200 })), 'resolved', 'the window is whole again');
+  } finally {
+    await mux.close();
+  }
+});
+
+test.run();

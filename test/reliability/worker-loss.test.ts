@@ -1,0 +1,136 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createMux, type FleetFile, type Mux } from '../../src/index.js';
+
+/**
+ * A worker that throws, exits or runs out of memory mid-burst: every request in flight on it completes
+ * exactly once (its result, or EMBX_WORKER_LOST), the shard restarts with its devices rebuilt, and the
+ * other shard is untouched.
+ */
+
+// mem0..mem3 land on alternate shards (0,1,0,1); the faulty devices are mem4 (shard 0) and helpers
+const fleet = (faults: Record<string, number>): FleetFile => ({
+  devices: [{ kind: 'cxl-type3', count: 4 }, { kind: 'cxl-type3', count: 1, faults }],
+});
+
+interface Tally {
+  ok: number;
+  lost: number;
+  other: Record<string, number>;
+  settledTwice: number;
+}
+
+async function burst(mux: Mux, crashOpcode: number, onShard: number): Promise<{ byShard: Tally[]; trigger: string }> {
+  const devs = mux.devices();
+  const s = mux.openSession({ tier: 'debug-write-full' });
+  const byShard: Tally[] = [0, 1].map(() => ({ ok: 0, lost: 0, other: {}, settledTwice: 0 }));
+  const all: Promise<void>[] = [];
+  const track = (shard: number, p: Promise<unknown>): void => {
+    let settled = 0;
+    all.push(p.then(
+      () => { if (settled++) byShard[shard]!.settledTwice++; byShard[shard]!.ok++; },
+      (e: { code: string }) => {
+        if (settled++) byShard[shard]!.settledTwice++;
+        if (e.code === 'EMBX_WORKER_LOST') byShard[shard]!.lost++;
+        else byShard[shard]!.other[e.code] = (byShard[shard]!.other[e.code] ?? 0) + 1;
+      }));
+  };
+  for (let i = 0; i < 4000; i++) {
+    const d = devs[i % 4]!;
+    track(d.shard, s.send({ device: d.id, opcode: 0x4200 }));
+  }
+  const faulty = devs[4]!;
+  assert.is(faulty.shard, onShard);
+  let trigger = '';
+  all.push(s.send({ device: faulty.id, opcode: crashOpcode }).then(() => { trigger = 'resolved'; }, (e: { code: string }) => { trigger = e.code; }));
+  for (let i = 0; i < 4000; i++) {
+    const d = devs[i % 4]!;
+    track(d.shard, s.send({ device: d.id, opcode: 0x4200 }));
+  }
+  await Promise.all(all);
+  return { byShard, trigger };
+}
+
+async function restartWait(mux: Mux): Promise<{ shard: number; generation: number }> {
+  return new Promise((resolve) => mux.once('worker-restarted', resolve));
+}
+
+for (const [name, faults, limits] of [
+  ['throws', { crashOn: 0xc000 }, undefined],
+  ['exits', { exitOn: 0xc000 }, undefined],
+  ['runs out of memory', { oomOn: 0xc000 }, { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 }],
+] as const) {
+  test(`a worker that ${name} mid-burst: exactly-once completion, restart, other shard untouched`, async () => {
+    const mux = await createMux({ workers: 2, fleet: fleet(faults), ...(limits ? { resourceLimits: limits } : {}) });
+    try {
+      const lostEvents: { shard: number; lost: number }[] = [];
+      mux.on('worker-lost', (e: { shard: number; lost: number }) => lostEvents.push(e));
+      const restarted = restartWait(mux);
+      const shard = mux.devices()[4]!.shard;
+      const other = 1 - shard;
+      const { byShard, trigger } = await burst(mux, 0xc000, shard);
+      assert.is(trigger, 'EMBX_WORKER_LOST', 'the request that killed the worker fails, once');
+      for (const t of byShard) {
+        assert.is(t.settledTwice, 0, 'no request settled twice');
+        assert.equal(t.other, {}, 'no other failure');
+      }
+      assert.is(byShard[shard]!.ok + byShard[shard]!.lost, 4000, 'every request of the dying shard settled');
+      assert.is(byShard[other]!.ok, 4000, 'the other shard served everything');
+      assert.is(byShard[other]!.lost, 0);
+      assert.is(lostEvents.length, 1);
+      assert.is(lostEvents[0]!.shard, shard);
+      assert.is(lostEvents[0]!.lost, byShard[shard]!.lost + 1, 'the event counts the requests that were lost');
+      const r = await restarted;
+      assert.is(r.shard, shard);
+      assert.is(r.generation, 1);
+      // the restarted shard serves its devices again, from their power-on state
+      const s = mux.openSession();
+      for (const d of mux.devices().filter((x) => x.shard === shard)) assert.is((await s.send({ device: d.id, opcode: 0x4200 })).rc, 0);
+      assert.is(mux.stats().inFlight, 0);
+      assert.equal(mux.stats().shards.map((x) => x.status), ['ready', 'ready']);
+    } finally {
+      await mux.close();
+    }
+  });
+}
+
+test('device state after a restart is the power-on state (documented: nothing of the dead worker survives)', async () => {
+  const mux = await createMux({ workers: 1, fleet: fleet({ crashOn: 0xc000 }) });
+  try {
+    const s = mux.openSession({ tier: 'debug-write-full' });
+    const ts = new Uint8Array(8);
+    new DataView(ts.buffer).setBigUint64(0, 123_000_000_000n, true);
+    await s.send({ device: 'mem0', opcode: 0x0301, payload: ts });
+    assert.ok(new DataView((await s.send({ device: 'mem0', opcode: 0x0300 })).payload.buffer).getBigUint64(0, true) > 0n);
+    const restarted = restartWait(mux);
+    await s.send({ device: 'mem4', opcode: 0xc000 }).catch(() => {});
+    await restarted;
+    const after = await s.send({ device: 'mem0', opcode: 0x0300 });
+    assert.is(Buffer.from(after.payload).readBigUInt64LE(), 0n, 'the timestamp was never set in the new worker');
+  } finally {
+    await mux.close();
+  }
+});
+
+test('a shard that keeps dying is declared dead after maxRestarts: its requests fail fast, others keep working', async () => {
+  const mux = await createMux({ workers: 2, fleet: fleet({ crashOn: 0xc000 }), maxRestarts: 2, restartWindowMs: 60_000 });
+  try {
+    const s = mux.openSession({ tier: 'debug-write-full' });
+    const shard = mux.devices()[4]!.shard;
+    for (let i = 0; i < 3; i++) {
+      const restarted = restartWait(mux);
+      assert.is(await s.send({ device: 'mem4', opcode: 0xc000 }).then(() => 'ok', (e: { code: string }) => e.code), 'EMBX_WORKER_LOST');
+      if (i < 2) await restarted;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is(mux.stats().shards[shard]!.status, 'dead');
+    const victim = mux.devices().find((d) => d.shard === shard)!;
+    assert.is(await s.send({ device: victim.id, opcode: 0x4200 }).then(() => 'ok', (e: { code: string }) => e.code), 'EMBX_WORKER_LOST');
+    const alive = mux.devices().find((d) => d.shard !== shard)!;
+    assert.is((await s.send({ device: alive.id, opcode: 0x4200 })).rc, 0);
+  } finally {
+    await mux.close();
+  }
+});
+
+test.run();
