@@ -22,3 +22,4 @@ export { Histogram } from './harness/histogram.js';
 export { decodeTunnelResponse, encodeTunnelRequest } from './devices/cxl/tunnel.js';
 export { encodeNvmeRequest, decodeNvmeCompletion } from './devices/nvme/wire.js';
 export type { AuditRecord } from './policy/audit.js';
+export * from './server/index.js';

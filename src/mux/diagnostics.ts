@@ -3,8 +3,8 @@ import diagnostics from 'node:diagnostics_channel';
 /**
  * Observability through node:diagnostics_channel. Publishing costs one `hasSubscribers` check per request
  * when nobody listens. Message shapes:
- *   mbxmux:request:start  { id, session, device, request (the SendRequest as given), time }
- *   mbxmux:request:end    { id, device, result? (CommandResult), error? (MbxError), time }
+ *   mbxmux:request:start  { id, mux, session, tier, host, fabricManager, device, request (the SendRequest as given), time }
+ *   mbxmux:request:end    { id, mux, device, result? (CommandResult), error? (MbxError), time }
  *   mbxmux:permission:refused { session, device, error (PermissionError) }
  *   mbxmux:worker:lost    { shard, generation, error, lost }
  *   mbxmux:worker:restarted { shard, generation }

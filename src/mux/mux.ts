@@ -327,6 +327,11 @@ export class Mux extends EventEmitter implements SessionHost {
 
   // ------------------------------------------------------------------ public API
 
+  /** The fleet as it was given (counts or a fleet file object; a path is read at creation), e.g. for recordings. */
+  get fleetDescription(): FleetInput | undefined {
+    return this.fleetInput;
+  }
+
   /** Every device of the fleet: id, kind, shard, host. */
   devices(): DeviceInfo[] {
     return this.fleet.devices.map((d) => this.deviceInfo(d));
@@ -415,7 +420,10 @@ export class Mux extends EventEmitter implements SessionHost {
     });
     if (Channels.requestStart.hasSubscribers || Channels.requestEnd.hasSubscribers) {
       p.traceId = newTraceId();
-      Channels.requestStart.publish({ id: p.traceId, session: session.name, device: p.device.id, request: req, time: performance.now() });
+      Channels.requestStart.publish({
+        id: p.traceId, mux: this, session: session.name, tier: session.tier, host: session.host, fabricManager: session.fabricManager,
+        device: p.device.id, request: req, time: performance.now(),
+      });
     }
     this.enqueue(session, p, req);
     return promise;
@@ -478,15 +486,13 @@ export class Mux extends EventEmitter implements SessionHost {
       && this.devInFlight[p.di]! < this.deviceWindow && (session.parked === null || !session.parked.has(p.di));
     if (!(direct && this.write(sh, p))) {
       if (req.noWait) {
-        p.state = PState.DONE;
-        p.reject(new BackpressureError('EMBX_RING_FULL',
+        p.settleError(new BackpressureError('EMBX_RING_FULL',
           `no ring room for ${p.device.id} right now (shard ${sh.index} has ${sh.inFlight} requests in flight); retry, or send without noWait to queue`,
           { device: p.device.id, shard: sh.index }));
         return;
       }
       if (session.queued >= session.queueLimit) {
-        p.state = PState.DONE;
-        p.reject(new BackpressureError('EMBX_BACKPRESSURE',
+        p.settleError(new BackpressureError('EMBX_BACKPRESSURE',
           `session ${session.name} already has ${session.queued} requests waiting (queueLimit ${session.queueLimit}); await earlier requests or raise queueLimit`,
           { session: session.name, queued: session.queued }));
         return;

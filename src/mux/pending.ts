@@ -56,7 +56,7 @@ export class Pending {
     this.state = PState.DONE;
     this.cleanup();
     if (this.audit !== null) this.auditLog!.finish(this.audit, (value as { rc: number }).rc);
-    if (this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, device: this.device.id, result: value, time: performance.now() });
+    if (this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, mux: this.session.mux, device: this.device.id, result: value, time: performance.now() });
     this.resolve(value);
   }
 
@@ -76,7 +76,7 @@ export class Pending {
 
   private cleanup(err?: MbxError): void {
     if (err !== undefined && this.audit !== null) this.auditLog!.finish(this.audit, err.code);
-    if (err !== undefined && this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, device: this.device.id, error: err, time: performance.now() });
+    if (err !== undefined && this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, mux: this.session.mux, device: this.device.id, error: err, time: performance.now() });
     if (this.abortCleanup !== null) {
       this.abortCleanup();
       this.abortCleanup = null;

@@ -51,6 +51,11 @@ export class Session {
     return this.host_.dispatch(this, req);
   }
 
+  /** The mux this session belongs to (diagnostics messages carry it so listeners can tell muxes apart). */
+  get mux(): SessionHost {
+    return this.host_;
+  }
+
   /** Stops accepting requests from this session; requests already sent still complete. */
   close(): void {
     this.closed = true;

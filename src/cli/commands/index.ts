@@ -2,7 +2,10 @@ import type { Command } from '../common.js';
 import { bench } from './bench.js';
 import { devices } from './devices.js';
 import { load } from './load.js';
+import { mcp } from './mcp.js';
+import { replay } from './replay.js';
 import { send } from './send.js';
+import { serve } from './serve.js';
 
 /** Every `mbxmux <command>`, in the order --help lists them. */
-export const COMMANDS: readonly Command[] = [devices, send, load, bench];
+export const COMMANDS: readonly Command[] = [devices, send, load, bench, serve, mcp, replay];

@@ -1,0 +1,60 @@
+import { DEFAULT_FLEET } from '../../fleet/expand.js';
+import { createMux } from '../../mux/mux.js';
+import { parseTier } from '../../policy/tiers.js';
+import { Recorder } from '../../server/recorder.js';
+import { parseIntArg, UsageError } from '../args.js';
+import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
+
+export const mcp: Command = {
+  name: 'mcp',
+  summary: 'serve the fleet to an AI agent as a Model Context Protocol server (stdio)',
+  help: `usage: mbxmux mcp [--tier T] [--host N] [--fm] [--name NAME] [--record FILE] [--fleet SPEC] [--workers N]
+  A Model Context Protocol server on stdin/stdout with the tools list_devices, send_command (by opcode or
+  command name), get_health (decoded) and read_effects_log (with the tier each command needs).
+  The session is fixed here; the agent cannot change it. A command the tier refuses is a tool error
+  naming the tier needed. Logs go to stderr; stdout carries only the protocol.
+  --tier T        the session's tier (default debug-read)
+  --host N        the host the session acts for (default 0)
+  --fm            a fabric-manager session (reaches every host's devices)
+  --name NAME     session name in audit records (default mcp)
+  --record FILE   record every request and answer (mbxmux replay FILE plays it back)
+  e.g. in an MCP client configuration: { "command": "npx", "args": ["mbxmux", "mcp", "--tier", "debug-read"] }
+${COMMON_HELP}`,
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, name: { type: 'string' }, record: { type: 'string' },
+    });
+    if (values.help) return (console.log(this.help), 0);
+    if (positionals.length > 0) throw new UsageError(`mcp takes no positional arguments (got "${positionals[0]}")`);
+    let tier;
+    try {
+      tier = parseTier(values.tier ?? 'debug-read');
+    } catch (e) {
+      throw new UsageError(`--tier: ${(e as Error).message}`);
+    }
+    const host = parseIntArg(values.host, '--host', 0, 65535) ?? 0;
+    const muxOpts = muxOptions(values);
+    // the MCP SDK is big: loaded only by this command, so other commands start fast
+    const { serveMcpStdio } = await import('../../server/mcp-server.js');
+    // stdout is the protocol: anything printed by mistake goes to stderr
+    const origLog = console.log;
+    console.log = console.error;
+    const mux = await createMux(muxOpts);
+    const recorder = values.record !== undefined ? new Recorder({ file: values.record, mux, fleet: muxOpts.fleet ?? DEFAULT_FLEET }) : null;
+    const ac = new AbortController();
+    const onSignal = (): void => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    console.error(`mbxmux mcp: serving ${mux.devices().length} devices on stdio (tier ${tier}, host ${host}${values.fm ? ', fabric manager' : ''})`);
+    try {
+      await serveMcpStdio({ mux, tier, host, fabricManager: values.fm === true, name: values.name ?? 'mcp', signal: ac.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await mux.close();
+      await recorder?.close();
+      console.log = origLog;
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,23 @@
+/**
+ * Ways in for programs and agents: the socket server and its client, recording and replay, and the
+ * decoders the MCP tools use. The MCP server itself lives in ./mcp-server.js (not re-exported here: it
+ * loads the MCP SDK, which costs startup time for programs that do not need it).
+ */
+export { SocketServer, isLoopback, type ListenAddress, type ListenTarget, type SocketServerOptions } from './socket-server.js';
+export { SocketClient, connectSocket, type RemoteRequest, type SocketClientOptions } from './socket-client.js';
+export { grantSession, minTier, type SessionCaps, type SessionGrant } from './session-caps.js';
+export {
+  DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, FrameDecoder, decodeMap, encodeFrame, errorFromWire,
+  type ClientFrame, type EffectEntry, type ErrFrame, type ErrorFrame, type HelloFrame, type ReqFrame, type ResFrame,
+  type ServerFrame, type WelcomeFrame, type WireRequest,
+} from './frames.js';
+export {
+  Recorder, createRecorder, readRecording, RECORDING_FORMAT, RECORDING_VERSION, type RecordedRefusal, type RecordedRequest,
+  type RecordedResult, type RecordedSession, type RecorderOptions, type Recording, type RecordingEnd, type RecordingHeader,
+} from './recorder.js';
+export { replayOn, replayRecording, type ReplayDifference, type ReplayOptions, type ReplayReport } from './replay.js';
+export {
+  decodeNvmeSmart, decodePortStates, decodeType3Health, readHealth, type DeviceHealth, type NvmeSmart, type PortState,
+  type Type3Health,
+} from './health.js';
+export { commandName, commandNames, familyOf, resolveCommand, type CommandFamily, type NamedCommand } from './command-names.js';

@@ -1,0 +1,347 @@
+import { CancelledError, FleetError, isMbxError } from '../errors.js';
+import type { FleetInput } from '../fleet/types.js';
+import { createMux, type Mux } from '../mux/mux.js';
+import type { Session } from '../mux/session.js';
+import type { CommandResult, SendRequest } from '../mux/types.js';
+import { commandName, familyOfKind } from './command-names.js';
+import { type RecordedRequest, type Recording, readRecording } from './recorder.js';
+
+/**
+ * Plays a recording back against a fresh fleet and compares every answer with the recorded one.
+ *
+ * Order: requests are issued in their original dispatch order, and a request waits until every request
+ * that had COMPLETED before it started (in the recording) has completed again; requests that overlapped
+ * in the recording overlap in the replay. This keeps every ordering the recording observed, whatever the
+ * pace. By default idle gaps are skipped; `realtime` also keeps each request's original start offset.
+ * Sessions are replayed one mux session per recorded session, with permission checks off (every recorded
+ * request had passed them when it was sent).
+ *
+ * Compared per request: the error code (or that there was none), rc, vendorStatus, the payload bytes,
+ * NVMe completion dwords 0-1 (command-specific results), and a tunnel's per-hop return codes. Not compared:
+ * `background` (timing) and the rest of the NVMe CQE (SQ head, command id).
+ *
+ * Time: device timestamps legitimately differ. Timestamp fields are compared with a tolerance
+ * (`timeToleranceMs`, default: the recording's duration + 1 s): CXL Get Timestamp (0300h) bytes 0-7, Get
+ * Event Records (0100h) overflow timestamps and each record's timestamp, Get Poison List (4300h) overflow
+ * timestamp. A zero (clock never set) must stay zero. Nondeterministic (rc compared, payload bytes not):
+ * CXL Background Operation Status (0002h, percent complete) and NVMe Get Log Page of the Sanitize Status
+ * log (81h, progress), plus any opcode given in `ignoreOpcodes`.
+ * Not replayed (counted as skipped): requests that failed with EMBX_ABORTED, EMBX_RING_FULL,
+ * EMBX_BACKPRESSURE or EMBX_CLOSED (their fate depended on the caller or the mux, not the device).
+ */
+
+export interface ReplayOptions {
+  /** the fleet to replay on, or a fleet file path (default: the recording header's) */
+  fleet?: FleetInput | string;
+  /** worker threads (default: the recording header's, else 1) */
+  workers?: number;
+  /** keep the recording's start offsets (default false: as fast as the recorded ordering allows) */
+  realtime?: boolean;
+  /** tolerance for device timestamps, ms (default: the recording's duration + 1000) */
+  timeToleranceMs?: number;
+  /** more opcodes whose payload bytes are not compared */
+  ignoreOpcodes?: readonly number[];
+  /** differences kept with details (default 10) */
+  maxDetails?: number;
+  /** most requests in flight at once (default 4096) */
+  window?: number;
+  signal?: AbortSignal;
+}
+
+export interface ReplayDifference {
+  seq: number;
+  session: string;
+  device: string;
+  opcode: string;
+  command?: string;
+  field: 'error' | 'rc' | 'vendorStatus' | 'payload' | 'cqe' | 'tunnel' | 'timestamp';
+  recorded: string;
+  replayed: string;
+}
+
+export interface ReplayReport {
+  /** requests in the recording */
+  total: number;
+  replayed: number;
+  skipped: number;
+  skippedBy: Record<string, number>;
+  /** of the replayed, how many had payload bytes exempt (nondeterministic opcodes) */
+  nondeterministic: number;
+  differences: number;
+  details: ReplayDifference[];
+  timeToleranceMs: number;
+  durationMs: number;
+  /** the recording ended without its end record (the recorder was killed), or with a torn last frame */
+  incomplete: boolean;
+}
+
+const SKIP_CODES = new Set(['EMBX_ABORTED', 'EMBX_RING_FULL', 'EMBX_BACKPRESSURE', 'EMBX_CLOSED']);
+const CXL_NONDETERMINISTIC = new Set([0x0002]);
+const EVENT_RECORD_BYTES = 128;
+
+/** Byte offsets of 8-byte little-endian device timestamps in a CXL output payload. */
+function timestampOffsets(opcode: number, p: Uint8Array): number[] {
+  switch (opcode) {
+    case 0x0300:
+      return p.byteLength >= 8 ? [0] : [];
+    case 0x0100: {
+      if (p.byteLength < 0x20) return [];
+      const n = p[0x14]! | (p[0x15]! << 8);
+      const out = [0x04, 0x0c];
+      for (let i = 0; i < n && 0x20 + (i + 1) * EVENT_RECORD_BYTES <= p.byteLength; i++) out.push(0x20 + i * EVENT_RECORD_BYTES + 0x18);
+      return out;
+    }
+    case 0x4300:
+      return p.byteLength >= 0x0a ? [0x02] : [];
+    default:
+      return [];
+  }
+}
+
+const hex = (b: Uint8Array, max = 48): string => {
+  const h = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  return h.length > max * 2 ? `${h.slice(0, max * 2)}... (${b.byteLength} bytes)` : h || '(empty)';
+};
+
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.byteLength === b.byteLength ? -1 : n;
+}
+
+interface Comparer {
+  nvme: (device: string) => boolean;
+  toleranceNs: bigint;
+  ignore: ReadonlySet<number>;
+}
+
+type Outcome = { result: CommandResult } | { error: string };
+
+/** Differences between a recorded answer and a replayed one (empty = same). */
+function compare(rec: RecordedRequest, got: Outcome, c: Comparer): Omit<ReplayDifference, 'seq' | 'session' | 'device' | 'opcode' | 'command'>[] {
+  const recErr = rec.error?.code;
+  if ('error' in got || recErr !== undefined) {
+    const g = 'error' in got ? got.error : `rc 0x${got.result.rc.toString(16)}`;
+    const r = recErr ?? `rc 0x${rec.result!.rc.toString(16)}`;
+    return g === r ? [] : [{ field: 'error', recorded: r, replayed: g }];
+  }
+  const a = rec.result!;
+  const b = got.result;
+  const out: Omit<ReplayDifference, 'seq' | 'session' | 'device' | 'opcode' | 'command'>[] = [];
+  if (a.rc !== b.rc) out.push({ field: 'rc', recorded: `0x${a.rc.toString(16)}`, replayed: `0x${b.rc.toString(16)}` });
+  if ((a.vendorStatus ?? 0) !== b.vendorStatus) out.push({ field: 'vendorStatus', recorded: String(a.vendorStatus), replayed: String(b.vendorStatus) });
+  const nvme = c.nvme(rec.device);
+  const ap = a.payload ?? new Uint8Array(0);
+  const bp = b.payload;
+  if (nvme) {
+    if (a.cqe !== undefined && b.cqe !== undefined && firstDiff(a.cqe.subarray(0, 8), b.cqe.subarray(0, 8)) >= 0) {
+      out.push({ field: 'cqe', recorded: hex(a.cqe.subarray(0, 8)), replayed: hex(b.cqe.subarray(0, 8)) });
+    }
+    const sanitizeLog = rec.opcode === 0x02 && ((rec.cdw10 ?? 0) & 0xff) === 0x81;
+    if (sanitizeLog || c.ignore.has(rec.opcode)) {
+      if (ap.byteLength !== bp.byteLength) out.push({ field: 'payload', recorded: `${ap.byteLength} bytes`, replayed: `${bp.byteLength} bytes` });
+    } else if (firstDiff(ap, bp) >= 0) {
+      const at = firstDiff(ap, bp);
+      out.push({ field: 'payload', recorded: `${hex(ap)} (first difference at byte ${at})`, replayed: hex(bp) });
+    }
+  } else if (CXL_NONDETERMINISTIC.has(rec.opcode) || c.ignore.has(rec.opcode)) {
+    if (ap.byteLength !== bp.byteLength) out.push({ field: 'payload', recorded: `${ap.byteLength} bytes`, replayed: `${bp.byteLength} bytes` });
+  } else {
+    const ts = ap.byteLength === bp.byteLength ? timestampOffsets(rec.opcode, ap) : [];
+    if (ts.length === 0) {
+      const at = firstDiff(ap, bp);
+      if (at >= 0) out.push({ field: 'payload', recorded: `${hex(ap)} (first difference at byte ${at})`, replayed: hex(bp) });
+    } else {
+      const x = Uint8Array.from(ap);
+      const y = Uint8Array.from(bp);
+      const vx = new DataView(x.buffer);
+      const vy = new DataView(y.buffer);
+      for (const off of ts) {
+        const tx = vx.getBigUint64(off, true);
+        const ty = vy.getBigUint64(off, true);
+        const d = tx > ty ? tx - ty : ty - tx;
+        if ((tx === 0n) !== (ty === 0n) || d > c.toleranceNs) {
+          out.push({ field: 'timestamp', recorded: `${tx} ns at byte ${off}`, replayed: `${ty} ns (tolerance ${c.toleranceNs / 1_000_000n} ms)` });
+        }
+        vx.setBigUint64(off, 0n, true);
+        vy.setBigUint64(off, 0n, true);
+      }
+      const at = firstDiff(x, y);
+      if (at >= 0) out.push({ field: 'payload', recorded: `${hex(ap)} (first difference at byte ${at})`, replayed: hex(bp) });
+    }
+  }
+  const at = a.tunnel;
+  const bt = b.tunnel;
+  if (at !== undefined || bt !== undefined) {
+    const sa = at === undefined ? '-' : `${at.failedAt}:${at.hops.map((h) => h.rc).join(',')}`;
+    const sb = bt === undefined ? '-' : `${bt.failedAt}:${bt.hops.map((h) => h.rc).join(',')}`;
+    if (sa !== sb) out.push({ field: 'tunnel', recorded: `failedAt:hop rcs ${sa}`, replayed: `failedAt:hop rcs ${sb}` });
+  }
+  return out;
+}
+
+function requestOf(r: RecordedRequest): SendRequest {
+  const q: SendRequest = { device: r.device, opcode: r.opcode };
+  if (r.payload !== undefined) q.payload = r.payload;
+  if (r.data !== undefined) q.data = r.data;
+  for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
+    if (typeof r[k] === 'number') q[k] = r[k];
+  }
+  if (Array.isArray(r.tunnel)) q.tunnel = r.tunnel;
+  return q;
+}
+
+/** Replays a recording (a file path or one read with readRecording) on a new mux, which it closes. */
+export async function replayRecording(source: string | Recording, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  const rec = typeof source === 'string' ? await readRecording(source, opts.signal ? { signal: opts.signal } : {}) : source;
+  const fleet = opts.fleet ?? rec.header.fleet ?? undefined;
+  if (fleet === undefined) throw new FleetError('the recording does not say which fleet it was made on; give one (--fleet)');
+  const mux = await createMux({
+    fleet, workers: opts.workers ?? rec.header.workers ?? 1, checkPermissions: false, gates: { fabricDestructive: true },
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  try {
+    return await replayOn(mux, rec, opts);
+  } finally {
+    await mux.close();
+  }
+}
+
+/** Replays a recording on an existing mux (its devices in the state the recording started from). */
+export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  const t0 = performance.now();
+  const reqs = [...rec.requests].sort((a, b) => a.id - b.id);
+  const n = reqs.length;
+  const endOf = (r: RecordedRequest): number => r.start + r.latencyUs / 1000;
+  const first = n > 0 ? reqs[0]!.start : 0;
+  const span = n > 0 ? Math.max(...reqs.map(endOf)) - first : 0;
+  const toleranceMs = opts.timeToleranceMs ?? Math.ceil(span) + 1000;
+  const kinds = new Map(mux.devices().map((d) => [d.id, d.kind]));
+  const cmp: Comparer = {
+    nvme: (device) => kinds.get(device) === 'nvme',
+    toleranceNs: BigInt(Math.round(toleranceMs * 1e6)),
+    ignore: new Set(opts.ignoreOpcodes ?? []),
+  };
+  const maxDetails = opts.maxDetails ?? 10;
+  const window = opts.window ?? 4096;
+  const report: ReplayReport = {
+    total: n, replayed: 0, skipped: 0, skippedBy: {}, nondeterministic: 0, differences: 0, details: [], timeToleranceMs: toleranceMs,
+    durationMs: 0, incomplete: rec.end === null || rec.truncatedBytes > 0,
+  };
+
+  // need[i]: how many requests (in end order) completed before request i started in the recording
+  const byEnd = reqs.map((_, i) => i).sort((a, b) => endOf(reqs[a]!) - endOf(reqs[b]!));
+  const endTimes = byEnd.map((i) => endOf(reqs[i]!));
+  const need = reqs.map((r) => lowerBound(endTimes, r.start));
+  const endRank = new Int32Array(n);
+  byEnd.forEach((i, rank) => (endRank[i] = rank));
+  const doneByRank = new Uint8Array(n);
+  let donePrefix = 0;
+  let next = 0;
+  let inFlight = 0;
+  const sessions = new Map<string, Session>();
+  const sessionFor = (name: string): Session => {
+    let s = sessions.get(name);
+    if (s === undefined) {
+      s = mux.openSession({ tier: 'fabric-destructive', fabricManager: true, name: `replay:${name}` });
+      sessions.set(name, s);
+    }
+    return s;
+  };
+  const nameOf = (r: RecordedRequest): string | undefined => {
+    const kind = kinds.get(r.device);
+    if (kind === undefined) return undefined;
+    const fam = r.tunnel ? 'cxl-type3' : kind === 'mctp-pcc' ? 'cxl-type3' : familyOfKind(kind);
+    return commandName(fam, r.opcode, r.cdw10 !== undefined ? { cdw10: r.cdw10 } : {});
+  };
+
+  const startWall = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    let timer: NodeJS.Timeout | null = null;
+    let finished = false;
+    const onAbort = (): void => {
+      finished = true;
+      if (timer) clearTimeout(timer);
+      reject(new CancelledError('EMBX_ABORTED', 'the replay was aborted'));
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const complete = (i: number): void => {
+      inFlight--;
+      doneByRank[endRank[i]!] = 1;
+      while (donePrefix < n && doneByRank[donePrefix] === 1) donePrefix++;
+      pump();
+    };
+    const pump = (): void => {
+      if (finished) return;
+      while (next < n && inFlight < window && need[next]! <= donePrefix) {
+        const r = reqs[next]!;
+        if (opts.realtime) {
+          const due = startWall + (r.start - first);
+          const wait = due - performance.now();
+          if (wait > 1) {
+            if (timer === null) {
+              timer = setTimeout(() => {
+                timer = null;
+                pump();
+              }, wait);
+            }
+            return;
+          }
+        }
+        const i = next++;
+        inFlight++;
+        if (r.error !== undefined && SKIP_CODES.has(r.error.code)) {
+          report.skipped++;
+          report.skippedBy[r.error.code] = (report.skippedBy[r.error.code] ?? 0) + 1;
+          queueMicrotask(() => complete(i));
+          continue;
+        }
+        report.replayed++;
+        const kind = kinds.get(r.device);
+        if ((kind !== 'nvme' && CXL_NONDETERMINISTIC.has(r.opcode)) || cmp.ignore.has(r.opcode)
+          || (kind === 'nvme' && r.opcode === 0x02 && ((r.cdw10 ?? 0) & 0xff) === 0x81)) report.nondeterministic++;
+        const settle = (got: Outcome): void => {
+          const diffs = compare(r, got, cmp);
+          if (diffs.length > 0) {
+            report.differences++;
+            if (report.details.length < maxDetails) {
+              const d = diffs[0]!;
+              const name = nameOf(r);
+              report.details.push({
+                seq: r.seq, session: r.session, device: r.device, opcode: `0x${r.opcode.toString(16).padStart(kind === 'nvme' ? 2 : 4, '0')}`,
+                ...(name !== undefined ? { command: name } : {}), ...d,
+                ...(diffs.length > 1 ? { replayed: `${d.replayed} (+${diffs.length - 1} more: ${diffs.slice(1).map((x) => x.field).join(', ')})` } : {}),
+              });
+            }
+          }
+          complete(i);
+        };
+        sessionFor(r.session).send(requestOf(r)).then(
+          (result) => settle({ result }),
+          (e: unknown) => settle({ error: isMbxError(e) ? e.code : 'EMBX_BAD_REQUEST' }),
+        );
+      }
+      if (next >= n && inFlight === 0 && !finished) {
+        finished = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }
+    };
+    pump();
+  });
+  for (const s of sessions.values()) s.close();
+  report.durationMs = performance.now() - t0;
+  return report;
+}
+
+/** First index whose value is >= x (values ascending): the count of values < x. */
+function lowerBound(a: number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,176 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+// The CLI of the same build as this compiled test file.
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+const FLEET = 'cxl-type3=8,cxl-switch=1,nvme=2,mctp-pcc=2';
+
+let client: Client;
+let transport: StdioClientTransport;
+let stderr = '';
+
+async function call(name: string, args: Record<string, unknown> = {}): Promise<CallToolResult & { structuredContent?: any }> {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult & { structuredContent?: any };
+}
+
+function text(r: CallToolResult): string {
+  return r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+}
+
+test.before(async () => {
+  transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'mcp', '--tier', 'debug-read', '--fleet', FLEET, '--workers', '1'],
+    stderr: 'pipe',
+  });
+  transport.stderr!.on('data', (b) => (stderr += b));
+  client = new Client({ name: 'mbxmux-test', version: '1.0.0' });
+  await client.connect(transport);
+});
+
+test.after(async () => {
+  await client.close();
+});
+
+test('listTools shows the four tools with input schemas', async () => {
+  const { tools } = await client.listTools();
+  const names = tools.map((t) => t.name).sort();
+  assert.equal(names, ['get_health', 'list_devices', 'read_effects_log', 'send_command']);
+  const send = tools.find((t) => t.name === 'send_command')!;
+  assert.ok(send.inputSchema.properties?.device);
+  assert.ok(send.inputSchema.properties?.opcode);
+  assert.equal(send.inputSchema.required?.sort(), ['device', 'opcode']);
+  assert.match(client.getInstructions() ?? '', /tier debug-read/);
+});
+
+test('list_devices: id, kind, host, shard; filter by kind', async () => {
+  const r = await call('list_devices');
+  assert.not.ok(r.isError);
+  const s = r.structuredContent;
+  assert.is(s.total, 20);
+  const mem0 = s.devices.find((d: { id: string }) => d.id === 'mem0');
+  assert.equal(mem0, { id: 'mem0', kind: 'cxl-type3', host: 0, shard: 0 });
+  assert.is(s.devices.find((d: { id: string }) => d.id === 'mctp0').fronts, 'sw0');
+  assert.equal(JSON.parse(text(r)).total, 20);
+  const nv = await call('list_devices', { kind: 'nvme' });
+  assert.equal(nv.structuredContent.devices.map((d: { id: string }) => d.id), ['nvme0', 'nvme1']);
+});
+
+test('get_health decodes a type-3 device, an NVMe SMART log, a switch and an MCTP endpoint', async () => {
+  const mem = await call('get_health', { device: 'mem0' });
+  assert.not.ok(mem.isError, text(mem));
+  const h = mem.structuredContent.health;
+  assert.is(mem.structuredContent.family, 'cxl-type3');
+  assert.type(h.temperatureC, 'number');
+  assert.ok(h.temperatureC >= 30 && h.temperatureC < 45, `temperature ${h.temperatureC}`);
+  assert.type(h.lifeUsedPercent, 'number');
+  assert.is(h.mediaStatus.text, 'normal');
+  assert.is(h.additionalStatus.lifeUsed, 'normal');
+  assert.type(h.dirtyShutdownCount, 'number');
+
+  const nv = await call('get_health', { device: 'nvme0' });
+  assert.not.ok(nv.isError, text(nv));
+  const s = nv.structuredContent.health;
+  assert.ok(s.compositeTemperatureK > 273, `K ${s.compositeTemperatureK}`);
+  assert.is(s.compositeTemperatureC, s.compositeTemperatureK - 273);
+  assert.ok(s.percentageUsed >= 0 && s.percentageUsed < 20);
+  assert.ok(s.availableSparePercent > 90);
+  assert.is(s.availableSpareThresholdPercent, 10);
+  assert.is(s.criticalWarning.raw, 0);
+  assert.ok(s.powerOnHours >= 1000);
+  assert.type(s.dataUnitsRead, 'number');
+
+  const sw = await call('get_health', { device: 'sw0' });
+  assert.not.ok(sw.isError, text(sw));
+  const ports = sw.structuredContent.ports;
+  assert.is(ports.length, sw.structuredContent.portCount);
+  assert.is(ports[0].configState, 'USP');
+  assert.ok(ports.some((p: { connectedDeviceType: string; linkUp: boolean }) => p.connectedDeviceType === 'CXL_TYPE3_MLD' && p.linkUp));
+
+  const mctp = await call('get_health', { device: 'mctp1' }); // fronts mem0
+  assert.not.ok(mctp.isError, text(mctp));
+  assert.equal(mctp.structuredContent.health, h);
+});
+
+test('read_effects_log: opcodes with names, effects and the tier each needs', async () => {
+  const r = await call('read_effects_log', { device: 'mem0' });
+  assert.not.ok(r.isError, text(r));
+  const e = r.structuredContent;
+  assert.is(e.sessionTier, 'debug-read');
+  const health = e.entries.find((x: { opcode: string }) => x.opcode === '0x4200');
+  assert.equal([health.name, health.tier, health.allowed], ['Get Health Info', 'configuration', true]);
+  const sanitize = e.entries.find((x: { opcode: string }) => x.opcode === '0x4400');
+  assert.is(sanitize.name, 'Sanitize');
+  assert.is(sanitize.tier, 'debug-write-full');
+  assert.is(sanitize.allowed, false);
+  assert.ok(sanitize.effects.includes('SECURITY_STATE_CHANGE'));
+  const nv = await call('read_effects_log', { device: 'nvme0' });
+  const fmt = nv.structuredContent.entries.find((x: { opcode: string }) => x.opcode === '0x80');
+  assert.is(fmt.name, 'Format NVM');
+  assert.is(fmt.allowed, false);
+});
+
+test('send_command by name and by number', async () => {
+  const h = await call('send_command', { device: 'mem0', opcode: 'Get Health Info' });
+  assert.not.ok(h.isError, text(h));
+  assert.equal([h.structuredContent.rc, h.structuredContent.opcode, h.structuredContent.command, h.structuredContent.payloadBytes], [0, '0x4200', 'Get Health Info', 18]);
+  const byNum = await call('send_command', { device: 'mem0', opcode: 0x4200 });
+  assert.is(byNum.structuredContent.payload, h.structuredContent.payload);
+  const hexText = await call('send_command', { device: 'mem0', opcode: 'get_health_info' });
+  assert.is(hexText.structuredContent.rc, 0);
+  const idc = await call('send_command', { device: 'nvme0', opcode: 'Identify Controller' });
+  assert.not.ok(idc.isError, text(idc));
+  assert.is(idc.structuredContent.payloadBytes, 4096);
+  assert.is(idc.structuredContent.command, 'Identify: Identify Controller');
+  assert.is(idc.structuredContent.status.split(' ')[0], 'SUCCESS');
+  const smart = await call('send_command', { device: 'nvme1', opcode: 'SMART / Health Information' });
+  assert.is(smart.structuredContent.payloadBytes, 512);
+  const tunnel = await call('send_command', { device: 'sw0', opcode: 'Get Health Info', tunnel: [1] });
+  assert.not.ok(tunnel.isError, text(tunnel));
+  assert.is(tunnel.structuredContent.tunnel.failedAt, -1);
+  const ts = await call('send_command', { device: 'mem1', opcode: '0x0300' });
+  assert.is(ts.structuredContent.command, 'Get Timestamp');
+});
+
+test('a command the tier refuses is a tool error naming the tier needed; bad input is a tool error too', async () => {
+  const r = await call('send_command', { device: 'mem0', opcode: 'Sanitize' });
+  assert.is(r.isError, true);
+  assert.match(text(r), /EMBX_PERMISSION/);
+  assert.match(text(r), /debug-write-full/);
+  assert.match(text(r), /fixed by the operator/);
+  const nv = await call('send_command', { device: 'nvme0', opcode: 'Format NVM' });
+  assert.is(nv.isError, true);
+  assert.match(text(nv), /EMBX_PERMISSION/);
+  const unknown = await call('send_command', { device: 'mem0', opcode: 'Make Coffee' });
+  assert.is(unknown.isError, true);
+  assert.match(text(unknown), /no cxl-type3 command is named/);
+  const badHex = await call('send_command', { device: 'mem0', opcode: 0x4200, payload: 'xyz' });
+  assert.is(badHex.isError, true);
+  const noDev = await call('get_health', { device: 'mem99' });
+  assert.is(noDev.isError, true);
+  assert.match(text(noDev), /EMBX_UNKNOWN_DEVICE/);
+  // the server is still alive and answering
+  assert.is((await call('send_command', { device: 'mem0', opcode: 'Identify' })).structuredContent.rc, 0);
+});
+
+test('closing the client stops the server cleanly (stdout carried only the protocol)', async () => {
+  const pid = transport.pid!;
+  await client.close();
+  const end = Date.now() + 5000;
+  let alive = true;
+  while (alive && Date.now() < end) {
+    try {
+      process.kill(pid, 0);
+      await new Promise((r) => setTimeout(r, 50));
+    } catch {
+      alive = false;
+    }
+  }
+  assert.is(alive, false, `the mcp process exits when its client goes away; stderr: ${stderr}`);
+  assert.match(stderr, /serving 20 devices on stdio \(tier debug-read/);
+});
+
+test.run();
