@@ -65,4 +65,28 @@ test('load prints a latency table and writes --json', async () => {
   assert.ok(j.latency.p50 > 0);
 });
 
+test('load flags: open loop, --threshold PASS/FAIL (exit 1 on FAIL, 2 on bad syntax), --html', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'mbxmux-cli-'));
+  const html = join(dir, 'load.html');
+  const r = run('load', '--rate', '2k', '--max-in-flight', '256', '--duration', '400ms', '--warmup', '0', '--mix', 'health=3,identify@nvme=1',
+    '--fleet', 'cxl-type3=8,nvme=2', '--workers', '1', '--threshold', 'p99<1ns', '--threshold', 'errors<1%', '--threshold', 'nvme:requests>0', '--html', html);
+  assert.is(r.code, 1, r.err);
+  assert.match(r.out, /^mode open, 2,000 requests\/s target, max 256 in flight/);
+  assert.match(r.out, /FAIL {2}p99<1ns {2}\(actual [\d.]+(us|ms)\)/);
+  assert.match(r.out, /PASS {2}errors<1%/);
+  assert.match(r.out, /PASS {2}nvme:requests>0/);
+  assert.match(r.out, /identify@nvme\s+[\d,]+/);
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /^<!doctype html>/);
+  assert.ok((page.match(/<svg /g) ?? []).length >= 3);
+  for (const args of [['--threshold', 'p99<50'], ['--threshold', 'p99 < soon'], ['--rate', '0'], ['--rate', '10', '--concurrency', '2'], ['--mix', 'tunnel']]) {
+    const bad = run('load', '--duration', '100ms', '--fleet', 'cxl-type3=2', '--workers', '1', ...args);
+    assert.is(bad.code, 2, `${args.join(' ')}: ${bad.err}`);
+    assert.is(bad.err.trim().split('\n').length, 1, `one line: ${bad.err}`);
+  }
+});
+
 test.run();

@@ -23,7 +23,7 @@ export interface NamedFields {
   cdw11?: number;
 }
 
-export interface NamedCommand {
+export interface KnownCommand {
   name: string;
   opcode: number;
   fields?: NamedFields;
@@ -34,7 +34,7 @@ export function getLogCdw10(lid: number, bytes: number): number {
   return (lid | (((bytes / 4 - 1) & 0xffff) << 16)) >>> 0;
 }
 
-const NVME_ALIASES: NamedCommand[] = [
+const NVME_ALIASES: KnownCommand[] = [
   { name: 'Identify Namespace', opcode: 0x06, fields: { cdw10: 0x00, nsid: 1 } },
   { name: 'Identify Controller', opcode: 0x06, fields: { cdw10: 0x01 } },
   { name: 'Identify Active Namespace List', opcode: 0x06, fields: { cdw10: 0x02 } },
@@ -62,8 +62,8 @@ const CXL_ALIASES: [alias: string, name: string][] = [
   ['Background Status', 'Background Operation Status'],
 ];
 
-function build(family: CommandFamily): NamedCommand[] {
-  let base: NamedCommand[];
+function build(family: CommandFamily): KnownCommand[] {
+  let base: KnownCommand[];
   switch (family) {
     case 'cxl-type3':
       base = [...type3CommandSet('declared').commands()].map((c) => ({ name: c.name, opcode: c.opcode }));
@@ -85,9 +85,9 @@ function build(family: CommandFamily): NamedCommand[] {
   return base;
 }
 
-const tables = new Map<CommandFamily, { list: NamedCommand[]; byName: Map<string, NamedCommand> }>();
+const tables = new Map<CommandFamily, { list: KnownCommand[]; byName: Map<string, KnownCommand> }>();
 
-function table(family: CommandFamily): { list: NamedCommand[]; byName: Map<string, NamedCommand> } {
+function table(family: CommandFamily): { list: KnownCommand[]; byName: Map<string, KnownCommand> } {
   let t = tables.get(family);
   if (t === undefined) {
     const list = build(family);
@@ -102,7 +102,7 @@ export function norm(name: string): string {
 }
 
 /** Every name a family knows (table names first, then shorthands). */
-export function commandNames(family: CommandFamily): readonly NamedCommand[] {
+export function commandNames(family: CommandFamily): readonly KnownCommand[] {
   return table(family).list;
 }
 
@@ -121,7 +121,7 @@ export function familyOfKind(kind: DeviceKind): CommandFamily {
  * An opcode (number, or text "0x4200" / "16896") or a command name -> opcode and the fields the name fixes.
  * Unknown names throw BadRequestError listing close matches.
  */
-export function resolveCommand(family: CommandFamily, command: number | string): NamedCommand {
+export function resolveCommand(family: CommandFamily, command: number | string): KnownCommand {
   const max = family === 'nvme' ? 0xff : 0xffff;
   if (typeof command === 'number' || /^\s*(0x[0-9a-f]+|\d+)\s*$/i.test(command)) {
     const op = typeof command === 'number' ? command : Number(command.trim());

@@ -20,4 +20,4 @@ export {
   decodeNvmeSmart, decodePortStates, decodeType3Health, readHealth, type DeviceHealth, type NvmeSmart, type PortState,
   type Type3Health,
 } from './health.js';
-export { commandName, commandNames, familyOf, resolveCommand, type CommandFamily, type NamedCommand } from './command-names.js';
+export { commandName, commandNames, familyOf, resolveCommand, type CommandFamily, type KnownCommand } from './command-names.js';

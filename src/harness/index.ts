@@ -1,0 +1,16 @@
+/** The load-testing harness (`mbxmux load`): closed and open loop, named command mixes, reports, thresholds. */
+export {
+  runLoad, evaluateThresholds, defaultIntervalMs, Pace,
+  type LoadOptions, type LoadResult, type LoadProgress, type LoadPhase, type LatencySummary, type GroupStats, type IntervalStats,
+} from './load.js';
+export { Histogram, type HistogramJSON } from './histogram.js';
+export {
+  NAMED_COMMANDS, DEFAULT_MIX, parseMix, buildSchedule, mixDevices,
+  type NamedCommand, type MixEntry, type MixRequest, type MixDevice, type MixSession, type Schedule, type ScheduleItem, type ScheduleOptions,
+} from './mix.js';
+export {
+  parseThreshold, parseThresholds, evaluateThreshold, formatThresholdResult, formatThresholdValue,
+  type Threshold, type ThresholdOp, type ThresholdMetric, type ThresholdResult, type ThresholdSubject,
+} from './thresholds.js';
+export { formatLoadTable, loadResultToJSON, loadResultFromJSON, type LoadResultJSON } from './report.js';
+export { renderHtmlReport, escapeHtml, type HtmlOptions } from './html.js';
