@@ -1,124 +1,146 @@
+/**
+ * mbxmux against the two obvious ways to reach a worker, in the same process and run, doing the same device
+ * work per command (bench/device-work.ts: the type-3 command table mbxmux uses): piscina.run() per command and
+ * postMessage() per command. Round trips (one request outstanding) and pipelined throughput.
+ */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { Bench } from 'tinybench';
 import { Piscina } from 'piscina';
-import { createMux, type Mux } from '../src/index.js';
-import { latencyStats, type LatencyStats } from './stats.js';
+import { createMux } from '../src/index.js';
+import { type BenchContext, dur, type Section } from './section.js';
+import { latencyStats, type LatencyStats, num, Samples, si, sig } from './stats.js';
+import { closedLoop, interleavedRoundTrips, interleavedThroughput, type Repeated, sleep } from './timing.js';
 
 const BASELINE_WORKER = new URL('./baseline-worker.js', import.meta.url);
 const OPCODE = 0x4200; // Get Health Info: no input, 18-byte output
 const DEVICES = 1024;
 
-export interface CoreOptions {
-  workers: number;
-  /** seconds per throughput run */
-  seconds: number;
-  /** requests kept in flight by the pipelined runs */
-  concurrency: number;
-  /** tinybench time budget per latency task, ms */
-  latencyMs: number;
-}
+export const RT_SPINNING = 'mbxmux, worker spinning';
+export const RT_ALTERNATING = 'mbxmux, devices alternating between shards';
+export const RT_ASLEEP = 'mbxmux, worker asleep (futex wake per request)';
+export const RT_COLD = 'mbxmux, cold (4 ms idle before each request)';
+export const RT_PISCINA = 'piscina.run per command';
+export const RT_POST = 'postMessage per command';
 
-export interface CoreResult {
+export interface CoreData {
   roundTrip: Record<string, LatencyStats>;
-  throughput: Record<string, number>;
+  throughput: Record<string, Repeated>;
   ratios: Record<string, number>;
+  concurrency: number;
 }
 
-/** Closed loop: `concurrency` callers each send the next request when the previous one completes. */
-async function closedLoop(seconds: number, concurrency: number, send: (i: number) => Promise<unknown>): Promise<number> {
-  let count = 0;
-  let i = 0;
-  const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      await send(i++);
-      count++;
-    }
-  }));
-  return count / ((performance.now() - t0) / 1000);
-}
-
-function tinybenchStats(bench: Bench, name: string): LatencyStats {
-  const task = bench.getTask(name)!;
-  const r = task.result as unknown as { latency: { p50: number; p99: number; p999: number; mean: number; max: number; samplesCount: number } };
-  const l = r.latency; // ms
-  return { samples: l.samplesCount, p50: l.p50 * 1000, p99: l.p99 * 1000, p999: l.p999 * 1000, mean: l.mean * 1000, max: l.max * 1000 };
-}
-
-/** Back-to-back round trips, or with `gapMs` of idleness (timer) before each (both threads go idle then). */
-async function timedRoundTrips(mux: Mux, n: number, gapMs: number): Promise<LatencyStats> {
-  const s = mux.openSession();
-  const ns: number[] = [];
+/** `gapMs` of idleness (a timer) before each request: both threads go idle first. */
+async function coldRoundTrips(send: () => Promise<unknown>, n: number, gapMs: number): Promise<LatencyStats> {
+  const ns = new Samples();
   for (let i = 0; i < n; i++) {
-    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
-    const t = process.hrtime.bigint();
-    await s.send({ device: 'mem1', opcode: OPCODE });
-    ns.push(Number(process.hrtime.bigint() - t));
+    await sleep(gapMs);
+    const t = performance.now();
+    await send();
+    ns.push((performance.now() - t) * 1e6);
   }
-  return latencyStats(ns);
+  return latencyStats(ns.values());
 }
 
-export async function runCore(o: CoreOptions, log: (s: string) => void): Promise<CoreResult> {
-  const mux = await createMux({ workers: o.workers, fleet: { 'cxl-type3': DEVICES } });
-  // the same mux with spinning off: every request finds its worker asleep in Atomics.wait
-  const sleepy = await createMux({ workers: o.workers, fleet: { 'cxl-type3': DEVICES }, spinUs: 0 });
-  const pool = new Piscina({ filename: BASELINE_WORKER.href, minThreads: o.workers, maxThreads: o.workers });
-  const posters = await Promise.all(Array.from({ length: o.workers }, async () => {
-    const w = new Worker(BASELINE_WORKER, { workerData: { mode: 'post' } });
-    await once(w, 'online');
-    return w;
-  }));
-  const waiting = new Map<number, (v: unknown) => void>();
-  for (const w of posters) w.on('message', (m: { id: number }) => { const r = waiting.get(m.id)!; waiting.delete(m.id); r(m); });
-  let nextId = 0;
-  const post = (device: number): Promise<unknown> => {
-    const id = nextId++;
-    return new Promise((resolve) => {
-      waiting.set(id, resolve);
-      posters[id % posters.length]!.postMessage({ id, device, opcode: OPCODE });
-    });
-  };
-  const ids = mux.devices().map((d) => d.id);
-  const session = mux.openSession();
-  try {
-    // warm every path up so JIT tiers do not land inside a measurement
-    await closedLoop(0.3, 64, (i) => session.send({ device: ids[i % DEVICES]!, opcode: OPCODE }));
-    await closedLoop(0.3, 64, (i) => pool.run({ id: i, device: i % DEVICES, opcode: OPCODE }));
-    await closedLoop(0.3, 64, (i) => post(i % DEVICES));
-
-    log('round trips (one request outstanding)...');
-    const bench = new Bench({ time: o.latencyMs, warmupTime: 100 });
-    bench.add('mbxmux, worker spinning', async () => { await session.send({ device: 'mem1', opcode: OPCODE }); });
-    bench.add('piscina.run per command', async () => { await pool.run({ id: 0, device: 1, opcode: OPCODE }); });
-    bench.add('postMessage per command', async () => { await post(1); });
-    await bench.run();
-    const roundTrip: Record<string, LatencyStats> = {
-      'mbxmux, worker spinning': tinybenchStats(bench, 'mbxmux, worker spinning'),
-      'mbxmux, worker asleep (futex wake)': await timedRoundTrips(sleepy, 20_000, 0),
-      'mbxmux, cold (4 ms idle first)': await timedRoundTrips(mux, 300, 4),
-      'piscina.run per command': tinybenchStats(bench, 'piscina.run per command'),
-      'postMessage per command': tinybenchStats(bench, 'postMessage per command'),
+export const baselinesSection: Section = {
+  id: 'baselines',
+  title: 'mbxmux vs piscina.run vs postMessage',
+  async run(ctx: BenchContext) {
+    const workers = ctx.workers;
+    const mux = await createMux({ workers, fleet: { 'cxl-type3': DEVICES } });
+    // the same fleet with spinning off: every request finds its worker asleep in Atomics.wait
+    const sleepy = await createMux({ workers, fleet: { 'cxl-type3': DEVICES }, spinUs: 0 });
+    const pool = new Piscina({ filename: BASELINE_WORKER.href, minThreads: workers, maxThreads: workers });
+    const posters = await Promise.all(Array.from({ length: workers }, async () => {
+      const w = new Worker(BASELINE_WORKER, { workerData: { mode: 'post' } });
+      await once(w, 'online');
+      return w;
+    }));
+    const waiting = new Map<number, (v: unknown) => void>();
+    for (const w of posters) w.on('message', (m: { id: number }) => { const r = waiting.get(m.id)!; waiting.delete(m.id); r(m); });
+    let nextId = 0;
+    const post = (device: number): Promise<unknown> => {
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        posters[id % posters.length]!.postMessage({ id, device, opcode: OPCODE });
+      });
     };
+    const ids = mux.devices().map((d) => d.id);
+    const session = mux.openSession();
+    const sleepySession = sleepy.openSession();
+    try {
+      // warm every path up so JIT tiers do not land inside a measurement
+      const warm = dur(ctx, 300, 100);
+      await closedLoop(warm, 64, (i) => session.send({ device: ids[i % DEVICES]!, opcode: OPCODE }), 0);
+      await closedLoop(warm, 64, (i) => sleepySession.send({ device: ids[i % DEVICES]!, opcode: OPCODE }), 0);
+      await closedLoop(warm, 64, (i) => pool.run({ id: i, device: i % DEVICES, opcode: OPCODE }), 0);
+      await closedLoop(warm, 64, (i) => post(i % DEVICES), 0);
 
-    log(`pipelined throughput (${o.concurrency} in flight, ${o.seconds}s each)...`);
-    const throughput: Record<string, number> = {};
-    throughput['mbxmux send'] = await closedLoop(o.seconds, o.concurrency, (i) => session.send({ device: ids[i % DEVICES]!, opcode: OPCODE }));
-    throughput['piscina.run per command'] = await closedLoop(o.seconds, o.concurrency, (i) => pool.run({ id: i, device: i % DEVICES, opcode: OPCODE }));
-    throughput['postMessage per command'] = await closedLoop(o.seconds, o.concurrency, (i) => post(i % DEVICES));
-    const ratios = {
-      'throughput mbxmux / piscina': throughput['mbxmux send']! / throughput['piscina.run per command']!,
-      'throughput mbxmux / postMessage': throughput['mbxmux send']! / throughput['postMessage per command']!,
-      'p50 round trip piscina / mbxmux (spinning)': roundTrip['piscina.run per command']!.p50 / roundTrip['mbxmux, worker spinning']!.p50,
-      'p50 round trip postMessage / mbxmux (spinning)': roundTrip['postMessage per command']!.p50 / roundTrip['mbxmux, worker spinning']!.p50,
-      'p50 round trip postMessage / mbxmux (asleep)': roundTrip['postMessage per command']!.p50 / roundTrip['mbxmux, worker asleep (futex wake)']!.p50,
-    };
-    return { roundTrip, throughput, ratios };
-  } finally {
-    await mux.close();
-    await sleepy.close();
-    await pool.destroy();
-    await Promise.all(posters.map((w) => w.terminate()));
-  }
-}
+      ctx.log('baselines: round trips (one request outstanding, methods interleaved)...');
+      let alt = 0;
+      const rounds = ctx.quick ? 2 : 3;
+      const rt = await interleavedRoundTrips({
+        [RT_SPINNING]: () => session.send({ device: 'mem1', opcode: OPCODE }),
+        // consecutive devices live in different shards: the worker that answers is rarely the one spinning
+        [RT_ALTERNATING]: () => session.send({ device: ids[alt++ % DEVICES]!, opcode: OPCODE }),
+        [RT_ASLEEP]: () => sleepySession.send({ device: 'mem1', opcode: OPCODE }),
+        [RT_PISCINA]: () => pool.run({ id: 0, device: 1, opcode: OPCODE }),
+        [RT_POST]: () => post(1),
+      }, dur(ctx, 1500, 300), rounds);
+      const roundTrip: Record<string, LatencyStats> = {
+        [RT_SPINNING]: rt[RT_SPINNING]!,
+        [RT_ALTERNATING]: rt[RT_ALTERNATING]!,
+        [RT_ASLEEP]: rt[RT_ASLEEP]!,
+        [RT_COLD]: await coldRoundTrips(() => session.send({ device: 'mem1', opcode: OPCODE }), ctx.quick ? 40 : 300, 4),
+        [RT_PISCINA]: rt[RT_PISCINA]!,
+        [RT_POST]: rt[RT_POST]!,
+      };
+
+      const repeats = ctx.quick ? 2 : 3;
+      const ms = dur(ctx, (ctx.seconds * 1000) / repeats, 250);
+      ctx.log(`baselines: pipelined throughput (${ctx.concurrency} in flight, ${repeats} interleaved runs of ${num(ms)} ms per method)...`);
+      const throughput = await interleavedThroughput({
+        mbxmux: (i) => session.send({ device: ids[i % DEVICES]!, opcode: OPCODE }),
+        'piscina.run': (i) => pool.run({ id: i, device: i % DEVICES, opcode: OPCODE }),
+        postMessage: (i) => post(i % DEVICES),
+      }, ms, repeats, ctx.concurrency);
+      const tp = (k: string): number => throughput[k]!.median;
+      const ratios = {
+        'throughput mbxmux / piscina.run': tp('mbxmux') / tp('piscina.run'),
+        'throughput mbxmux / postMessage': tp('mbxmux') / tp('postMessage'),
+        'p50 round trip piscina.run / mbxmux spinning': roundTrip[RT_PISCINA]!.p50 / roundTrip[RT_SPINNING]!.p50,
+        'p50 round trip postMessage / mbxmux spinning': roundTrip[RT_POST]!.p50 / roundTrip[RT_SPINNING]!.p50,
+        'p50 round trip piscina.run / mbxmux asleep': roundTrip[RT_PISCINA]!.p50 / roundTrip[RT_ASLEEP]!.p50,
+        'p50 round trip postMessage / mbxmux asleep': roundTrip[RT_POST]!.p50 / roundTrip[RT_ASLEEP]!.p50,
+      };
+      const data: CoreData = { roundTrip, throughput, ratios, concurrency: ctx.concurrency };
+      return {
+        tables: [
+          {
+            title: `Round trip, one request outstanding (µs; ${DEVICES} type-3, Get Health Info, ${workers} workers)`,
+            head: ['method', 'p50', 'p99', 'p99.9', 'mean', 'max', 'samples'],
+            rows: Object.entries(roundTrip).map(([k, s]) => [k, s.p50, s.p99, s.p999, s.mean, s.max, num(s.samples)]),
+            note: `all rows but "cold": ${rounds} interleaved rounds, each request timed with performance.now(); "worker spinning" sends to one device (mem1),\n"alternating" walks mem0, mem1, ... whose consecutive devices live in different shards (the spinning worker is rarely the one that answers)`,
+          },
+          {
+            title: `Pipelined throughput, ${ctx.concurrency} requests in flight (requests/s)`,
+            head: ['method', 'median', 'min', 'max', 'µs/request', 'mbxmux ×'],
+            rows: Object.entries(throughput).map(([k, r]) => [k, si(r.median), si(r.min), si(r.max), sig(1e6 / r.median), sig(tp('mbxmux') / r.median)]),
+            note: `${repeats} interleaved runs of ${num(ms)} ms per method (after 100 ms warm-up each); the same device work per command in every method`,
+          },
+          {
+            title: 'Ratios (×)',
+            head: ['ratio', '×'],
+            rows: Object.entries(ratios).map(([k, v]) => [k, v.toFixed(1)]),
+          },
+        ],
+        data: data as unknown as Record<string, unknown>,
+      };
+    } finally {
+      await mux.close();
+      await sleepy.close();
+      await pool.destroy();
+      await Promise.all(posters.map((w) => w.terminate()));
+    }
+  },
+};

@@ -1,47 +1,167 @@
 /**
- * `npm run bench` / `mbxmux bench`: mbxmux against piscina.run per command and postMessage per command, in
- * one process and one run, with ratios. Options: --seconds N, --concurrency N, --workers N, --json FILE.
+ * `npm run bench` / `mbxmux bench`: every benchmark of mbxmux in one run, baselines included, with ratios and
+ * a summary of the project's targets. Tables go to stdout, progress to stderr, everything to --json FILE.
  */
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runCore } from './core.js';
-import { table } from './stats.js';
+import { baselinesSection } from './core.js';
+import { devicesSection } from './devices.js';
+import { environment, ForeignCpu } from './env.js';
+import { MICRO_SECTIONS } from './micro.js';
+import { openLoopSection } from './open-loop.js';
+import { policyCostSection } from './policy-cost.js';
+import { scaleDevicesSection, scalePayloadSection, scaleWorkersSection } from './scaling.js';
+import type { BenchContext, Section, SectionResult } from './section.js';
+import { renderTable, type Table } from './stats.js';
+import { evaluateTargets, targetsTable } from './summary.js';
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seconds: { type: 'string', default: '2' },
-      concurrency: { type: 'string', default: '1024' },
-      workers: { type: 'string', default: String(availableParallelism()) },
-      json: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log('usage: mbxmux bench [--seconds N] [--concurrency N] [--workers N] [--json FILE]');
-    return 0;
-  }
-  const log = (s: string): void => console.error(`# ${s}`);
-  const env = { node: process.version, cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', date: new Date().toISOString() };
-  log(`node ${env.node}, ${env.cpus} cpus (${env.model})`);
-  const core = await runCore({
-    workers: Number(values.workers), seconds: Number(values.seconds), concurrency: Number(values.concurrency), latencyMs: 1500,
-  }, log);
-  console.log('\nRound trip, one request outstanding (µs)');
-  console.log(table([
-    ['method', 'p50', 'p99', 'p99.9', 'mean', 'samples'],
-    ...Object.entries(core.roundTrip).map(([k, s]) => [k, s.p50, s.p99, s.p999, s.mean, String(s.samples)]),
-  ]));
-  console.log(`\nPipelined throughput (${values.concurrency} in flight)`);
-  console.log(table([['method', 'requests/s'], ...Object.entries(core.throughput).map(([k, v]) => [k, Math.round(v).toLocaleString('en-US')])]));
-  console.log('\nRatios');
-  console.log(table([['ratio', 'x'], ...Object.entries(core.ratios).map(([k, v]) => [k, v.toFixed(1)])]));
-  if (values.json) writeFileSync(values.json, JSON.stringify({ env, core }, null, 2));
-  return 0;
+export const SECTIONS: readonly Section[] = [
+  ...MICRO_SECTIONS,
+  devicesSection,
+  baselinesSection,
+  policyCostSection,
+  scaleDevicesSection,
+  scaleWorkersSection,
+  scalePayloadSection,
+  openLoopSection,
+];
+
+export const USAGE = `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--json FILE] [--list]
+                    [--seconds N] [--concurrency N] [--workers N]
+  runs every benchmark in one process: micro-benchmarks, each device kind through the mux, mbxmux vs
+  piscina.run vs postMessage per command, the permission check's cost, scaling (devices, workers, payload)
+  and open-loop latency; ends with the targets, each MET or MISSED
+  --quick         a short run (CI): fewer repeats, shorter loops, no 100,000-device row
+  --full          with --quick: keep the 100,000-device row
+  --only REGEX    run the sections whose id matches (see --list), e.g. --only '^micro\\.' or --only baselines
+  --json FILE     write every result (numbers, tables, environment, targets) as JSON
+  --list          list the section ids and exit
+  --seconds N     pipelined throughput seconds per method and series (default 1.5)
+  --concurrency N requests in flight in pipelined runs (default 1024)
+  --workers N     shard workers of the muxes (default: available parallelism)`;
+
+class UsageError extends Error {}
+
+/** a section measured while other processes used more than this share of the CPUs gets a warning */
+const FOREIGN_WARN_PCT = 10;
+
+function intOption(v: string | undefined, name: string, lo: number, hi: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < lo || n > hi) throw new UsageError(`${name} must be an integer from ${lo} to ${hi} (got ${JSON.stringify(v)})`);
+  return n;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((code) => { process.exitCode = code; }, (e) => { console.error(e); process.exitCode = 1; });
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  let values;
+  let ctx: BenchContext;
+  let only: RegExp | null = null;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        seconds: { type: 'string' },
+        concurrency: { type: 'string' },
+        workers: { type: 'string' },
+        json: { type: 'string' },
+        only: { type: 'string' },
+        quick: { type: 'boolean' },
+        full: { type: 'boolean' },
+        list: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+    if (values.only !== undefined) {
+      try {
+        only = new RegExp(values.only);
+      } catch (e) {
+        throw new UsageError(`--only: ${(e as Error).message}`);
+      }
+    }
+    const seconds = values.seconds === undefined ? 1.5 : Number(values.seconds);
+    if (!(seconds > 0 && seconds <= 600)) throw new UsageError(`--seconds must be a number from 0 to 600 (got ${JSON.stringify(values.seconds)})`);
+    ctx = {
+      quick: values.quick === true,
+      full: values.full === true,
+      seconds,
+      concurrency: intOption(values.concurrency, '--concurrency', 1, 1 << 20, 1024),
+      workers: intOption(values.workers, '--workers', 1, 256, availableParallelism()),
+      log: (s) => console.error(`# ${s}`),
+      results: new Map(),
+    };
+  } catch (e) {
+    console.error(`mbxmux bench: ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`); // one line, like every CLI error
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.list) {
+    for (const s of SECTIONS) console.log(`${s.id.padEnd(20)} ${s.title}`);
+    return 0;
+  }
+  const selected = SECTIONS.filter((s) => only === null || only.test(s.id));
+  if (selected.length === 0) {
+    console.error(`mbxmux bench: --only ${values.only} matches no section; sections: ${SECTIONS.map((s) => s.id).join(', ')}`);
+    return 2;
+  }
+
+  const env = environment();
+  const options = { quick: ctx.quick, full: ctx.full, seconds: ctx.seconds, concurrency: ctx.concurrency, workers: ctx.workers, only: values.only ?? null };
+  const t0 = performance.now();
+  console.log(`mbxmux benchmarks, ${env.date}`);
+  console.log(`node ${env.node} (V8 ${env.v8}), ${env.platform}`);
+  console.log(`CPU ${env.cpuModel}, ${env.cpus} cores (available parallelism ${env.availableParallelism}), ${env.memoryGiB.toFixed(1)} GiB RAM, load average ${env.loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`run: ${ctx.quick ? 'quick' : 'full'}${ctx.full && ctx.quick ? ' (+100k devices)' : ''}, ${ctx.workers} workers, ${ctx.concurrency} in flight, ${ctx.seconds} s per throughput series${only ? `, sections /${values.only}/` : ''}`);
+
+  const sections: Record<string, {
+    title: string; seconds: number; foreignCpuPct: number | null; data?: Record<string, unknown>; tables?: Table[]; error?: string;
+  }> = {};
+  let failed = 0;
+  const busy: string[] = [];
+  const runCpu = new ForeignCpu();
+  for (const s of selected) {
+    ctx.log(`${s.id}: ${s.title}`);
+    const st = performance.now();
+    const cpu = new ForeignCpu();
+    let r: SectionResult;
+    try {
+      r = await s.run(ctx);
+    } catch (e) {
+      failed++;
+      const msg = (e as Error).stack ?? String(e);
+      console.log(`\n== ${s.id}: FAILED: ${(e as Error).message}`);
+      console.error(msg);
+      sections[s.id] = { title: s.title, seconds: (performance.now() - st) / 1000, foreignCpuPct: cpu.stop(), error: (e as Error).message };
+      continue;
+    }
+    const secs = (performance.now() - st) / 1000;
+    const foreign = cpu.stop();
+    if (foreign !== null && foreign > FOREIGN_WARN_PCT) busy.push(`${s.id} ${foreign.toFixed(0)}%`);
+    ctx.results.set(s.id, r);
+    sections[s.id] = { title: s.title, seconds: secs, foreignCpuPct: foreign, data: r.data, tables: r.tables };
+    console.log(`\n== ${s.id}: ${s.title} (${secs.toFixed(1)} s${foreign === null ? '' : `; other processes used ${foreign.toFixed(0)}% of the CPUs`})`);
+    for (const t of r.tables) console.log(`\n${renderTable(t)}`);
+  }
+
+  const targets = evaluateTargets(ctx.results);
+  console.log(`\n${renderTable(targetsTable(targets))}`);
+  const total = (performance.now() - t0) / 1000;
+  const foreignTotal = runCpu.stop();
+  console.log(`\ntotal ${total.toFixed(1)} s${foreignTotal === null ? '' : `; other processes used ${foreignTotal.toFixed(0)}% of the CPUs during the run`}${failed ? `; ${failed} section(s) FAILED` : ''}`);
+  if (busy.length > 0) {
+    console.log(`WARNING: other processes used more than ${FOREIGN_WARN_PCT}% of the CPUs during: ${busy.join(', ')}; those numbers understate mbxmux (rerun on an idle machine)`);
+  }
+  if (values.json) {
+    writeFileSync(values.json, `${JSON.stringify({ env, options, sections, targets, totalSeconds: total, foreignCpuPct: foreignTotal }, null, 2)}\n`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then((code) => { process.exitCode = code; }, (e: unknown) => { console.error(e); process.exitCode = 1; });
 }

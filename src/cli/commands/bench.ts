@@ -1,13 +1,17 @@
 import { type Command } from '../common.js';
 
+/** bench/run.js, compiled next to dist/src (it pulls in piscina and the baselines: loaded only when used) */
+const RUNNER = new URL('../../../bench/run.js', import.meta.url).href;
+
 export const bench: Command = {
   name: 'bench',
-  summary: 'run the benchmarks (mbxmux vs piscina.run vs postMessage)',
-  help: `usage: mbxmux bench [--seconds N] [--concurrency N] [--workers N] [--json FILE]
-  benchmarks mbxmux against piscina.run per command and postMessage per command in one run`,
+  summary: 'run the benchmarks (micro, per device kind, vs piscina.run / postMessage, scaling, targets)',
+  help: `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--json FILE] [--list]
+                    [--seconds N] [--concurrency N] [--workers N]
+  every benchmark in one run, baselines included, ending with the targets (MET / MISSED);
+  mbxmux bench --list names the sections for --only`,
   async run(args) {
-    if (args.includes('--help') || args.includes('-h')) return (console.log(this.help), 0);
-    const mod = (await import(new URL('../../../bench/run.js', import.meta.url).href)) as { main: (a: string[]) => Promise<number> };
+    const mod = (await import(RUNNER)) as { main: (a: string[]) => Promise<number> };
     return mod.main(args);
   },
 };

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+/** the compiled runner, next to the compiled test: dist/test -> dist/bench */
+const RUNNER = new URL('../bench/run.js', import.meta.url).pathname;
+const run = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [RUNNER, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+interface LoopData { nsPerOp: number; opsPerSec: number; p50ns: number; p99ns: number; ops: number }
+interface Report {
+  env: { node: string; cpus: number; date: string };
+  options: { quick: boolean };
+  sections: Record<string, { seconds: number; data: Record<string, LoopData>; tables: { title: string; rows: unknown[][] }[]; error?: string }>;
+  targets: { target: string; status: string }[];
+}
+
+test('--quick --only micro.cci|micro.ring --json: the sections, with positive numbers, and the target summary', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
+  try {
+    const file = join(dir, 'bench.json');
+    const r = run('--quick', '--only', '^micro\\.(cci|ring)$', '--json', file);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /node v\d+/);
+    assert.match(r.out, /CCI dispatch of Get Health Info/);
+    assert.match(r.out, /Summary: targets/);
+    const j = JSON.parse(readFileSync(file, 'utf8')) as Report;
+    assert.is(j.env.node, process.version);
+    assert.ok(j.env.cpus > 0);
+    assert.ok(j.options.quick);
+    assert.equal(Object.keys(j.sections).sort(), ['micro.cci', 'micro.ring']);
+    const cci = j.sections['micro.cci']!;
+    assert.is(cci.error, undefined);
+    for (const k of ['executeCci', 'baselineWork']) {
+      const d = cci.data[k]!;
+      assert.ok(d.nsPerOp > 0 && Number.isFinite(d.nsPerOp), `${k}.nsPerOp ${d.nsPerOp}`);
+      assert.ok(d.opsPerSec > 0, `${k}.opsPerSec`);
+      assert.ok(d.p50ns > 0 && d.p99ns >= d.p50ns, `${k} percentiles`);
+      assert.ok(d.ops > 0);
+    }
+    const ring = j.sections['micro.ring']!;
+    assert.is(Object.keys(ring.data).length, 4);
+    for (const d of Object.values(ring.data)) assert.ok(d.nsPerOp > 0 && d.opsPerSec > 0);
+    assert.ok(ring.tables[0]!.rows.length === 4);
+    // targets whose sections did not run are reported as such, never guessed
+    assert.is(j.targets.length, 6);
+    for (const t of j.targets) assert.is(t.status, 'not measured', t.target);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--list names the sections; bad usage exits 2 with one line', () => {
+  const l = run('--list');
+  assert.is(l.code, 0, l.err);
+  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop']) {
+    assert.match(l.out, new RegExp(`^${id.replace('.', '\\.')}\\s`, 'm'));
+  }
+  for (const args of [['--only', 'no-such-section'], ['--seconds', '-1'], ['--frobnicate'], ['--only', '(']]) {
+    const r = run(...args);
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.is(r.err.trim().split('\n').length, 1, r.err);
+  }
+});
+
+test.run();
