@@ -15,6 +15,8 @@ export class Doorbell {
   notifies = 0;
   /** times this side went to sleep in waitSync() */
   sleeps = 0;
+  /** a word counting every notify this side sends (SpinGate WAKES), or none */
+  wakeCounter: { words: Int32Array; index: number } | null = null;
 
   constructor(
     readonly words: Int32Array,
@@ -26,6 +28,7 @@ export class Doorbell {
   ring(): void {
     if (Atomics.load(this.words, this.sleepIndex) !== 0) {
       this.notifies++;
+      if (this.wakeCounter !== null) Atomics.add(this.wakeCounter.words, this.wakeCounter.index, 1);
       Atomics.notify(this.words, this.valueIndex);
     }
   }

@@ -31,9 +31,12 @@ export class WorkerWaiter {
     const idle = nowNs() - idleSinceNs;
     const ph = this.phases;
     if (idle < ph.spinNs) {
-      if (this.gate === undefined || this.gate.enter()) {
-        const v = this.bell.spin(seen, idleSinceNs + ph.spinNs, stop);
-        this.gate?.leave();
+      const gate = this.gate;
+      if (gate === undefined || gate.enter()) {
+        // stop spinning when asked to stop, or when the main thread wakes another worker (see SpinGate)
+        const quit = gate === undefined ? stop : () => gate.shouldYield() || (stop !== undefined && stop());
+        const v = this.bell.spin(seen, idleSinceNs + ph.spinNs, quit);
+        gate?.leave();
         if (v !== seen) return v;
       }
     }

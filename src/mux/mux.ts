@@ -100,8 +100,6 @@ export class Mux extends EventEmitter implements SessionHost {
   private completed = 0;
   private failed = 0;
   private flushScheduled = false;
-  private clockValid = false;
-  private clockMs = 0;
   private pollScheduled = false;
   private waiter: Promise<unknown> | null = null;
   private lastActivityNs = 0;
@@ -155,7 +153,8 @@ export class Mux extends EventEmitter implements SessionHost {
     let maxMessage = 0;
     for (const d of this.fleet.devices) maxMessage = Math.max(maxMessage, d.mailboxBytes);
     const geometry = { slots, window, payloadBytes: payloadAreaFor(maxMessage + 64) };
-    this.shards = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry));
+    const muxWords = new Int32Array(this.muxBuf);
+    this.shards = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry, { words: muxWords, index: MuxCtl.WAKES }));
     this.deadlines = new Deadlines((p) => this.expire(p, new CancelledError('EMBX_TIMEOUT',
       `${p.device.id} did not answer opcode 0x${hex4(p.opcode)} within the timeout; raise timeoutMs or check the device's faults`,
       { device: p.device.id, opcode: p.opcode })));
@@ -511,7 +510,7 @@ export class Mux extends EventEmitter implements SessionHost {
       }
     }
     const timeoutMs = req.timeoutMs ?? this.defaultTimeoutMs;
-    if (timeoutMs > 0) this.deadlines.add(p, timeoutMs, this.batchClock());
+    if (timeoutMs > 0) this.deadlines.add(p, timeoutMs, performance.now());
     const signal = req.signal;
     if (signal !== undefined) {
       const onAbort = (): void => this.expire(p, new CancelledError('EMBX_ABORTED', `the request to ${p.device.id} was aborted`,
@@ -539,7 +538,14 @@ export class Mux extends EventEmitter implements SessionHost {
     p.session.inFlight[sh.index]!++;
     this.devInFlight[p.di]!++;
     this.inFlightTotal++;
-    this.markDirty(sh);
+    if (!sh.dirty && sh.free.length === sh.geometry.window - 1) {
+      // The first request to an idle shard goes out now: a spinning worker starts on it while the caller's
+      // burst (if any) is still being written; the rest of the burst is published once, at the microtask.
+      sh.sq.publish();
+      this.ensurePolling();
+    } else {
+      this.markDirty(sh);
+    }
     return true;
   }
 
@@ -555,19 +561,8 @@ export class Mux extends EventEmitter implements SessionHost {
     }
   }
 
-  /** performance.now() read once per synchronous burst of sends (valid until the flush microtask runs). */
-  private batchClock(): number {
-    if (!this.clockValid) {
-      this.clockMs = performance.now();
-      this.clockValid = true;
-      this.scheduleFlush();
-    }
-    return this.clockMs;
-  }
-
   private readonly flushTask = (): void => {
     this.flushScheduled = false;
-    this.clockValid = false;
     this.flush();
   };
 

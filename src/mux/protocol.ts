@@ -62,7 +62,9 @@ export const MuxCtl = {
   SLEEPING: 32,
   /** workers spinning right now (SpinGate) */
   SPINNERS: 64,
+  /** wake-ups the main thread sent to sleeping workers; a spinner that sees it move yields its core */
+  WAKES: 96,
 } as const;
-export const MUX_CTL_BYTES = 128 * 3;
+export const MUX_CTL_BYTES = 128 * 4;
 
 export const ShardState = { STARTING: 0, SERVING: 1, STOPPED: 2 } as const;

@@ -49,6 +49,8 @@ export class ShardLink {
     readonly index: number,
     readonly arena: SharedArrayBuffer,
     readonly geometry: ShardGeometry,
+    /** every wake-up of this shard's worker is counted here (SpinGate WAKES) */
+    private readonly wakeCounter: { words: Int32Array; index: number } | null = null,
   ) {
     this.slots = new Array<Pending | undefined>(geometry.window).fill(undefined);
     this.free = [];
@@ -62,6 +64,7 @@ export class ShardLink {
     this.cqBuf = createRing({ slots: this.geometry.slots, payloadBytes: this.geometry.payloadBytes });
     this.ctlBuf = new SharedArrayBuffer(SHARD_CTL_BYTES);
     this.sq = new RingProducer(this.sqBuf);
+    this.sq.dataBell.wakeCounter = this.wakeCounter;
     this.cq = new RingConsumer(this.cqBuf);
     this.ctl = new Int32Array(this.ctlBuf);
   }

@@ -85,7 +85,7 @@ export function serveShard(task: ShardTask): ShardReport {
   const cq = new RingProducer(task.cq);
   const ctl = new Int32Array(task.ctl);
   const bell = new CompletionBell(new Int32Array(task.mux), MuxCtl.SEQ, MuxCtl.SLEEPING);
-  const gate = new SpinGate(new Int32Array(task.mux), MuxCtl.SPINNERS, task.maxSpinners);
+  const gate = new SpinGate(new Int32Array(task.mux), MuxCtl.SPINNERS, task.maxSpinners, MuxCtl.WAKES);
   const waiter = new WorkerWaiter(sq.dataBell, gate, { spinNs: task.spinNs, napNs: task.napNs, napChunkMs: NAP_CHUNK_MS });
   let idleSince = nowNs();
   const sink = new CqSink(cq, bell, task.spinNs, gate);
