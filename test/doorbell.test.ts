@@ -61,6 +61,39 @@ test('worker waiter: spins first, naps without the flag, then sleeps with it', (
   assert.is(bell.sleeps, 1, 'after the nap window it sleeps with the flag set');
 });
 
+test('worker waiter: a worker the spin gate refuses sleeps with its flag set (so the main thread notifies it)', () => {
+  const words = new Int32Array(new SharedArrayBuffer(512));
+  const bell = new Doorbell(words, VALUE, SLEEP);
+  const gate = new SpinGate(words, 64, 1, 96);
+  assert.ok(gate.enter(), 'another worker holds the only spin place');
+  const w = new WorkerWaiter(bell, gate, { spinNs: 1e6, napNs: 1e6, napChunkMs: 0.2 });
+  w.wait(0, performance.now() * 1e6, 2);
+  assert.is(bell.sleeps, 1, 'slept at once (with the flag) instead of napping unseen');
+  gate.leave();
+});
+
+test('worker waiter: a spinner stops spinning when the main thread wakes another worker', async () => {
+  const sab = new SharedArrayBuffer(512);
+  const words = new Int32Array(sab);
+  // a helper thread plays the main thread: 5 ms from now it counts a wake-up sent to some other worker
+  const helper = new Worker(`const { workerData } = require('node:worker_threads');
+    const w = new Int32Array(workerData); Atomics.wait(w, 120, 0, 5); Atomics.add(w, 96, 1);`, { eval: true, workerData: sab });
+  await once(helper, 'online');
+  const bell = new Doorbell(words, VALUE, SLEEP);
+  const gate = new SpinGate(words, 64, 1, 96);
+  const w = new WorkerWaiter(bell, gate, { spinNs: 2000e6, napNs: 0, napChunkMs: 0.2 });
+  const t = performance.now();
+  w.wait(0, performance.now() * 1e6, 1);
+  const took = performance.now() - t;
+  await once(helper, 'exit');
+  assert.ok(took < 1000, `gave up a 2 s spin after the wake-up (took ${took.toFixed(0)} ms)`);
+  assert.is(words[64], 0, 'left the spin gate');
+  // the next idle period of this worker does not spin at all (back-off): it sleeps at once
+  const t2 = performance.now();
+  w.wait(0, performance.now() * 1e6 + 1, 1);
+  assert.ok(performance.now() - t2 < 500, 'no 2 s spin right after a yield');
+});
+
 // A worker sleeps on VALUE with the suppression protocol and echoes it; the main thread rings only when the
 // flag says it sleeps. A lost wake-up would leave the echo behind and hit the 2 s wait timeout.
 const ECHO_WORKER = `

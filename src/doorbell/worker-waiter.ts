@@ -19,6 +19,18 @@ export interface IdlePhases {
  *   3. sleep: set SLEEPING, re-check, Atomics.wait until notified or a timer is due.
  */
 export class WorkerWaiter {
+  /** the idle period (its start, ns) in which this worker gave its core away: no more spinning until new work */
+  private yieldedIn = -1;
+  /**
+   * Spinning that keeps ending in a yield (requests alternate between workers) only delays the worker being
+   * woken: after a yield, skip spinning for the next `backoff` idle periods (doubling up to 16), and go back
+   * to spinning at once when a spin catches work.
+   */
+  private backoff = 0;
+  private skipUntilPeriods = 0;
+  private lastPeriod = -1;
+  private skipThis = false;
+
   constructor(
     private readonly bell: Doorbell,
     private readonly gate: SpinGate | undefined,
@@ -30,17 +42,37 @@ export class WorkerWaiter {
     const { words, valueIndex } = this.bell;
     const idle = nowNs() - idleSinceNs;
     const ph = this.phases;
-    if (idle < ph.spinNs) {
+    if (idleSinceNs !== this.lastPeriod) {
+      this.lastPeriod = idleSinceNs;
+      this.skipThis = this.skipUntilPeriods > 0;
+      if (this.skipThis) this.skipUntilPeriods--;
+    }
+    let spun = false;
+    if (idle < ph.spinNs && this.yieldedIn !== idleSinceNs && !this.skipThis) {
       const gate = this.gate;
       if (gate === undefined || gate.enter()) {
         // stop spinning when asked to stop, or when the main thread wakes another worker (see SpinGate)
         const quit = gate === undefined ? stop : () => gate.shouldYield() || (stop !== undefined && stop());
         const v = this.bell.spin(seen, idleSinceNs + ph.spinNs, quit);
+        const yielded = gate !== undefined && gate.shouldYield();
         gate?.leave();
-        if (v !== seen) return v;
+        if (v !== seen) {
+          this.backoff = 0;
+          return v;
+        }
+        if (yielded) {
+          this.yieldedIn = idleSinceNs; // stay off the core until this worker gets work again
+          this.backoff = Math.min(16, Math.max(1, this.backoff * 2));
+          this.skipUntilPeriods = this.backoff;
+        } else {
+          spun = true;
+        }
       }
     }
-    if (idle < ph.spinNs + ph.napNs) {
+    // Nap only after a whole spin window: a worker the gate refused (or that yielded) must sleep with its
+    // flag set, or the main thread would never notify it and it would answer a timer tick late.
+    const idleNow = spun ? nowNs() - idleSinceNs : idle;
+    if (ph.napNs > 0 && idleNow < ph.spinNs + ph.napNs && (spun || idleNow >= ph.spinNs)) {
       if (stop !== undefined && stop()) return seen;
       Atomics.wait(words, valueIndex, seen, Math.min(ph.napChunkMs, timeoutMs));
       return Atomics.load(words, valueIndex);
