@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { BadRequestError } from '../src/errors.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { FleetInput } from '../src/fleet/types.js';
-import { buildSchedule, DEFAULT_MIX, describeCommands, mixDevices, NAMED_COMMANDS, parseMix, type ScheduleItem } from '../src/harness/mix.js';
+import { buildSchedule, DEFAULT_MIX, describeCommands, mixDevices, NAMED_COMMANDS, parseMix } from '../src/harness/mix.js';
 
 const devicesOf = (f: FleetInput) => mixDevices(buildFleet(f, 2).devices);
 const MIXED = { 'cxl-type3': 8, 'cxl-switch': 2, nvme: 4, 'mctp-pcc': 4 };
@@ -41,7 +41,6 @@ test('parseMix: every mistake is a BadRequestError naming the item', () => {
   throwsBad(() => parseMix(' , '), /empty/);
 });
 
-const byDevice = (items: ScheduleItem[], id: string) => items.find((i) => i.req.device === id);
 
 test('buildSchedule: each name maps to the real read-only command of each kind', () => {
   const devs = devicesOf(MIXED);

@@ -1,4 +1,7 @@
 import type { FaultSpec } from '../fleet/types.js';
+import { type ComponentState, executeCci } from './cci/cci.js';
+import type { CciRequest } from './cci/command-table.js';
+import { Rc } from './cci/return-codes.js';
 
 /**
  * Fault injection for one emulated device, driven by its fleet entry. Random choices come from a per-device
@@ -70,4 +73,17 @@ export class FaultInjector {
       for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length));
     }
   }
+}
+
+/**
+ * Runs one CCI command the way a device with these faults answers it, whatever path it came in by (mailbox,
+ * tunnel, MCTP): a busy storm answers Busy and an injected error answers its code without running the
+ * command; otherwise the device's handler runs.
+ */
+export function executeWithFaults(faults: FaultInjector, dev: ComponentState, req: CciRequest): number {
+  const forced = faults.active ? (faults.busy() ? Rc.BUSY : faults.error()) : -1;
+  if (forced < 0) return executeCci(dev, req);
+  req.outLen = 0;
+  req.vendorStatus = 0;
+  return forced;
 }

@@ -20,7 +20,7 @@ import { Deadlines } from './deadlines.js';
 import { Channels, newTraceId } from './diagnostics.js';
 import { DeviceTable, Wire } from './device-table.js';
 import { decodeCxl, encodeRequest } from './encode.js';
-import { type Decoder, Pending, PState } from './pending.js';
+import { Pending, PState } from './pending.js';
 import { CqFlag, MUX_CTL_BYTES, MuxCtl, SqFlag, WorkerFailure } from './protocol.js';
 import { ByteSlab } from './byte-slab.js';
 import { Fifo } from './fifo.js';

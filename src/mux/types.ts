@@ -1,3 +1,4 @@
+import type { NvmeCommandFields } from '../devices/nvme/wire.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { DeviceKind, FleetInput } from '../fleet/types.js';
 import type { Tier } from '../policy/tiers.js';
@@ -74,22 +75,13 @@ export interface SessionOptions {
   name?: string;
 }
 
-export interface SendRequest {
+/** A request to one device. NVMe controllers take the NvmeCommandFields (nsid, cdw10-15, data). */
+export interface SendRequest extends NvmeCommandFields {
   device: string;
   /** CXL opcode (set << 8 | command), or the NVMe admin opcode for nvme<N> devices */
   opcode: number;
   /** CXL input payload (for NVMe, `data`) */
   payload?: Uint8Array;
-  /** NVMe: namespace id and command dwords 10-15 of the SQE */
-  nsid?: number;
-  cdw10?: number;
-  cdw11?: number;
-  cdw12?: number;
-  cdw13?: number;
-  cdw14?: number;
-  cdw15?: number;
-  /** NVMe: host-to-controller data (Firmware Image Download, ...) */
-  data?: Uint8Array;
   /** MCTP endpoints: send with this MCTP message type instead of the one the command set implies */
   mctpType?: number;
   /**

@@ -33,7 +33,7 @@ export class AuditLog {
   private stream: WriteStream | null = null;
   total = 0;
 
-  constructor(private readonly limit = 10_000, file?: string) {
+  constructor(limit = 10_000, file?: string) {
     this.ring = new Array<AuditRecord | undefined>(Math.max(1, limit));
     if (file !== undefined) this.stream = createWriteStream(file, { flags: 'a' });
   }

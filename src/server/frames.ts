@@ -2,7 +2,7 @@ import {
   BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, type MbxErrorCode, PermissionError,
   ProtocolError, TransportError, WorkerLostError,
 } from '../errors.js';
-import type { CommandResult, DeviceInfo } from '../mux/types.js';
+import type { CommandResult, DeviceInfo, SendRequest } from '../mux/types.js';
 import { fastDecodeMap, packr, unpackr } from './fast-msgpack.js';
 import { type Tier, TIERS } from '../policy/tiers.js';
 
@@ -114,22 +114,7 @@ export interface HelloFrame {
 }
 
 /** Fields of a request, as SendRequest without signal / noWait. */
-export interface WireRequest {
-  device: string;
-  opcode: number;
-  payload?: Uint8Array;
-  nsid?: number;
-  cdw10?: number;
-  cdw11?: number;
-  cdw12?: number;
-  cdw13?: number;
-  cdw14?: number;
-  cdw15?: number;
-  data?: Uint8Array;
-  tunnel?: number[];
-  mctpType?: number;
-  timeoutMs?: number;
-}
+export type WireRequest = Omit<SendRequest, 'signal' | 'noWait'>;
 
 export interface ReqFrame extends WireRequest {
   type: 'req';

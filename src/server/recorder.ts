@@ -64,26 +64,11 @@ export interface RecordedResult {
   tunnel?: CommandResult['tunnel'];
 }
 
-export interface RecordedRequest {
+export interface RecordedRequest extends Omit<SendRequest, 'signal'> {
   t: 'req';
   seq: number;
   id: number;
   session: string;
-  device: string;
-  opcode: number;
-  payload?: Uint8Array;
-  data?: Uint8Array;
-  nsid?: number;
-  cdw10?: number;
-  cdw11?: number;
-  cdw12?: number;
-  cdw13?: number;
-  cdw14?: number;
-  cdw15?: number;
-  tunnel?: number[];
-  mctpType?: number;
-  timeoutMs?: number;
-  noWait?: boolean;
   /** ms since the recorder started */
   start: number;
   latencyUs: number;

@@ -15,11 +15,11 @@
  * delays are device behaviour, as on the mailbox: `slowMs` answers late, `hang` never answers (the client
  * cancels); neither is cut short by the transport timeout, which only covers messages lost in transit.
  */
-import { executeCci, type ComponentState } from '../devices/cci/cci.js';
+import type { ComponentState } from '../devices/cci/cci.js';
 import { type CciRequest, newCciRequest, Via } from '../devices/cci/command-table.js';
 import { Rc } from '../devices/cci/return-codes.js';
 import type { CompletionSink, DeviceEndpoint } from '../devices/endpoint.js';
-import type { FaultInjector } from '../devices/faults.js';
+import { executeWithFaults, type FaultInjector } from '../devices/faults.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
 import { CqFlag, packStatus, SqFlag, WorkerFailure } from '../mux/protocol.js';
 import { CCI_HEADER_BYTES, CciCategory, newCciHeader, readCciHeaderInto, writeCciHeader } from '../devices/cxl/cci-message.js';
@@ -442,15 +442,7 @@ export class MctpPccEndpoint implements DeviceEndpoint {
     req.inLen = this.dInLen;
     req.nowNs = nowNs;
     req.via = this.dType === MctpType.CXL_FM_API ? Via.MCTP_FM_API : Via.MCTP_CCI;
-    let rc: number;
-    const forced = this.faults.active ? (this.faults.busy() ? Rc.BUSY : this.faults.error()) : -1;
-    if (forced >= 0) {
-      req.outLen = 0;
-      req.vendorStatus = 0;
-      rc = forced;
-    } else {
-      rc = executeCci(this.fronted, req);
-    }
+    const rc = executeWithFaults(this.faults, this.fronted, req);
     this.deviceRespond(rc, req.vendorStatus, req.outLen, nowNs);
   }
 

@@ -1,8 +1,8 @@
-import { executeCci, type ComponentState } from '../cci/cci.js';
+import type { ComponentState } from '../cci/cci.js';
 import { Via } from '../cci/command-table.js';
 import { Rc } from '../cci/return-codes.js';
 import type { CompletionSink, DeviceEndpoint } from '../endpoint.js';
-import type { FaultInjector } from '../faults.js';
+import { executeWithFaults, type FaultInjector } from '../faults.js';
 import { CqFlag, packStatus } from '../../mux/protocol.js';
 import type { MailboxRegisters } from './mailbox.js';
 
@@ -65,15 +65,7 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
     req.inLen = regs.commandLength();
     req.nowNs = nowNs;
     req.via = Via.MAILBOX;
-    let rc: number;
-    const forced = this.faults.active ? (this.faults.busy() ? Rc.BUSY : this.faults.error()) : -1;
-    if (forced >= 0) {
-      req.outLen = 0;
-      req.vendorStatus = 0;
-      rc = forced;
-    } else {
-      rc = executeCci(this.dev, req);
-    }
+    const rc = executeWithFaults(this.faults, this.dev, req);
     const bg = this.dev.bg;
     regs.deviceComplete(rc, req.vendorStatus, req.outLen, bg.running);
     this.mirrorBackground();

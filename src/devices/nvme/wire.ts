@@ -13,8 +13,8 @@ import { acceptsHostData } from './transfer.js';
  * Completion payload: the 16 CQE bytes, then the data the controller transferred (controller-to-host
  * commands that succeeded). Descriptor ARG0 = the status field, as in `rc` below.
  */
-export interface NvmeRequest {
-  opcode: number;
+/** The NVMe fields of a request: namespace id, command dwords 10-15 and host-to-controller data. */
+export interface NvmeCommandFields {
   nsid?: number;
   cdw10?: number;
   cdw11?: number;
@@ -24,6 +24,10 @@ export interface NvmeRequest {
   cdw15?: number;
   /** host-to-controller data (Firmware Image Download, vendor commands that take data) */
   data?: Uint8Array;
+}
+
+export interface NvmeRequest extends NvmeCommandFields {
+  opcode: number;
 }
 
 export interface NvmeCompletion {
