@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { baselinesSection } from './core.js';
 import { devicesSection } from './devices.js';
+import { fairnessSection } from './fairness.js';
 import { environment, ForeignCpu } from './env.js';
 import { MICRO_SECTIONS } from './micro.js';
 import { openLoopSection } from './open-loop.js';
@@ -22,6 +23,7 @@ export const SECTIONS: readonly Section[] = [
   devicesSection,
   baselinesSection,
   policyCostSection,
+  fairnessSection,
   scaleDevicesSection,
   scaleWorkersSection,
   scalePayloadSection,
