@@ -2,60 +2,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { executeCci, type ComponentState } from '../src/devices/cci/cci.js';
-import { newCciRequest } from '../src/devices/cci/command-table.js';
+import type { ComponentState } from '../src/devices/cci/cci.js';
 import { Rc } from '../src/devices/cci/return-codes.js';
 import { CEL_UUID } from '../src/devices/cci/uuid.js';
-import { newMldState } from '../src/devices/cxl/mld.js';
 import {
   LINK_TRAINING_NS, newSwitchState, PERST_HOLD_NS, portLink, VPPB_OP_NS,
 } from '../src/devices/cxl/switch.js';
 import { decodeTunnelResponse, encodeTunnelRequest, isTunnelDecodeError } from '../src/devices/cxl/tunnel.js';
-import { newType3State } from '../src/devices/cxl/type3.js';
-import { buildFleet } from '../src/fleet/expand.js';
+import { bytes, fabric, hex, le64, run, T0 } from './cxl-fabric-fixture.js';
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/[\s|]+/g, ''), 'hex'));
-const le64 = (n: bigint): string => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(n);
-  return b.toString('hex');
-};
-const T0 = 1e12;
 const MS = 1e6;
-
-/** Switch with 4 ports: 1 = SLD, 2 = MLD with 2 LDs (1 GiB, 512 MiB), 3 = empty. */
-function fabric(switchMailbox = 4096) {
-  const fleet = buildFleet({
-    devices: [{
-      kind: 'cxl-switch', ports: 4, mailboxBytes: switchMailbox,
-      downstream: [
-        { port: 1, device: { kind: 'cxl-type3', host: 0 } },
-        { port: 2, device: { kind: 'cxl-mld', lds: [{ host: 0 }, { host: 1, capacityBytes: 512 * 2 ** 20 }] } },
-      ],
-    }],
-  }, 1);
-  const dev = (kind: string) => fleet.devices.find((d) => d.kind === kind)!;
-  const swD = dev('cxl-switch');
-  const sldD = dev('cxl-type3');
-  const mldD = dev('cxl-mld');
-  const sld = newType3State(sldD);
-  const lds = mldD.mld!.lds.map((i) => newType3State(fleet.devices[i]!));
-  const mld = newMldState(mldD, lds);
-  const sw = newSwitchState(swD, new Map<number, ComponentState>([[1, sld], [2, mld]]));
-  return { fleet, swD, sldD, mldD, sld, lds, mld, sw };
-}
-
-function run(dev: ComponentState, opcode: number, input: Uint8Array | string = '', nowNs = T0, mailbox = 4096) {
-  const inp = typeof input === 'string' ? bytes(input) : input;
-  const req = newCciRequest(new Uint8Array(mailbox));
-  req.payload.set(inp);
-  req.opcode = opcode;
-  req.inLen = inp.byteLength;
-  req.nowNs = nowNs;
-  const rc = executeCci(dev, req);
-  return { rc, out: req.payload.slice(0, req.outLen) };
-}
 
 /** The CEL entries (opcode, effects) of a component, read with Get Supported Logs + Get Log. */
 function cel(dev: ComponentState): string {

@@ -8,32 +8,31 @@ export class SparseBytes {
   private readonly pages = new Map<number, Uint8Array>();
 
   read(offset: number, out: Uint8Array): void {
-    let done = 0;
-    while (done < out.byteLength) {
-      const at = offset + done;
-      const page = Math.floor(at / PAGE);
-      const inPage = at - page * PAGE;
-      const n = Math.min(PAGE - inPage, out.byteLength - done);
-      const p = this.pages.get(page);
-      if (p === undefined) out.fill(0, done, done + n);
-      else out.set(p.subarray(inPage, inPage + n), done);
-      done += n;
-    }
+    this.walk(offset, out.byteLength, false, (page, inPage, done, n) => {
+      if (page === undefined) out.fill(0, done, done + n);
+      else out.set(page.subarray(inPage, inPage + n), done);
+    });
   }
 
   write(offset: number, data: Uint8Array): void {
+    this.walk(offset, data.byteLength, true, (page, inPage, done, n) => page!.set(data.subarray(done, done + n), inPage));
+  }
+
+  /** Visits the page pieces of [offset, offset + length): the page (created if `create`), where in it, how far. */
+  private walk(offset: number, length: number, create: boolean,
+    visit: (page: Uint8Array | undefined, inPage: number, done: number, n: number) => void): void {
     let done = 0;
-    while (done < data.byteLength) {
+    while (done < length) {
       const at = offset + done;
-      const page = Math.floor(at / PAGE);
-      const inPage = at - page * PAGE;
-      const n = Math.min(PAGE - inPage, data.byteLength - done);
-      let p = this.pages.get(page);
-      if (p === undefined) {
-        p = new Uint8Array(PAGE);
-        this.pages.set(page, p);
+      const index = Math.floor(at / PAGE);
+      const inPage = at - index * PAGE;
+      const n = Math.min(PAGE - inPage, length - done);
+      let page = this.pages.get(index);
+      if (page === undefined && create) {
+        page = new Uint8Array(PAGE);
+        this.pages.set(index, page);
       }
-      p.set(data.subarray(done, done + n), inPage);
+      visit(page, inPage, done, n);
       done += n;
     }
   }
