@@ -824,9 +824,23 @@ export class Mux extends EventEmitter implements SessionHost {
   }
 
   /** Resolves when nothing is queued or in flight. */
-  whenDrained(): Promise<void> {
+  whenDrained(opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.inFlightTotal === 0 && this.queuedTotal === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainedWaiters.push(resolve));
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(new CancelledError('EMBX_ABORTED', 'whenDrained() was aborted'));
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = (): void => {
+        const i = this.drainedWaiters.indexOf(done);
+        if (i >= 0) this.drainedWaiters.splice(i, 1);
+        reject(new CancelledError('EMBX_ABORTED', 'whenDrained() was aborted'));
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      this.drainedWaiters.push(done);
+    });
   }
 
   // ------------------------------------------------------------------ shutdown
@@ -835,18 +849,28 @@ export class Mux extends EventEmitter implements SessionHost {
    * Stops accepting requests, lets in-flight and queued ones finish for up to `timeoutMs` (default 10 s),
    * rejects what is left with EMBX_CLOSED, stops the workers and releases every handle.
    */
-  close(opts: { timeoutMs?: number } = {}): Promise<void> {
+  close(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.closePromise !== null) return this.closePromise;
     this.closing = true;
-    this.closePromise = this.doClose(opts.timeoutMs ?? 10_000);
+    this.closePromise = this.doClose(opts.timeoutMs ?? 10_000, opts.signal);
     return this.closePromise;
   }
 
-  private async doClose(timeoutMs: number): Promise<void> {
-    if (this.inFlightTotal > 0 || this.queuedTotal > 0) {
+  /** Drains for up to `timeoutMs`, or until `signal` aborts (then whatever is left is rejected at once). */
+  private async doClose(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if ((this.inFlightTotal > 0 || this.queuedTotal > 0) && !signal?.aborted) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.whenDrained(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      let onAbort: (() => void) | undefined;
+      await Promise.race([
+        this.whenDrained(),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, timeoutMs);
+          onAbort = () => r();
+          signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
       clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
     const err = new ClosedError('the mux closed before this request completed');
     for (const sh of this.shards) {

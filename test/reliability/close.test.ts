@@ -36,6 +36,23 @@ test('close() while busy: finished work resolves, the rest rejects with EMBX_CLO
   assert.equal(count(), before, 'the same handles as before createMux');
 });
 
+test('close({ signal }): aborting stops the drain at once; whenDrained({ signal }) rejects on abort', async () => {
+  const mux = await createMux({ workers: 1, fleet: { devices: [{ kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }, { kind: 'cxl-type3', count: 1 }] } });
+  const s = mux.openSession();
+  const hung = s.send({ device: 'mem0', opcode: 0x4200, timeoutMs: 0 }).then(() => 'ok', (e: { code: string }) => e.code);
+  const w = new AbortController();
+  const drained = mux.whenDrained({ signal: w.signal }).then(() => 'drained', (e: { code: string }) => e.code);
+  w.abort();
+  assert.is(await drained, 'EMBX_ABORTED');
+  const ac = new AbortController();
+  const t = performance.now();
+  const closing = mux.close({ timeoutMs: 60_000, signal: ac.signal });
+  setTimeout(() => ac.abort(), 30);
+  await closing;
+  assert.ok(performance.now() - t < 5000, 'did not wait the 60 s drain');
+  assert.is(await hung, 'EMBX_CLOSED');
+});
+
 test('close() with nothing in flight returns promptly and a new mux can start after it', async () => {
   const a = await createMux({ workers: 1, fleet: { 'cxl-type3': 2 } });
   const t = performance.now();
