@@ -413,10 +413,10 @@ export class Mux extends EventEmitter implements SessionHost {
       if (e instanceof PermissionError && Channels.refused.hasSubscribers) Channels.refused.publish({ session: session.name, device: req.device, error: e });
       return Promise.reject(e);
     }
-    const promise = new Promise<CommandResult>((resolve, reject) => {
-      p.resolve = resolve as (v: unknown) => void;
-      p.reject = reject;
-    });
+    // One shared executor instead of a closure per request (less garbage at a million requests a second).
+    const promise = new Promise<CommandResult>(captureResolvers);
+    p.resolve = captured.resolve;
+    p.reject = captured.reject;
     if (Channels.requestStart.hasSubscribers || Channels.requestEnd.hasSubscribers) {
       p.traceId = newTraceId();
       Channels.requestStart.publish({
@@ -898,6 +898,12 @@ export class Mux extends EventEmitter implements SessionHost {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+const captured: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
+function captureResolvers(resolve: (v: CommandResult) => void, reject: (e: unknown) => void): void {
+  captured.resolve = resolve as (v: unknown) => void;
+  captured.reject = reject;
 }
 
 /** `{ cxl: { '0xc002': 'debug-write-full' }, nvme: { '0xc5': 'debug-write-full' } }` -> opcode -> level maps. */
