@@ -13,6 +13,7 @@ import { environment, ForeignCpu } from './env.js';
 import { MICRO_SECTIONS } from './micro.js';
 import { openLoopSection } from './open-loop.js';
 import { policyCostSection } from './policy-cost.js';
+import { socketSection } from './socket.js';
 import { scaleDevicesSection, scalePayloadSection, scaleWorkersSection } from './scaling.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
 import { renderTable, type Table } from './stats.js';
@@ -29,6 +30,7 @@ export const SECTIONS: readonly Section[] = [
   fairnessSection,
   openLoopSection,
   devicesSection,
+  socketSection,
   ...MICRO_SECTIONS,
   scaleDevicesSection,
   scaleWorkersSection,
@@ -38,8 +40,8 @@ export const SECTIONS: readonly Section[] = [
 export const USAGE = `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--json FILE] [--list]
                     [--seconds N] [--concurrency N] [--workers N]
   runs every benchmark in one process: micro-benchmarks, each device kind through the mux, mbxmux vs
-  piscina.run vs postMessage per command, the permission check's cost, scaling (devices, workers, payload)
-  and open-loop latency; ends with the targets, each MET or MISSED
+  piscina.run vs postMessage per command, the permission check's cost, scaling (devices, workers, payload),
+  open-loop latency and the socket server's throughput; ends with the targets, each MET or MISSED
   --quick         a short run (CI): fewer repeats, shorter loops, no 100,000-device row
   --full          with --quick: keep the 100,000-device row
   --only REGEX    run the sections whose id matches (see --list), e.g. --only '^micro\\.' or --only baselines

@@ -55,10 +55,31 @@ test('--quick --only micro.cci|micro.ring --json: the sections, with positive nu
   }
 });
 
+test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix socket and TCP without errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
+  try {
+    const file = join(dir, 'bench.json');
+    const r = run('--quick', '--only', '^socket$', '--workers', '1', '--json', file);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /Socket server: 8 clients/);
+    const j = JSON.parse(readFileSync(file, 'utf8')) as Report;
+    const s = j.sections['socket']!;
+    assert.is(s.error, undefined);
+    const rows = (s.data as unknown as { rows: { transport: string; requests: number; errors: number; reqPerSec: number }[] }).rows;
+    assert.equal(rows.map((x) => x.transport), ['unix', 'tcp']);
+    for (const x of rows) {
+      assert.is(x.errors, 0, x.transport);
+      assert.ok(x.requests > 0 && x.reqPerSec > 0, `${x.transport}: ${x.requests} requests`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--list names the sections; bad usage exits 2 with one line', () => {
   const l = run('--list');
   assert.is(l.code, 0, l.err);
-  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop']) {
+  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket']) {
     assert.match(l.out, new RegExp(`^${id.replace('.', '\\.')}\\s`, 'm'));
   }
   for (const args of [['--only', 'no-such-section'], ['--seconds', '-1'], ['--frobnicate'], ['--only', '(']]) {

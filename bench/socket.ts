@@ -1,0 +1,102 @@
+/**
+ * Socket server throughput: `mbxmux serve` in a child process (so the clients do not share its event loop),
+ * 8 clients on loopback each keeping 256 requests in flight, over a Unix socket and over TCP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectSocket, type SocketClient } from '../src/index.js';
+import { type BenchContext, dur, type Section } from './section.js';
+import { num } from './stats.js';
+
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+const CLIENTS = 8;
+const DEPTH = 256;
+const DEVICES = 1024;
+const OPCODE = 0x4200; // Get Health Info: debug-read, answered by every type-3
+
+export interface SocketRow {
+  transport: 'unix' | 'tcp';
+  requests: number;
+  errors: number;
+  seconds: number;
+  reqPerSec: number;
+}
+
+async function startServer(ctx: BenchContext, listen: string[]): Promise<{ child: ChildProcess; line: string }> {
+  const args = [CLI, 'serve', '--quiet', '--fleet', `cxl-type3=${DEVICES}`, '--workers', String(ctx.workers), ...listen];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let line = '';
+  for await (const chunk of child.stdout!) {
+    line += String(chunk);
+    if (line.includes('\n')) break;
+  }
+  if (!line.startsWith('listening on')) throw new Error(`mbxmux serve did not start: ${line.trim() || '(no output)'}`);
+  return { child, line };
+}
+
+async function measure(clients: SocketClient[], ms: number): Promise<{ done: number; errors: number; secs: number }> {
+  let done = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const endAt = t0 + ms;
+  await Promise.all(clients.map((c, ci) => Promise.all(Array.from({ length: DEPTH }, async (_, k) => {
+    let i = ci * DEPTH + k;
+    while (performance.now() < endAt) {
+      try {
+        await c.send({ device: `mem${i++ % DEVICES}`, opcode: OPCODE });
+        done++;
+      } catch {
+        errors++;
+      }
+    }
+  }))));
+  return { done, errors, secs: (performance.now() - t0) / 1000 };
+}
+
+async function runOne(ctx: BenchContext, transport: 'unix' | 'tcp', dir: string): Promise<SocketRow> {
+  const path = join(dir, 'mbxmux.sock');
+  const { child, line } = await startServer(ctx, transport === 'tcp' ? ['--port', '0'] : ['--socket', path]);
+  try {
+    const where = transport === 'tcp' ? { port: Number(/:(\d+) /.exec(line)?.[1]) } : { path };
+    const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connectSocket({ ...where, name: `bench${i}`, devices: false })));
+    try {
+      await measure(clients, dur(ctx, 500, 200)); // warm-up: JIT on both sides, buffers grown
+      const { done, errors, secs } = await measure(clients, dur(ctx, 3000, 800));
+      return { transport, requests: done, errors, seconds: secs, reqPerSec: done / secs };
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+  }
+}
+
+export const socketSection: Section = {
+  id: 'socket',
+  title: 'Socket server throughput',
+  async run(ctx: BenchContext) {
+    const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
+    const rows: SocketRow[] = [];
+    try {
+      for (const t of ['unix', 'tcp'] as const) {
+        ctx.log(`socket: ${CLIENTS} clients x ${DEPTH} in flight over ${t}`);
+        rows.push(await runOne(ctx, t, dir));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return {
+      tables: [{
+        title: `Socket server: ${CLIENTS} clients × ${DEPTH} in flight, loopback, ${DEVICES} type-3, ${ctx.workers} worker(s) (req/s)`,
+        head: ['transport', 'req/s', 'requests', 'errors', 's'],
+        rows: rows.map((r) => [r.transport, num(r.reqPerSec), num(r.requests), num(r.errors), r.seconds.toFixed(2)]),
+        note: 'server in its own process (mbxmux serve); clients share this process; msgpack frames, Get Health Info',
+      }],
+      data: { clients: CLIENTS, depth: DEPTH, devices: DEVICES, workers: ctx.workers, rows },
+    };
+  },
+};
