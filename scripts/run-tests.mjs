@@ -19,6 +19,9 @@ function find(d) {
   }).sort();
 }
 
+/** longest a single test file may run (the slowest, the soak, takes ~21 s here) */
+const FILE_TIMEOUT_S = Number(process.env.MBX_TEST_FILE_TIMEOUT_S ?? 240);
+
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 let passed = 0;
 let failed = 0;
@@ -33,14 +36,16 @@ for (const file of find(dir)) {
     let text = '';
     child.stdout.on('data', (b) => { text += b; process.stdout.write(b); });
     child.stderr.on('data', (b) => { text += b; process.stderr.write(b); });
-    child.on('close', (code, signal) => resolve({ text: strip(text), code, signal }));
+    // a hung file (a worker left alive by a failed test, a lost wake-up) must fail CI, not stall it for 90 min
+    const timer = setTimeout(() => { text += `\nkilled after ${FILE_TIMEOUT_S} s\n`; child.kill('SIGKILL'); }, FILE_TIMEOUT_S * 1000);
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ text: strip(text), code, signal }); });
   });
   const total = /Total:\s+(\d+)/.exec(out.text);
   const ok = /Passed:\s+(\d+)/.exec(out.text);
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (!total || !ok) {
     failed += 1;
-    failures.push(`${name}: no uvu summary (exit ${out.code ?? out.signal}) — the file crashed`);
+    failures.push(`${name}: no uvu summary (exit ${out.code ?? out.signal}) — the file crashed or hung`);
     continue;
   }
   const t = Number(total[1]);
