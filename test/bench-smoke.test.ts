@@ -55,7 +55,7 @@ test('--quick --only micro.cci|micro.ring --json: the sections, with positive nu
   }
 });
 
-test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix socket and TCP without errors', () => {
+test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix socket and TCP (a rejected request fails the section)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
   try {
     const file = join(dir, 'bench.json');
@@ -65,12 +65,9 @@ test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix so
     const j = JSON.parse(readFileSync(file, 'utf8')) as Report;
     const s = j.sections['socket']!;
     assert.is(s.error, undefined);
-    const rows = (s.data as unknown as { rows: { transport: string; requests: number; errors: number; reqPerSec: number }[] }).rows;
+    const rows = (s.data as unknown as { rows: { transport: string; reqPerSec: number }[] }).rows;
     assert.equal(rows.map((x) => x.transport), ['unix', 'tcp']);
-    for (const x of rows) {
-      assert.is(x.errors, 0, x.transport);
-      assert.ok(x.requests > 0 && x.reqPerSec > 0, `${x.transport}: ${x.requests} requests`);
-    }
+    for (const x of rows) assert.ok(x.reqPerSec > 0, `${x.transport}: ${x.reqPerSec} req/s`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
