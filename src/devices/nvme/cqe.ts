@@ -1,4 +1,4 @@
-import { CQE_BYTES } from './layout.js';
+import { CQE_BYTES, queueEntryView } from './layout.js';
 
 /**
  * The 16-byte Completion Queue Entry (NVMe Base 2.0 4.2.1/4.2.3), little-endian:
@@ -30,10 +30,7 @@ export function cqeDw3(cid: number, status: number, phase: number): number {
 export const statusHalfword = (status: number, phase: number): number => ((status & 0x7fff) << 1) | (phase & 1);
 
 function viewOf(bytes: Uint8Array, offset: number, what: string): DataView {
-  if (!Number.isInteger(offset) || offset < 0 || offset + CQE_BYTES > bytes.byteLength) {
-    throw new RangeError(`${what}: a completion queue entry needs ${CQE_BYTES} bytes at offset ${offset}, the buffer has ${bytes.byteLength}`);
-  }
-  return new DataView(bytes.buffer, bytes.byteOffset + offset, CQE_BYTES);
+  return queueEntryView(bytes, offset, CQE_BYTES, 'completion queue entry', what);
 }
 
 /** Reads a CQE. Any 16 bytes decode; a short buffer throws RangeError. */

@@ -28,6 +28,17 @@ export const NVME_HOST_MEMORY = 0x2000;
 export const SQE_BYTES = 64;
 export const CQE_BYTES = 16;
 
+/**
+ * A DataView over one queue entry (`size` bytes at `offset`), for the SQE and CQE codecs; a buffer too short
+ * for it throws RangeError naming the caller and the entry, so no codec reads or writes past its slot.
+ */
+export function queueEntryView(bytes: Uint8Array, offset: number, size: number, entry: string, what: string): DataView {
+  if (!Number.isInteger(offset) || offset < 0 || offset + size > bytes.byteLength) {
+    throw new RangeError(`${what}: a ${entry} needs ${size} bytes at offset ${offset}, the buffer has ${bytes.byteLength}`);
+  }
+  return new DataView(bytes.buffer, bytes.byteOffset + offset, size);
+}
+
 /** Memory page size: CC.MPS = 0 (CAP.MPSMIN = CAP.MPSMAX = 0), so 4 KiB. */
 export const NVME_PAGE_BYTES = 4096;
 

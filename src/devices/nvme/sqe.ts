@@ -1,4 +1,4 @@
-import { SQE_BYTES } from './layout.js';
+import { SQE_BYTES, queueEntryView } from './layout.js';
 
 /**
  * The 64-byte Submission Queue Entry (NVMe Base 2.0 4.2, common command format), little-endian:
@@ -56,10 +56,7 @@ export function emptySqe(): Sqe {
 }
 
 function viewOf(bytes: Uint8Array, offset: number, what: string): DataView {
-  if (!Number.isInteger(offset) || offset < 0 || offset + SQE_BYTES > bytes.byteLength) {
-    throw new RangeError(`${what}: a submission queue entry needs ${SQE_BYTES} bytes at offset ${offset}, the buffer has ${bytes.byteLength}`);
-  }
-  return new DataView(bytes.buffer, bytes.byteOffset + offset, SQE_BYTES);
+  return queueEntryView(bytes, offset, SQE_BYTES, 'submission queue entry', what);
 }
 
 /** Reads an SQE. Any 64 bytes decode (reserved bits are ignored); a short buffer throws RangeError. */
