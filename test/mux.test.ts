@@ -139,6 +139,37 @@ test('close(): drains in-flight work, then refuses new requests; await using clo
   }
 });
 
+test('mainSpinUs: answers are the same with and without the quick poll; the event loop keeps turning; bad values refused', async () => {
+  assert.is(await codeOf(createMux({ workers: 1, fleet: { 'cxl-type3': 1 }, mainSpinUs: -1 })), 'EMBX_BAD_REQUEST');
+  const quick = await createMux({ workers: 1, fleet: { seed: 3, devices: [{ kind: 'cxl-type3', count: 2 }] } });
+  const slow = await createMux({ workers: 1, fleet: { seed: 3, devices: [{ kind: 'cxl-type3', count: 2 }] }, mainSpinUs: 0 });
+  try {
+    const a = await quick.openSession().send({ device: 'mem1', opcode: 0x0001 });
+    const b = await slow.openSession().send({ device: 'mem1', opcode: 0x0001 });
+    assert.equal(a, b);
+    // a tight loop of one-at-a-time requests: the quick poll answers most of them inside the turn, but a
+    // turn never grows without bound, so timers still fire while the loop runs
+    const s = quick.openSession();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const end = performance.now() + 150;
+    let n = 0;
+    while (performance.now() < end) {
+      const r = await s.send({ device: 'mem0', opcode: 0x4200 });
+      assert.is(r.rc, 0);
+      n++;
+    }
+    clearInterval(timer);
+    const st = quick.stats();
+    assert.ok(st.quickPolls > 0 && st.quickHits > 0 && st.quickHits <= st.quickPolls, JSON.stringify(st));
+    assert.ok(ticks >= 10, `a 1 ms interval fired ${ticks} times in 150 ms beside ${n} requests`);
+    assert.is(slow.stats().quickPolls, 0);
+  } finally {
+    await quick.close();
+    await slow.close();
+  }
+});
+
 test('a closed session refuses requests', async () => {
   const s = mux.openSession();
   s.close();

@@ -24,9 +24,14 @@ export class Doorbell {
     readonly sleepIndex: number,
   ) {}
 
+  /** Ringer side: true if the waiting side has said it sleeps (a ring would have to notify it). */
+  peerSleeping(): boolean {
+    return Atomics.load(this.words, this.sleepIndex) !== 0;
+  }
+
   /** Ringer side, after the value was published. */
   ring(): void {
-    if (Atomics.load(this.words, this.sleepIndex) !== 0) {
+    if (this.peerSleeping()) {
       this.notifies++;
       if (this.wakeCounter !== null) Atomics.add(this.wakeCounter.words, this.wakeCounter.index, 1);
       Atomics.notify(this.words, this.valueIndex);

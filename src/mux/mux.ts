@@ -32,6 +32,8 @@ import type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions
 const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
 /** requests moved from one session's queue per round-robin turn */
 const QUANTUM = 16;
+/** quick polls (see Mux.quickPoll) do not extend one event-loop turn beyond this: timers and I/O get their turn */
+const MAX_TURN_NS = 100_000;
 const decoder = new TextDecoder();
 
 
@@ -61,6 +63,9 @@ export interface MuxStats {
   mainWakeups: number;
   /** futex wake-ups the main thread sent to sleeping workers */
   workerWakeups: number;
+  /** bounded main-thread waits for an awake worker's answer (mainSpinUs), and how many of them got one */
+  quickPolls: number;
+  quickHits: number;
 }
 
 /**
@@ -91,6 +96,14 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly maxSpinners: number;
   private readonly napNs: number;
   private readonly pollNs: number;
+  private readonly mainSpinNs: number;
+  /** time spent in quickPoll() since the event-loop turn began (reset by pollTask) */
+  private turnSpinNs = 0;
+  /** when the current event-loop turn's pollTask began: quick polls stop extending a turn past MAX_TURN_NS */
+  private turnStartNs = 0;
+  private quickScheduled = false;
+  private quickPolls = 0;
+  private quickHits = 0;
   private readonly defaultTimeoutMs: number;
   private readonly maxRestarts: number;
   private readonly restartWindowMs: number;
@@ -137,6 +150,7 @@ export class Mux extends EventEmitter implements SessionHost {
     this.devInFlight = new Uint16Array(this.fleet.devices.length);
     this.spinNs = nonNegative(opts.spinUs, 50, 'spinUs') * 1000;
     this.pollNs = nonNegative(opts.pollUs, 200, 'pollUs') * 1000;
+    this.mainSpinNs = nonNegative(opts.mainSpinUs, 20, 'mainSpinUs') * 1000;
     this.napNs = nonNegative(opts.napUs, 0, 'napUs') * 1000;
     this.maxSpinners = opts.maxSpinners === undefined ? Math.max(0, availableParallelism() - 1) : nonNegative(opts.maxSpinners, 1, 'maxSpinners');
     this.defaultTimeoutMs = nonNegative(opts.defaultTimeoutMs, 5000, 'defaultTimeoutMs');
@@ -400,6 +414,8 @@ export class Mux extends EventEmitter implements SessionHost {
       failed: this.failed,
       mainWakeups: this.bell.seq(),
       workerWakeups: this.shards.reduce((n, sh) => n + sh.sq.dataBell.notifies + sh.cq.spaceBell.notifies, 0),
+      quickPolls: this.quickPolls,
+      quickHits: this.quickHits,
     };
   }
 
@@ -543,6 +559,7 @@ export class Mux extends EventEmitter implements SessionHost {
       // burst (if any) is still being written; the rest of the burst is published once, at the microtask.
       sh.sq.publish();
       this.ensurePolling();
+      this.scheduleQuickPoll(sh);
     } else {
       this.markDirty(sh);
     }
@@ -576,8 +593,16 @@ export class Mux extends EventEmitter implements SessionHost {
       if (!sh.dirty) continue;
       sh.dirty = false;
       sh.sq.publish();
+      this.scheduleQuickPoll(sh);
     }
     if (this.inFlightTotal > 0) this.ensurePolling();
+  }
+
+  private scheduleQuickPoll(sh: ShardLink): void {
+    if (this.mainSpinNs > 0 && !this.quickScheduled && !sh.sq.dataBell.peerSleeping()) {
+      this.quickScheduled = true;
+      queueMicrotask(this.quickPoll);
+    }
   }
 
   /** Timeout or abort: reject now; a request the worker holds is also cancelled there. */
@@ -749,8 +774,44 @@ export class Mux extends EventEmitter implements SessionHost {
     }
   }
 
+  /**
+   * A request went to an idle shard whose worker is awake: its answer is ~1 µs away, while waiting for the
+   * next event-loop turn costs ~3 µs. So, once the caller's synchronous code is done (a microtask), watch
+   * the completion rings in a tight loop, at most mainSpinUs per event-loop turn in all: the main thread is
+   * never held longer than that, and a turn whose budget is spent falls back to pollTask.
+   */
+  private readonly quickPoll = (): void => {
+    this.quickScheduled = false;
+    const budget = this.mainSpinNs - this.turnSpinNs;
+    if (budget <= 0 || this.inFlightTotal === 0 || this.closed) return;
+    const t0 = nowNs();
+    if (t0 - this.turnStartNs > MAX_TURN_NS) return;
+    this.quickPolls++;
+    const until = t0 + budget;
+    let got = 0;
+    let now = t0;
+    for (;;) {
+      for (const sh of this.shards) {
+        if (sh.status === 'ready' && sh.cq.available() > 0) {
+          got += this.drain(sh);
+          this.pump(sh);
+        }
+      }
+      now = nowNs();
+      if (got > 0 || now >= until) break;
+    }
+    this.turnSpinNs += now - t0;
+    if (got > 0) {
+      this.quickHits++;
+      this.lastActivityNs = now;
+      this.flush();
+    }
+  };
+
   private readonly pollTask = (): void => {
     this.pollScheduled = false;
+    this.turnSpinNs = 0;
+    this.turnStartNs = nowNs();
     let got = 0;
     for (const sh of this.shards) {
       if (sh.status !== 'ready') continue;

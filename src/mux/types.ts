@@ -28,6 +28,12 @@ export interface MuxOptions {
   maxSpinners?: number;
   /** main-thread polling budget after the last completion before it arms Atomics.waitAsync, µs (default 200) */
   pollUs?: number;
+  /**
+   * Most time per event-loop turn the main thread may spend waiting in a tight loop for the answer to a
+   * request it just sent to an idle shard whose worker is awake (spinning answers in ~1 µs, well under the
+   * ~3 µs of one more event-loop turn), µs (default 20; 0: always wait for the next turn)
+   */
+  mainSpinUs?: number;
   /** default per-request timeout in ms (default 5000; 0 = none) */
   defaultTimeoutMs?: number;
   /** config gates; fabricDestructive enables the fabric-destructive tier (default off) */
