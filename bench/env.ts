@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 
 export interface Environment {
   node: string;
@@ -64,5 +65,44 @@ export class ForeignCpu {
     if (total <= 0) return null;
     const foreign = s1.busy - this.s0.busy - (s1.ours - this.s0.ours);
     return Math.max(0, (foreign / total) * 100);
+  }
+}
+
+export interface GcPauses {
+  /** garbage-collection pauses of this thread (the main thread) while recording */
+  count: number;
+  perSecond: number;
+  /** share of the wall time spent paused, percent */
+  percent: number;
+  maxMs: number;
+}
+
+/** Records the main thread's GC pauses (perf_hooks 'gc' entries) between construction and stop(). */
+export class GcRecorder {
+  private count = 0;
+  private totalMs = 0;
+  private maxMs = 0;
+  private readonly t0 = performance.now();
+  private readonly obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      this.count++;
+      this.totalMs += e.duration;
+      if (e.duration > this.maxMs) this.maxMs = e.duration;
+    }
+  });
+
+  constructor() {
+    this.obs.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): GcPauses {
+    for (const e of this.obs.takeRecords()) {
+      this.count++;
+      this.totalMs += e.duration;
+      if (e.duration > this.maxMs) this.maxMs = e.duration;
+    }
+    this.obs.disconnect();
+    const ms = Math.max(1e-3, performance.now() - this.t0);
+    return { count: this.count, perSecond: (this.count * 1000) / ms, percent: (this.totalMs / ms) * 100, maxMs: this.maxMs };
   }
 }

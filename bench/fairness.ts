@@ -9,6 +9,7 @@
  * or stalls of the threads themselves).
  */
 import { createMux, type MuxOptions, type Session } from '../src/index.js';
+import { GcRecorder, type GcPauses } from './env.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { latencyStats, type LatencyStats, Samples, sig } from './stats.js';
 import { roundTrips } from './timing.js';
@@ -24,6 +25,8 @@ export type FairnessData = {
   /** flood completions during the light session's slowest 1% of round trips, and during its p40-p60 ones */
   floodDuringSlowest: number;
   floodDuringMiddle: number;
+  /** the main thread's GC pauses while the light session ran beside the flood (each round) */
+  gcBesideFlood: GcPauses[];
 };
 
 const FLOODERS = 4096;
@@ -79,7 +82,7 @@ export const fairnessSection: Section = {
   async run(ctx: BenchContext) {
     const fleet: MuxOptions['fleet'] = { 'cxl-type3': 16 };
     const mux = await createMux({ workers: ctx.workers, fleet });
-    const wide = await createMux({ workers: ctx.workers, fleet, sessionWindow: 1024, deviceWindow: 1024 });
+    const wide = await createMux({ workers: ctx.workers, fleet, sessionWindow: 1024, deviceWindow: 1024, sharedSessionWindow: 1024, sharedDeviceWindow: 1024 });
     try {
       const flood = mux.openSession({ name: 'flood' });
       const light = mux.openSession({ name: 'light' });
@@ -99,12 +102,15 @@ export const fairnessSection: Section = {
       let floodMs = 0;
       const wideFlood = wide.openSession({ name: 'flood' });
       const wideLight = wide.openSession({ name: 'light' });
+      const gcBesideFlood: GcPauses[] = [];
       for (let r = 0; r < rounds; r++) {
         alone.append(await roundTrips(() => light.send({ device: other.id, opcode: OPCODE }), ms, 50));
         const t0 = performance.now();
         const f = startFlood(flood, victim.id);
         await new Promise((res) => setTimeout(res, 100));
+        const gcRec = new GcRecorder();
         await lightBeside(() => light.send({ device: other.id, opcode: OPCODE }), f.count, ms, besideOther, floodsOther);
+        gcBesideFlood.push(gcRec.stop());
         besideSame.append(await roundTrips(() => light.send({ device: victim.id, opcode: OPCODE }), ms / 2, 20));
         await f.stop();
         flooded += f.count();
@@ -124,8 +130,9 @@ export const fairnessSection: Section = {
       const floodDuringSlowest = meanFloodsBetween(besideOther.values(), floodsOther.values(), 0.99, 1);
       const floodDuringMiddle = meanFloodsBetween(besideOther.values(), floodsOther.values(), 0.4, 0.6);
       const data: FairnessData = {
-        unloaded, loadedOtherDevice, loadedSameDevice, openWindows, floodOpsPerSec, p99Ratio, floodDuringSlowest, floodDuringMiddle,
+        unloaded, loadedOtherDevice, loadedSameDevice, openWindows, floodOpsPerSec, p99Ratio, floodDuringSlowest, floodDuringMiddle, gcBesideFlood,
       };
+      const gcNote = gcBesideFlood.map((g) => `${g.perSecond.toFixed(0)}/s ${g.percent.toFixed(1)}% max ${g.maxMs.toFixed(2)} ms`).join('; ');
       const row = (name: string, s: LatencyStats): (string | number)[] => [name, s.p50, s.p99, s.p999, s.mean, String(s.samples)];
       return {
         data,
@@ -142,7 +149,8 @@ export const fairnessSection: Section = {
             + `flood requests completed during a light round trip: ${floodDuringMiddle.toFixed(1)} on average for its p40-p60 round trips, ${floodDuringSlowest.toFixed(1)} for its slowest 1%`
             + (floodDuringSlowest <= 1.5 * floodDuringMiddle
               ? ' (about the same: the tail comes from stalls of the busy threads, not from the flood\'s share of the main thread)'
-              : ' (more in the slowest: the flood\'s share of the main thread sets the tail)'),
+              : ' (more in the slowest: the flood\'s share of the main thread sets the tail)')
+            + `\nmain-thread GC pauses beside the flood, per round: ${gcNote}`,
         }],
       };
     } finally {

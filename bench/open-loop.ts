@@ -6,6 +6,7 @@
  */
 import { createMux, runLoad, type LoadOptions, type LoadResult, type Mux } from '../src/index.js';
 import { DEFAULT_MIX } from '../src/harness/mix.js';
+import { GcRecorder, type GcPauses } from './env.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { num, si } from './stats.js';
 
@@ -35,6 +36,8 @@ export interface OpenPoint {
   errors: Record<string, number>;
   /** latency from the moment send() was called, when the harness reports it */
   serviceP99?: number;
+  /** the main thread's GC pauses during the run (warm-up included) */
+  gc: GcPauses;
 }
 
 type OpenOptions = LoadOptions & { rate: number };
@@ -63,7 +66,7 @@ export const openLoopSection: Section = {
         closedLoop: { concurrency: ctx.concurrency, throughput: closed.throughput, p50: closed.latency.p50, p99: closed.latency.p99 },
       };
       const rows: (string | number)[][] = [
-        [`closed loop, ${ctx.concurrency} callers (maximum)`, si(closed.throughput), closed.latency.p50, closed.latency.p99, closed.latency.p999, closed.latency.max, '-'],
+        [`closed loop, ${ctx.concurrency} callers (maximum)`, si(closed.throughput), closed.latency.p50, closed.latency.p99, closed.latency.p999, closed.latency.max, '-', '-'],
       ];
       // feature detection: a short run with `rate`; only an open-loop harness answers mode 'open'
       const probe = await load({ rate: 1000, durationMs: 20, warmupMs: 0, mix, mux } satisfies OpenOptions);
@@ -76,31 +79,35 @@ export const openLoopSection: Section = {
         for (const fraction of ctx.quick ? [LOAD_FRACTION] : [0.1, 0.25, LOAD_FRACTION]) {
           const rate = closed.throughput * fraction;
           ctx.log(`open-loop: ${si(rate)} req/s (${fraction * 100}%) for ${durationMs} ms`);
+          const gcRec = new GcRecorder();
           const r = await load({ rate, durationMs, warmupMs, mix, mux } satisfies OpenOptions);
+          const gc = gcRec.stop();
           if (mode(r) !== 'open') throw new Error('open-loop: the harness answered a closed-loop result to an open-loop request');
           const svc = (r as { serviceLatency?: { p99: number } }).serviceLatency;
           const point = {
             fraction, rate, throughput: r.throughput, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p999,
-            max: r.latency.max, requests: r.requests, errors: r.errors, ...(svc ? { serviceP99: svc.p99 } : {}),
+            max: r.latency.max, requests: r.requests, errors: r.errors, ...(svc ? { serviceP99: svc.p99 } : {}), gc,
           };
           data.sweep.push(point);
           if (fraction === LOAD_FRACTION) {
             data.rate = rate;
             data.open = point;
           }
-          rows.push([`open loop at ${fraction * 100}%: ${si(rate)} req/s offered`, si(r.throughput), r.latency.p50, r.latency.p99, r.latency.p999, r.latency.max, svc ? svc.p99 : '-']);
+          rows.push([`open loop at ${fraction * 100}%: ${si(rate)} req/s offered`, si(r.throughput), r.latency.p50, r.latency.p99, r.latency.p999, r.latency.max, svc ? svc.p99 : '-',
+            `${gc.perSecond.toFixed(0)}/s, ${gc.percent.toFixed(1)}%, max ${gc.maxMs.toFixed(1)} ms`]);
           const errs = Object.entries(r.errors).map(([k, v]) => `${k} ${num(v)}`).join(', ');
           if (errs) errNotes.push(`${fraction * 100}%: ${errs}`);
         }
-        note = `open-loop latency is measured from each request's intended send time (no coordinated omission); "from send()" is the harness's uncorrected latency${errNotes.length ? `\nerrors: ${errNotes.join('; ')}` : ''}`;
+        note = `open-loop latency is measured from each request's intended send time (no coordinated omission); "from send()" is the harness's uncorrected latency\n`
+          + `main-thread GC: pauses per second, share of the run's wall time, longest pause; every request due during a pause waits for its end${errNotes.length ? `\nerrors: ${errNotes.join('; ')}` : ''}`;
       } else {
-        rows.push([`open loop at ${LOAD_FRACTION * 100}%`, 'open-loop harness not available', '', '', '', '', '']);
+        rows.push([`open loop at ${LOAD_FRACTION * 100}%`, 'open-loop harness not available', '', '', '', '', '', '']);
         note = 'src/harness/load.ts runLoad() does not support `rate` yet (it answered mode "closed"): open-loop harness not available';
       }
       return {
         tables: [{
           title: `Open-loop latency (1024 type-3, mix ${mix}, ${ctx.workers} workers; µs)`,
-          head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 from send()'],
+          head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 from send()', 'main-thread GC'],
           rows,
           note,
         }],

@@ -170,6 +170,29 @@ test('mainSpinUs: answers are the same with and without the quick poll; the even
   }
 });
 
+test('windows: a session alone on a shard gets deviceWindow; once another session uses the shard, the shared window', async () => {
+  const fleet = { seed: 5, devices: [{ kind: 'cxl-type3' as const, count: 2 }] };
+  const alone = await createMux({ workers: 1, fleet });
+  const shared = await createMux({ workers: 1, fleet });
+  try {
+    const burst = (m: Mux): Promise<unknown>[] => {
+      const s = m.openSession({ name: 'flood' });
+      return Array.from({ length: 64 }, () => s.send({ device: 'mem0', opcode: 0x4200 }));
+    };
+    const a = burst(alone);
+    assert.is(alone.stats().inFlight, 16, 'deviceWindow (16) requests written, the rest wait in the mux');
+    await shared.openSession({ name: 'light' }).send({ device: 'mem1', opcode: 0x4200 });
+    const b = burst(shared);
+    assert.is(shared.stats().inFlight, 4, 'sharedDeviceWindow (4) once a second session has used the shard');
+    const results = await Promise.all([...a, ...b]);
+    assert.ok(results.every((r) => (r as { rc: number }).rc === 0));
+    assert.is(await codeOf(createMux({ workers: 1, fleet, sharedDeviceWindow: 0 })), 'EMBX_BAD_REQUEST');
+  } finally {
+    await alone.close();
+    await shared.close();
+  }
+});
+
 test('a closed session refuses requests', async () => {
   const s = mux.openSession();
   s.close();

@@ -32,6 +32,8 @@ import type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions
 const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
 /** requests moved from one session's queue per round-robin turn */
 const QUANTUM = 16;
+/** a shard counts as shared by several sessions for this long after a second session sent to it */
+const SHARED_NS = 1e9;
 /** quick polls (see Mux.quickPoll) do not extend one event-loop turn beyond this: timers and I/O get their turn */
 const MAX_TURN_NS = 100_000;
 const decoder = new TextDecoder();
@@ -87,6 +89,8 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly queuedBytes = new ByteSlab();
   private nextSessionId = 1;
   private readonly sessionWindow: number;
+  private readonly sharedSessionWindow: number;
+  private readonly sharedDeviceWindow: number;
   private readonly deviceWindow: number;
   /** requests in flight per device (global index) */
   private readonly devInFlight: Uint16Array;
@@ -146,7 +150,9 @@ export class Mux extends EventEmitter implements SessionHost {
     if ((slots & (slots - 1)) !== 0 || slots < 2) throw new BadRequestError(`ringSlots must be a power of two >= 2 (got ${slots})`);
     const window = Math.min(positiveInt(opts.shardWindow, 1024, 'shardWindow', 1 << 20), slots / 2);
     this.sessionWindow = positiveInt(opts.sessionWindow, 128, 'sessionWindow', 1 << 20);
+    this.sharedSessionWindow = Math.min(this.sessionWindow, positiveInt(opts.sharedSessionWindow, 32, 'sharedSessionWindow', 1 << 20));
     this.deviceWindow = positiveInt(opts.deviceWindow, 16, 'deviceWindow', 65535);
+    this.sharedDeviceWindow = Math.min(this.deviceWindow, positiveInt(opts.sharedDeviceWindow, 4, 'sharedDeviceWindow', 65535));
     this.devInFlight = new Uint16Array(this.fleet.devices.length);
     this.spinNs = nonNegative(opts.spinUs, 50, 'spinUs') * 1000;
     this.pollNs = nonNegative(opts.pollUs, 200, 'pollUs') * 1000;
@@ -497,8 +503,14 @@ export class Mux extends EventEmitter implements SessionHost {
     const sh = this.shards[p.shard]!;
     session.sent++;
     const q = session.queues[sh.index]!;
-    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.sessionWindow && sh.free.length > 0
-      && this.devInFlight[p.di]! < this.deviceWindow && (session.parked === null || !session.parked.has(p.di));
+    if (sh.lastSession !== session && !session.system) {
+      // the mux's own enumeration session does not count: it is done before any caller's request
+      if (sh.lastSession !== null) sh.sharedUntilNs = this.turnStartNs + SHARED_NS;
+      sh.lastSession = session;
+    }
+    const shared = this.turnStartNs < sh.sharedUntilNs;
+    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < (shared ? this.sharedSessionWindow : this.sessionWindow)
+      && sh.free.length > 0 && this.devInFlight[p.di]! < (shared ? this.sharedDeviceWindow : this.deviceWindow) && (session.parked === null || !session.parked.has(p.di));
     if (!(direct && this.write(sh, p))) {
       if (req.noWait) {
         p.settleError(new BackpressureError('EMBX_RING_FULL',
@@ -520,7 +532,7 @@ export class Mux extends EventEmitter implements SessionHost {
       if (q.length === 1) sh.rr.push(session);
       // It may be waiting only behind requests for a saturated device: let the next flush pump (and park)
       // rather than wait for a completion from this shard that may never come.
-      if (sh.status === 'ready' && sh.free.length > 0 && session.inFlight[sh.index]! < this.sessionWindow && !sh.needsPump) {
+      if (sh.status === 'ready' && sh.free.length > 0 && session.inFlight[sh.index]! < this.windowOf(sh) && !sh.needsPump) {
         sh.needsPump = true;
         this.scheduleFlush();
       }
@@ -641,6 +653,8 @@ export class Mux extends EventEmitter implements SessionHost {
       this.markDirty(sh);
     }
     const rr = sh.rr;
+    const window = this.windowOf(sh);
+    const devWindow = this.deviceWindowOf(sh);
     let progress = true;
     while (progress && rr.length > 0 && sh.free.length > 0) {
       progress = false;
@@ -648,13 +662,13 @@ export class Mux extends EventEmitter implements SessionHost {
         const s = rr[i]!;
         const q = s.queues[sh.index]!;
         let moved = 0;
-        while (moved < QUANTUM && q.length > 0 && sh.free.length > 0 && s.inFlight[sh.index]! < this.sessionWindow) {
+        while (moved < QUANTUM && q.length > 0 && sh.free.length > 0 && s.inFlight[sh.index]! < window) {
           const p = q.peek()!;
           if (!p.active) {
             q.shift();
             continue;
           }
-          if (this.devInFlight[p.di]! >= this.deviceWindow || (s.parked !== null && s.parked.has(p.di))) {
+          if (this.devInFlight[p.di]! >= devWindow || (s.parked !== null && s.parked.has(p.di))) {
             q.shift();
             this.park(s, p);
             continue;
@@ -672,6 +686,19 @@ export class Mux extends EventEmitter implements SessionHost {
       // rotate so the next pump starts with a different session
       if (rr.length > 1) rr.push(rr.shift()!);
     }
+  }
+
+  /**
+   * Windows in a shard: the full sessionWindow / deviceWindow while one session uses the shard, the smaller
+   * shared ones once another session has sent there within SHARED_NS, because everything one session holds in
+   * a worker's ring is work the other sessions' requests wait behind.
+   */
+  private windowOf(sh: ShardLink): number {
+    return this.turnStartNs < sh.sharedUntilNs ? this.sharedSessionWindow : this.sessionWindow;
+  }
+
+  private deviceWindowOf(sh: ShardLink): number {
+    return this.turnStartNs < sh.sharedUntilNs ? this.sharedDeviceWindow : this.deviceWindow;
   }
 
   private freeSlot(sh: ShardLink, tag: number, p: Pending): void {
@@ -708,13 +735,15 @@ export class Mux extends EventEmitter implements SessionHost {
   private unpark(di: number, sh: ShardLink): void {
     const who = this.parkedBy.get(di);
     if (who === undefined || sh.status !== 'ready') return;
+    const window = this.windowOf(sh);
+    const devWindow = this.deviceWindowOf(sh);
     let progress = true;
-    while (progress && who.size > 0 && this.devInFlight[di]! < this.deviceWindow && sh.free.length > 0) {
+    while (progress && who.size > 0 && this.devInFlight[di]! < devWindow && sh.free.length > 0) {
       progress = false;
       for (const s of who) {
         const f = s.parked!.get(di)!;
         while (f.length > 0 && !f.peek()!.active) f.shift();
-        if (f.length > 0 && this.devInFlight[di]! < this.deviceWindow && sh.free.length > 0 && s.inFlight[sh.index]! < this.sessionWindow) {
+        if (f.length > 0 && this.devInFlight[di]! < devWindow && sh.free.length > 0 && s.inFlight[sh.index]! < window) {
           if (!this.write(sh, f.peek()!)) return;
           f.shift();
           s.queued--;

@@ -42,6 +42,9 @@ export class ShardLink {
   /** requests were queued while the shard had room: pump at the next flush */
   needsPump = false;
   restarts: number[] = [];
+  /** the session that sent here last, and until when (ns, the mux's turn clock) the shard counts as shared */
+  lastSession: Session | null = null;
+  sharedUntilNs = 0;
   task: Promise<void> | null = null;
   onReady: (() => void) | null = null;
 
