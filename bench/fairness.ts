@@ -20,6 +20,8 @@ export type FairnessData = {
   loadedSameDevice: LatencyStats;
   /** the light session beside the same flood with sessionWindow and deviceWindow at 1024 */
   openWindows: LatencyStats;
+  /** the light session alone on a mux with mainSpinUs 0 (answers picked up only once per event-loop turn) */
+  unloadedNoQuickPoll: LatencyStats;
   floodOpsPerSec: number;
   p99Ratio: number;
   /** flood completions during the light session's slowest 1% of round trips, and during its p40-p60 ones */
@@ -82,6 +84,7 @@ export const fairnessSection: Section = {
   async run(ctx: BenchContext) {
     const fleet: MuxOptions['fleet'] = { 'cxl-type3': 16 };
     const mux = await createMux({ workers: ctx.workers, fleet });
+    const plain = await createMux({ workers: ctx.workers, fleet, mainSpinUs: 0 });
     const wide = await createMux({ workers: ctx.workers, fleet, sessionWindow: 1024, deviceWindow: 1024, sharedSessionWindow: 1024, sharedDeviceWindow: 1024 });
     try {
       const flood = mux.openSession({ name: 'flood' });
@@ -97,6 +100,8 @@ export const fairnessSection: Section = {
       const floodsOther = new Samples();
       const besideSame = new Samples();
       const besideWide = new Samples();
+      const alonePlain = new Samples();
+      const plainLight = plain.openSession({ name: 'light' });
       const floodsWide = new Samples();
       let flooded = 0;
       let floodMs = 0;
@@ -105,6 +110,7 @@ export const fairnessSection: Section = {
       const gcBesideFlood: GcPauses[] = [];
       for (let r = 0; r < rounds; r++) {
         alone.append(await roundTrips(() => light.send({ device: other.id, opcode: OPCODE }), ms, 50));
+        alonePlain.append(await roundTrips(() => plainLight.send({ device: other.id, opcode: OPCODE }), ms / 2, 50));
         const t0 = performance.now();
         const f = startFlood(flood, victim.id);
         await new Promise((res) => setTimeout(res, 100));
@@ -125,12 +131,13 @@ export const fairnessSection: Section = {
       const loadedOtherDevice = latencyStats(besideOther.values());
       const loadedSameDevice = latencyStats(besideSame.values());
       const openWindows = latencyStats(besideWide.values());
+      const unloadedNoQuickPoll = latencyStats(alonePlain.values());
       const floodOpsPerSec = (flooded * 1000) / floodMs;
       const p99Ratio = loadedOtherDevice.p99 / unloaded.p99;
       const floodDuringSlowest = meanFloodsBetween(besideOther.values(), floodsOther.values(), 0.99, 1);
       const floodDuringMiddle = meanFloodsBetween(besideOther.values(), floodsOther.values(), 0.4, 0.6);
       const data: FairnessData = {
-        unloaded, loadedOtherDevice, loadedSameDevice, openWindows, floodOpsPerSec, p99Ratio, floodDuringSlowest, floodDuringMiddle, gcBesideFlood,
+        unloaded, unloadedNoQuickPoll, loadedOtherDevice, loadedSameDevice, openWindows, floodOpsPerSec, p99Ratio, floodDuringSlowest, floodDuringMiddle, gcBesideFlood,
       };
       const gcNote = gcBesideFlood.map((g) => `${g.perSecond.toFixed(0)}/s ${g.percent.toFixed(1)}% max ${g.maxMs.toFixed(2)} ms`).join('; ');
       const row = (name: string, s: LatencyStats): (string | number)[] => [name, s.p50, s.p99, s.p999, s.mean, String(s.samples)];
@@ -141,6 +148,7 @@ export const fairnessSection: Section = {
           head: ['light session', 'p50', 'p99', 'p99.9', 'mean', 'samples'],
           rows: [
             row(`alone, to ${other.id}`, unloaded),
+            row(`alone, to ${other.id}, mainSpinUs 0 (for reference)`, unloadedNoQuickPoll),
             row(`beside the flood, to ${other.id} (same shard)`, loadedOtherDevice),
             row(`beside the flood, to ${victim.id} (the flooded device)`, loadedSameDevice),
             row(`beside the flood, to ${other.id}, windows wide open (1024)`, openWindows),
@@ -150,12 +158,14 @@ export const fairnessSection: Section = {
             + (floodDuringSlowest <= 1.5 * floodDuringMiddle
               ? ' (about the same: the tail comes from stalls of the busy threads, not from the flood\'s share of the main thread)'
               : ' (more in the slowest: the flood\'s share of the main thread sets the tail)')
-            + `\nmain-thread GC pauses beside the flood, per round: ${gcNote}`,
+            + `\nmain-thread GC pauses beside the flood, per round: ${gcNote}`
+            + `\nthe ratio's baseline is the default mux (quick completion poll on); against the same light session with mainSpinUs 0 it would be ${(loadedOtherDevice.p99 / unloadedNoQuickPoll.p99).toFixed(2)}`,
         }],
       };
     } finally {
       await mux.close({ timeoutMs: 0 });
       await wide.close({ timeoutMs: 0 });
+      await plain.close({ timeoutMs: 0 });
     }
   },
 };
