@@ -1,4 +1,6 @@
 import type { SpinGate } from './spin-gate.js';
+// the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
+import { performance } from 'node:perf_hooks';
 
 /**
  * A doorbell over two Int32 words in shared memory: a published VALUE (a counter that only the ringing side

@@ -1,5 +1,10 @@
 import { Fifo } from './fifo.js';
 import { type Pending } from './pending.js';
+// the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
+import { performance } from 'node:perf_hooks';
+
+/** empty per-timeout FIFOs kept for reuse while there are at most this many distinct timeouts */
+const KEEP_EMPTY = 8;
 
 /**
  * Request timeouts without a timer per request. Requests with the same timeout value expire in submission
@@ -42,7 +47,9 @@ export class Deadlines {
 
   private readonly pruneQueue = (q: Fifo<Pending>, k: number): void => {
     while (q.length > 0 && !q.peek()!.active) q.shift();
-    if (q.length === 0) this.dropQueue(k);
+    // An empty queue is kept for the next request with the same timeout (one round trip after another would
+    // otherwise build and drop a FIFO and a map entry each time); only many distinct timeouts are dropped.
+    if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
   };
 
   private arm(at: number): void {
@@ -71,7 +78,7 @@ export class Deadlines {
         q.shift();
         this.onExpire(p);
       }
-      if (q.length === 0) this.dropQueue(k);
+      if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
     }
     if (next !== Infinity) this.arm(next);
   };

@@ -28,6 +28,8 @@ import { Session, type SessionHost } from './session.js';
 import { payloadAreaFor, ShardLink } from './shard-link.js';
 import type { ShardReport, ShardTask } from './shard-server.js';
 import type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions } from './types.js';
+// the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
+import { performance } from 'node:perf_hooks';
 
 const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
 /** requests moved from one session's queue per round-robin turn */
