@@ -184,6 +184,18 @@ test('windows: a session alone on a shard gets deviceWindow; once another sessio
     await shared.openSession({ name: 'light' }).send({ device: 'mem1', opcode: 0x4200 });
     const b = burst(shared);
     assert.is(shared.stats().inFlight, 4, 'sharedDeviceWindow (4) once a second session has used the shard');
+    // a session that closed does not make the shard shared for the next one (one load run after another)
+    const again = await createMux({ workers: 1, fleet });
+    try {
+      const first = again.openSession();
+      await first.send({ device: 'mem1', opcode: 0x4200 });
+      first.close();
+      const c = burst(again);
+      assert.is(again.stats().inFlight, 16, 'full window after the previous session closed');
+      await Promise.all(c);
+    } finally {
+      await again.close();
+    }
     const results = await Promise.all([...a, ...b]);
     assert.ok(results.every((r) => (r as { rc: number }).rc === 0));
     assert.is(await codeOf(createMux({ workers: 1, fleet, sharedDeviceWindow: 0 })), 'EMBX_BAD_REQUEST');

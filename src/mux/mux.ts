@@ -505,10 +505,16 @@ export class Mux extends EventEmitter implements SessionHost {
     const sh = this.shards[p.shard]!;
     session.sent++;
     const q = session.queues[sh.index]!;
-    if (sh.lastSession !== session && !session.system) {
-      // the mux's own enumeration session does not count: it is done before any caller's request
-      if (sh.lastSession !== null) sh.sharedUntilNs = this.turnStartNs + SHARED_NS;
-      sh.lastSession = session;
+    if (!session.system) {
+      // (the mux's own enumeration session does not count: it is done before any caller's request)
+      if (sh.lastSession !== session) {
+        // shared: the session that sent here before this one is still open and sent within SHARED_NS
+        const prev = sh.lastSession;
+        const now = nowNs();
+        if (prev !== null && !prev.closed && now - sh.lastSendNs < SHARED_NS) sh.sharedUntilNs = now + SHARED_NS;
+        sh.lastSession = session;
+      }
+      sh.lastSendNs = this.turnStartNs;
     }
     const shared = this.turnStartNs < sh.sharedUntilNs;
     const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < (shared ? this.sharedSessionWindow : this.sessionWindow)

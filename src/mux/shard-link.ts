@@ -44,6 +44,8 @@ export class ShardLink {
   restarts: number[] = [];
   /** the session that sent here last, and until when (ns, the mux's turn clock) the shard counts as shared */
   lastSession: Session | null = null;
+  /** the turn clock when lastSession last sent here */
+  lastSendNs = 0;
   sharedUntilNs = 0;
   task: Promise<void> | null = null;
   onReady: (() => void) | null = null;
