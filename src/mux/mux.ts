@@ -34,6 +34,8 @@ import { performance } from 'node:perf_hooks';
 const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
 /** requests moved from one session's queue per round-robin turn */
 const QUANTUM = 16;
+/** quick polls only follow a publish to a shard with at most this many requests in flight */
+const QUICK_MAX_IN_FLIGHT = 4;
 /** a shard counts as shared by several sessions for this long after a second session sent to it */
 const SHARED_NS = 1e9;
 /** quick polls (see Mux.quickPoll) do not extend one event-loop turn beyond this: timers and I/O get their turn */
@@ -619,7 +621,9 @@ export class Mux extends EventEmitter implements SessionHost {
   }
 
   private scheduleQuickPoll(sh: ShardLink): void {
-    if (this.mainSpinNs > 0 && !this.quickScheduled && !sh.sq.dataBell.peerSleeping()) {
+    // only for a lightly loaded shard: under load an answer is either already there or behind a batch, and the
+    // spin would only take time from the requests being processed
+    if (this.mainSpinNs > 0 && !this.quickScheduled && sh.inFlight <= QUICK_MAX_IN_FLIGHT && !sh.sq.dataBell.peerSleeping()) {
       this.quickScheduled = true;
       queueMicrotask(this.quickPoll);
     }
