@@ -7,6 +7,7 @@
 import { createMux, runLoad, type LoadOptions, type LoadResult, type Mux } from '../src/index.js';
 import { DEFAULT_MIX } from '../src/harness/mix.js';
 import { GcRecorder, type GcPauses } from './env.js';
+import { type FloorPoint, pacingFloorFresh } from './open-loop-floor.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { num, si } from './stats.js';
 
@@ -21,6 +22,8 @@ export interface OpenLoopData {
   open?: OpenPoint;
   /** every open-loop point run (a full run adds 10% and 25%) */
   sweep?: OpenPoint[];
+  /** the pacing loop alone, no mux, at the 50% rate (see bench/open-loop-floor.ts) */
+  floor?: FloorPoint[];
 }
 
 export interface OpenPoint {
@@ -98,7 +101,18 @@ export const openLoopSection: Section = {
           const errs = Object.entries(r.errors).map(([k, v]) => `${k} ${num(v)}`).join(', ');
           if (errs) errNotes.push(`${fraction * 100}%: ${errs}`);
         }
+        // the floor: the same pacing with no mux at all, at the target's rate
+        data.floor = [];
+        const floorMs = dur(ctx, 1500, 300);
+        for (const [allocBytes, spinner] of [[0, false], [0, true], [16, true], [1024, false], [1024, true]] as const) {
+          ctx.log(`open-loop: floor, pacing alone at ${si(data.rate!)} req/s, ${allocBytes} B of garbage per request${spinner ? ', one thread spinning beside' : ''}`);
+          const f = await pacingFloorFresh(data.rate!, floorMs, allocBytes, spinner);
+          data.floor.push(f);
+          rows.push([`floor: no mux, ${allocBytes} B garbage/request${spinner ? ', a thread spinning' : ''}`, si(f.rate), f.delay.p50, f.delay.p99, f.delay.p999, f.delay.max, '-',
+            `${f.gc.perSecond.toFixed(0)}/s, ${f.gc.percent.toFixed(1)}%, max ${f.gc.maxMs.toFixed(1)} ms`]);
+        }
         note = `open-loop latency is measured from each request's intended send time (no coordinated omission); "from send()" is the harness's uncorrected latency\n`
+          + `floor rows: the same pacing loop with no mux, each in a fresh process, only that much garbage per request (the last 256 kept alive): the tail this machine gives any open loop at this rate\n`
           + `main-thread GC: pauses per second, share of the run's wall time, longest pause; every request due during a pause waits for its end${errNotes.length ? `\nerrors: ${errNotes.join('; ')}` : ''}`;
       } else {
         rows.push([`open loop at ${LOAD_FRACTION * 100}%`, 'open-loop harness not available', '', '', '', '', '', '']);

@@ -55,6 +55,18 @@ test('--quick --only micro.cci|micro.ring --json: the sections, with positive nu
   }
 });
 
+test('open-loop floor child: paces the rate with no mux, one spinning thread beside it, and reports every due request', () => {
+  const child = new URL('../bench/open-loop-floor.js', import.meta.url).pathname;
+  const r = spawnSync(process.execPath, [child, JSON.stringify({ rate: 20_000, ms: 100, allocBytes: 16, spinner: true })], { encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.status, 0, r.stderr);
+  const p = JSON.parse(r.stdout.trim()) as { rate: number; spinner: boolean; delay: { samples: number; p50: number; p99: number }; gc: { count: number } };
+  // requests due in the measured 100 ms: 2,000 (one is due exactly at its end)
+  assert.ok(p.delay.samples >= 1999 && p.delay.samples <= 2001, String(p.delay.samples));
+  assert.ok(p.delay.p50 >= 0 && p.delay.p99 >= p.delay.p50);
+  assert.is(p.spinner, true);
+  assert.ok(p.gc.count >= 0);
+});
+
 test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix socket and TCP (a rejected request fails the section)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
   try {
