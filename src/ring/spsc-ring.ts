@@ -6,6 +6,8 @@ import {
 import { Doorbell } from '../doorbell/doorbell.js';
 import type { SpinGate } from '../doorbell/spin-gate.js';
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * Creates and initializes the shared memory of one SPSC ring. Counters may start anywhere (tests start them
  * just below 2^32 to prove wraparound); they only ever increase, modulo 2^32.
@@ -255,10 +257,13 @@ export class RingConsumer extends RingViews {
   arg1(w: number): number { return this.slots[w + Slot.ARG1]!; }
   arg2(w: number): number { return this.slots[w + Slot.ARG2]!; }
 
-  /** A zero-copy view of the descriptor's payload; valid until release(). */
+  /** A zero-copy view of the descriptor's payload; valid until release(). No payload: one shared empty array. */
   payloadOf(w: number): Uint8Array {
+    const len = this.payloadLength(w);
+    // most commands carry no input: a view per request would be the worker's only garbage on that path
+    if (len === 0) return EMPTY;
     const at = this.payloadIndex(w);
-    return this.payload.subarray(at, at + this.payloadLength(w));
+    return this.payload.subarray(at, at + len);
   }
 
   /**

@@ -23,6 +23,7 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
   /** commands waiting while the mailbox is busy; allocated on first need (most devices never queue) */
   private waiting: Waiting[] | null = null;
   private waitHead = 0;
+  private lastOut: Uint8Array | null = null;
 
   constructor(
     readonly id: string,
@@ -82,7 +83,14 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
     const len = regs.commandLength();
     const flags = regs.statusBackground() ? CqFlag.BACKGROUND : 0;
     this.sink.complete(tag, this.local, opcode, flags, packStatus(regs.statusRc(), regs.statusVendor()), 0, 0, null,
-      len === 0 ? null : regs.payload.subarray(0, len));
+      len === 0 ? null : this.outputView(len));
+  }
+
+  /** The output registers' first `len` bytes. A device answers the same command with the same length, so the
+   *  last view is kept: the worker makes no garbage per command on this path (its GC pauses stall the shard). */
+  private outputView(len: number): Uint8Array {
+    if (this.lastOut === null || this.lastOut.byteLength !== len) this.lastOut = this.regs.payload.subarray(0, len);
+    return this.lastOut;
   }
 
   private startNext(nowNs: number): void {
