@@ -83,24 +83,22 @@ export class GcRecorder {
   private totalMs = 0;
   private maxMs = 0;
   private readonly t0 = performance.now();
-  private readonly obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      this.count++;
-      this.totalMs += e.duration;
-      if (e.duration > this.maxMs) this.maxMs = e.duration;
-    }
-  });
+  private readonly obs = new PerformanceObserver((list) => this.take(list.getEntries()));
 
   constructor() {
     this.obs.observe({ entryTypes: ['gc'] });
   }
 
-  stop(): GcPauses {
-    for (const e of this.obs.takeRecords()) {
+  private take(entries: readonly { duration: number }[]): void {
+    for (const e of entries) {
       this.count++;
       this.totalMs += e.duration;
       if (e.duration > this.maxMs) this.maxMs = e.duration;
     }
+  }
+
+  stop(): GcPauses {
+    this.take(this.obs.takeRecords());
     this.obs.disconnect();
     const ms = Math.max(1e-3, performance.now() - this.t0);
     return { count: this.count, perSecond: (this.count * 1000) / ms, percent: (this.totalMs / ms) * 100, maxMs: this.maxMs };

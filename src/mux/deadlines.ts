@@ -47,10 +47,16 @@ export class Deadlines {
 
   private readonly pruneQueue = (q: Fifo<Pending>, k: number): void => {
     while (q.length > 0 && !q.peek()!.active) q.shift();
-    // An empty queue is kept for the next request with the same timeout (one round trip after another would
-    // otherwise build and drop a FIFO and a map entry each time); only many distinct timeouts are dropped.
-    if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
+    this.dropIfSpare(q, k);
   };
+
+  /**
+   * An empty queue is kept for the next request with the same timeout (one round trip after another would
+   * otherwise build and drop a FIFO and a map entry each time); only many distinct timeouts are dropped.
+   */
+  private dropIfSpare(q: Fifo<Pending>, k: number): void {
+    if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
+  }
 
   private arm(at: number): void {
     if (this.timer !== null) clearTimeout(this.timer);
@@ -78,7 +84,7 @@ export class Deadlines {
         q.shift();
         this.onExpire(p);
       }
-      if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
+      this.dropIfSpare(q, k);
     }
     if (next !== Infinity) this.arm(next);
   };

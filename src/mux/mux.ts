@@ -518,9 +518,8 @@ export class Mux extends EventEmitter implements SessionHost {
       }
       sh.lastSendNs = this.turnStartNs;
     }
-    const shared = this.turnStartNs < sh.sharedUntilNs;
-    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < (shared ? this.sharedSessionWindow : this.sessionWindow)
-      && sh.free.length > 0 && this.devInFlight[p.di]! < (shared ? this.sharedDeviceWindow : this.deviceWindow) && (session.parked === null || !session.parked.has(p.di));
+    const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.windowOf(sh)
+      && sh.free.length > 0 && this.devInFlight[p.di]! < this.deviceWindowOf(sh) && (session.parked === null || !session.parked.has(p.di));
     if (!(direct && this.write(sh, p))) {
       if (req.noWait) {
         p.settleError(new BackpressureError('EMBX_RING_FULL',
@@ -815,6 +814,20 @@ export class Mux extends EventEmitter implements SessionHost {
     }
   }
 
+  /** Drains every serving shard's CQ and refills the shards that freed slots; returns the completions taken. */
+  private drainAll(): number {
+    let got = 0;
+    for (const sh of this.shards) {
+      if (sh.status !== 'ready') continue;
+      const n = this.drain(sh);
+      if (n > 0) {
+        got += n;
+        this.pump(sh);
+      }
+    }
+    return got;
+  }
+
   /**
    * A request went to an idle shard whose worker is awake: its answer is ~1 µs away, while waiting for the
    * next event-loop turn costs ~3 µs. So, once the caller's synchronous code is done (a microtask), watch
@@ -832,12 +845,7 @@ export class Mux extends EventEmitter implements SessionHost {
     let got = 0;
     let now = t0;
     for (;;) {
-      for (const sh of this.shards) {
-        if (sh.status === 'ready' && sh.cq.available() > 0) {
-          got += this.drain(sh);
-          this.pump(sh);
-        }
-      }
+      got = this.drainAll();
       now = nowNs();
       if (got > 0 || now >= until) break;
     }
@@ -853,15 +861,7 @@ export class Mux extends EventEmitter implements SessionHost {
     this.pollScheduled = false;
     this.turnSpinNs = 0;
     this.turnStartNs = nowNs();
-    let got = 0;
-    for (const sh of this.shards) {
-      if (sh.status !== 'ready') continue;
-      const n = this.drain(sh);
-      if (n > 0) {
-        got += n;
-        this.pump(sh);
-      }
-    }
+    const got = this.drainAll();
     if (got > 0) {
       this.deadlines.prune();
       this.flush();
