@@ -46,6 +46,9 @@ class RingViews {
   readonly payloadBytes: number;
   readonly payloadMask: number;
   readonly maxPayload: number;
+  /** TAIL moves (producer rings, consumer sleeps on it); HEAD moves (consumer rings, a full producer waits) */
+  readonly dataBell: Doorbell;
+  readonly spaceBell: Doorbell;
 
   constructor(sab: SharedArrayBuffer) {
     this.sab = sab;
@@ -62,6 +65,8 @@ class RingViews {
     this.payload = new Uint8Array(sab, base, this.payloadBytes);
     this.payloadView = new DataView(sab, base, this.payloadBytes);
     this.maxPayload = maxPayloadFor(this.payloadBytes);
+    this.dataBell = new Doorbell(this.ctl, Ctl.TAIL, Ctl.CONSUMER_SLEEPING);
+    this.spaceBell = new Doorbell(this.ctl, Ctl.HEAD, Ctl.PRODUCER_WAITING);
   }
 }
 
@@ -78,9 +83,6 @@ export class RingProducer extends RingViews {
   /** producer's payload byte counter */
   private pTail: number;
   private cachedPHead: number;
-  readonly dataBell: Doorbell;
-  readonly spaceBell: Doorbell;
-
   constructor(sab: SharedArrayBuffer) {
     super(sab);
     this.tail = Atomics.load(this.ctl, Ctl.TAIL);
@@ -88,8 +90,6 @@ export class RingProducer extends RingViews {
     this.cachedHead = Atomics.load(this.ctl, Ctl.HEAD);
     this.pTail = Atomics.load(this.ctl, Ctl.PAYLOAD_TAIL);
     this.cachedPHead = Atomics.load(this.ctl, Ctl.PAYLOAD_HEAD);
-    this.dataBell = new Doorbell(this.ctl, Ctl.TAIL, Ctl.CONSUMER_SLEEPING);
-    this.spaceBell = new Doorbell(this.ctl, Ctl.HEAD, Ctl.PRODUCER_WAITING);
   }
 
   /**
@@ -219,15 +219,10 @@ export class RingProducer extends RingViews {
 export class RingConsumer extends RingViews {
   private head: number;
   private cachedTail: number;
-  readonly dataBell: Doorbell;
-  readonly spaceBell: Doorbell;
-
   constructor(sab: SharedArrayBuffer) {
     super(sab);
     this.head = Atomics.load(this.ctl, Ctl.HEAD);
     this.cachedTail = this.head;
-    this.dataBell = new Doorbell(this.ctl, Ctl.TAIL, Ctl.CONSUMER_SLEEPING);
-    this.spaceBell = new Doorbell(this.ctl, Ctl.HEAD, Ctl.PRODUCER_WAITING);
   }
 
   /** Consumed count (the HEAD this side will publish). */

@@ -9,7 +9,7 @@ import type { Session } from '../mux/session.js';
 import type { CommandResult, SendRequest } from '../mux/types.js';
 import type { Tier } from '../policy/tiers.js';
 import { FrameWriter } from './fast-msgpack.js';
-import { decodePlainMap, FrameDecoder } from './frames.js';
+import { decodePlainMap, FrameDecoder, type ResFrame } from './frames.js';
 
 /**
  * Record every request the mux completes, from the diagnostics channels, to a file replay can play back.
@@ -55,14 +55,8 @@ export interface RecordedSession {
   at: number;
 }
 
-export interface RecordedResult {
-  rc: number;
-  payload: Uint8Array;
-  vendorStatus: number;
-  background: boolean;
-  cqe?: Uint8Array;
-  tunnel?: CommandResult['tunnel'];
-}
+/** A recorded answer: the fields of a socket `res` frame (src/server/frames.ts) without its type and id. */
+export type RecordedResult = Omit<ResFrame, 'type' | 'id'>;
 
 export interface RecordedRequest extends Omit<SendRequest, 'signal'> {
   t: 'req';
