@@ -33,23 +33,6 @@ export class Fifo<T> {
     return v;
   }
 
-  /** Removes every element for which `drop` returns true, keeping order. */
-  removeWhere(drop: (v: T) => boolean): number {
-    const kept: T[] = [];
-    let removed = 0;
-    while (this.count > 0) {
-      const v = this.shift()!;
-      if (drop(v)) removed++;
-      else kept.push(v);
-    }
-    for (const v of kept) this.push(v);
-    return removed;
-  }
-
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = 0; i < this.count; i++) yield this.buf[(this.head + i) & (this.buf.length - 1)]!;
-  }
-
   private grow(): void {
     const next = new Array<T | undefined>(this.buf.length * 2);
     for (let i = 0; i < this.count; i++) next[i] = this.buf[(this.head + i) & (this.buf.length - 1)];
