@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs every compiled uvu test file (dist/test/**/*.test.js) in its own Node process, so one file's workers
 // or timers cannot leak into another, and reads uvu's own summary from each. A file that exits without a
-// summary (a crash inside the runner) or with a non-zero status counts as failed, never as passed.
+// summary (a crash inside the runner) or with a non-zero status counts as failed, never as passed; so does a
+// file that ran no test (Total: 0), and every skipped test (test.skip, or the others of a test.only) counts
+// as a failure: a test that did not run shows nothing.
 // Ends with the line "N passed, N failed" that CI reads. Usage: node scripts/run-tests.mjs [filter-regex]
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -42,21 +44,26 @@ for (const file of find(dir)) {
   });
   const total = /Total:\s+(\d+)/.exec(out.text);
   const ok = /Passed:\s+(\d+)/.exec(out.text);
+  const skip = /Skipped:\s+(\d+)/.exec(out.text);
   const secs = ((Date.now() - started) / 1000).toFixed(1);
-  if (!total || !ok) {
+  if (!total || !ok || !skip) {
     failed += 1;
     failures.push(`${name}: no uvu summary (exit ${out.code ?? out.signal}) — the file crashed or hung`);
     continue;
   }
   const t = Number(total[1]);
   const p = Number(ok[1]);
+  const s = Number(skip[1]);
   passed += p;
-  failed += t - p;
-  if (t - p > 0 || out.code !== 0) {
-    if (t === p) failed += 1;
-    failures.push(`${name}: ${t - p} of ${t} failed (exit ${out.code})`);
+  failed += t - p + s;
+  if (t === 0) {
+    failed += 1;
+    failures.push(`${name}: no test ran (Total: 0)`);
+  } else if (t - p > 0 || s > 0 || out.code !== 0) {
+    if (t === p && s === 0) failed += 1;
+    failures.push(`${name}: ${t - p} of ${t} failed, ${s} skipped (exit ${out.code})`);
   }
-  console.log(`-- ${name}: ${p}/${t} passed in ${secs}s`);
+  console.log(`-- ${name}: ${p}/${t} passed${s > 0 ? `, ${s} skipped` : ''} in ${secs}s`);
 }
 console.log(`\ntest files took ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 for (const f of failures) console.log(`FAILED ${f}`);
