@@ -72,6 +72,12 @@ export interface MuxStats {
   /** bounded main-thread waits for an awake worker's answer (mainSpinUs), and how many of them got one */
   quickPolls: number;
   quickHits: number;
+  /**
+   * Exactly-once witnesses, 0 unless something is broken: completions whose ring tag held no request (a
+   * duplicated or stray completion record), and requests settled a second time (the promise ignores it).
+   */
+  strayCompletions: number;
+  settledTwice: number;
 }
 
 /**
@@ -120,6 +126,8 @@ export class Mux extends EventEmitter implements SessionHost {
   private queuedTotal = 0;
   private completed = 0;
   private failed = 0;
+  private strayCompletions = 0;
+  private settledTwice = 0;
   private flushScheduled = false;
   private pollScheduled = false;
   private waiter: Promise<unknown> | null = null;
@@ -278,7 +286,6 @@ export class Mux extends EventEmitter implements SessionHost {
       if (p.state === PState.IN_FLIGHT) {
         lost++;
         this.failed++;
-        p.state = PState.DONE;
         p.settleError(new WorkerLostError(
           `the worker serving ${p.device.id} (shard ${sh.index}) died while opcode 0x${hex4(p.opcode)} was in flight: ${reason}; the shard is restarting, retry the request`,
           { device: p.device.id, opcode: p.opcode, shard: sh.index }));
@@ -426,7 +433,14 @@ export class Mux extends EventEmitter implements SessionHost {
       workerWakeups: this.shards.reduce((n, sh) => n + sh.sq.dataBell.notifies + sh.cq.spaceBell.notifies, 0),
       quickPolls: this.quickPolls,
       quickHits: this.quickHits,
+      strayCompletions: this.strayCompletions,
+      settledTwice: this.settledTwice,
     };
+  }
+
+  /** @internal see SessionHost */
+  noteSettledTwice(): void {
+    this.settledTwice++;
   }
 
   // ------------------------------------------------------------------ request path
@@ -784,7 +798,11 @@ export class Mux extends EventEmitter implements SessionHost {
       const w = cq.slotWord(i);
       const tag = cq.tag(w);
       const p = sh.slots[tag];
-      if (p === undefined) continue;
+      if (p === undefined) {
+        // nothing holds this tag: a second completion record for a request already answered
+        this.strayCompletions++;
+        continue;
+      }
       this.freeSlot(sh, tag, p);
       const flags = cq.flags(w);
       if (p.state === PState.CANCELLED) {
@@ -793,7 +811,6 @@ export class Mux extends EventEmitter implements SessionHost {
       }
       if ((flags & (CqFlag.CANCELLED | CqFlag.FAILED)) !== 0) {
         this.failed++;
-        p.state = PState.DONE;
         p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
         continue;
       }

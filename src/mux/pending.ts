@@ -52,7 +52,19 @@ export class Pending {
     return this.state === PState.QUEUED || this.state === PState.IN_FLIGHT;
   }
 
+  /**
+   * settle / settleError / fail take an active request (QUEUED or IN_FLIGHT) to its end, exactly once. A second
+   * call (a completion for a request already rejected, a failure after its answer) would be swallowed by the
+   * promise, so it is counted on the mux instead (mux.stats().settledTwice) and otherwise ignored.
+   */
+  private settledAlready(): boolean {
+    if (this.active) return false;
+    this.session.mux.noteSettledTwice();
+    return true;
+  }
+
   settle(value: unknown): void {
+    if (this.settledAlready()) return;
     this.state = PState.DONE;
     this.cleanup();
     if (this.audit !== null) this.auditLog!.finish(this.audit, (value as { rc: number }).rc);
@@ -62,6 +74,7 @@ export class Pending {
 
   /** Rejects a request that no longer holds a ring slot. */
   settleError(err: MbxError): void {
+    if (this.settledAlready()) return;
     this.state = PState.DONE;
     this.cleanup(err);
     this.reject(err);
@@ -69,6 +82,7 @@ export class Pending {
 
   /** Rejects; a request whose slot the worker still holds becomes CANCELLED until its completion returns. */
   fail(err: MbxError): void {
+    if (this.settledAlready()) return;
     this.state = this.state === PState.IN_FLIGHT ? PState.CANCELLED : PState.DONE;
     this.cleanup(err);
     this.reject(err);

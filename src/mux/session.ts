@@ -7,6 +7,8 @@ import type { CommandResult, SendRequest } from './types.js';
 export interface SessionHost {
   dispatch(session: Session, req: SendRequest): Promise<CommandResult>;
   closeSession(session: Session): void;
+  /** a request was settled a second time (a bug the reliability tests look for; see Pending) */
+  noteSettledTwice(): void;
 }
 
 /**
