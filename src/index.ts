@@ -7,7 +7,7 @@ export type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions
 export { DEFAULT_FLEET, buildFleet, loadFleetFile, parseFleetFlag } from './fleet/expand.js';
 export type {
   DeviceKind, DeviceSpec, FaultSpec, FleetCounts, FleetFile, FleetInput, MctpSpec, MldSpec, NvmeSpec, SwitchSpec,
-  Type3Spec, VendorMode,
+  TestOnlyCompletionFaults, Type3Spec, VendorMode,
 } from './fleet/types.js';
 export {
   BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, PermissionError,

@@ -7,7 +7,7 @@ import { newMldState } from './cxl/mld.js';
 import { newSwitchState } from './cxl/switch.js';
 import { newType3State } from './cxl/type3.js';
 import type { CompletionSink, DeviceEndpoint } from './endpoint.js';
-import { FaultInjector } from './faults.js';
+import { FaultInjector, TestOnlyCompletionFaultSink } from './faults.js';
 import { NvmeEndpoint } from './nvme/endpoint.js';
 import { MctpPccEndpoint } from '../transport/mctp-endpoint.js';
 
@@ -47,12 +47,14 @@ function need(states: Map<number, ComponentState>, index: number, from: DeviceDe
  * Builds the endpoints of one shard, indexed by local device index, over the shard's device arena.
  * Runs inside the worker; device state starts from the descriptor (power-on state) every time.
  */
-export function buildShardEndpoints(fleet: Fleet, shard: number, arena: SharedArrayBuffer, sink: CompletionSink): DeviceEndpoint[] {
+export function buildShardEndpoints(fleet: Fleet, shard: number, arena: SharedArrayBuffer, ringSink: CompletionSink): DeviceEndpoint[] {
   const states = buildStates(fleet, shard);
   const out: DeviceEndpoint[] = [];
   for (const index of fleet.perShard[shard]!) {
     const d = fleet.devices[index]!;
     const faults = d.faults ? new FaultInjector(d.faults, d.serial) : FaultInjector.NONE;
+    const testOnly = d.faults?.testOnly;
+    const sink = testOnly === undefined ? ringSink : new TestOnlyCompletionFaultSink(ringSink, testOnly, d.serial);
     switch (d.kind) {
       case 'cxl-type3':
       case 'cxl-switch':

@@ -1,7 +1,8 @@
-import type { FaultSpec } from '../fleet/types.js';
+import type { FaultSpec, TestOnlyCompletionFaults } from '../fleet/types.js';
 import { type ComponentState, executeCci } from './cci/cci.js';
 import type { CciRequest } from './cci/command-table.js';
 import { Rc } from './cci/return-codes.js';
+import type { CompletionSink } from './endpoint.js';
 
 /**
  * Fault injection for one emulated device, driven by its fleet entry. Random choices come from a per-device
@@ -11,7 +12,7 @@ export class FaultInjector {
   private state: number;
 
   constructor(readonly spec: FaultSpec | undefined, seed: bigint) {
-    this.state = Number(seed & 0xffffffffn) | 1;
+    this.state = xorshiftSeed(seed);
   }
 
   static readonly NONE = new FaultInjector(undefined, 1n);
@@ -22,12 +23,8 @@ export class FaultInjector {
 
   /** uniform in [0, 1) */
   private random(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x;
-    return (x >>> 0) / 4294967296;
+    this.state = xorshift32(this.state);
+    return (this.state >>> 0) / 4294967296;
   }
 
   hangs(opcode: number): boolean {
@@ -86,4 +83,50 @@ export function executeWithFaults(faults: FaultInjector, dev: ComponentState, re
   req.outLen = 0;
   req.vendorStatus = 0;
   return forced;
+}
+
+function xorshiftSeed(seed: bigint): number {
+  return Number(seed & 0xffffffffn) | 1;
+}
+
+function xorshift32(x: number): number {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  return x;
+}
+
+/**
+ * TEST ONLY (faults.testOnly): sits between one device and the shard's completion ring and drops, duplicates
+ * or misdelivers that device's completions, so the reliability tests can show their exactly-once checks fire.
+ * Its random stream is its own (seeded from the serial, like FaultInjector's), so adding it does not change
+ * which commands the other faults hit.
+ */
+export class TestOnlyCompletionFaultSink implements CompletionSink {
+  private state: number;
+  /** tag of the completion this device wrote last, or -1 */
+  private lastTag = -1;
+
+  constructor(private readonly next: CompletionSink, private readonly spec: TestOnlyCompletionFaults, seed: bigint) {
+    this.state = xorshiftSeed(~seed);
+  }
+
+  private chance(p: number | undefined): boolean {
+    if (p === undefined || p <= 0) return false;
+    this.state = xorshift32(this.state);
+    return (this.state >>> 0) / 4294967296 < p;
+  }
+
+  complete(tag: number, target: number, opcode: number, flags: number, a0: number, a1: number, a2: number,
+    head: Uint8Array | null, body: Uint8Array | null): void {
+    const s = this.spec;
+    if (this.chance(s.dropCompletion)) return;
+    if (this.chance(s.misdeliverCompletion)) {
+      if (this.lastTag >= 0) this.next.complete(this.lastTag, target, opcode, flags, a0, a1, a2, head, body);
+      return;
+    }
+    this.next.complete(tag, target, opcode, flags, a0, a1, a2, head, body);
+    if (this.chance(s.duplicateCompletion)) this.next.complete(tag, target, opcode, flags, a0, a1, a2, head, body);
+    this.lastTag = tag;
+  }
 }

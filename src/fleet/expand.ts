@@ -77,7 +77,7 @@ function faultsOf(v: unknown, what: string): FaultSpec | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null) throw new FleetError(`${what}.faults must be an object`);
   const f = v as FaultSpec;
-  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'exitOn', 'oomOn', 'lieEffects'];
+  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'exitOn', 'oomOn', 'lieEffects', 'testOnly'];
   for (const k of Object.keys(f)) if (!known.includes(k)) throw new FleetError(`${what}.faults.${k} is not a fault; use ${known.join(', ')}`);
   for (const p of ['busy', 'error', 'dropFragments'] as const) {
     if (f[p] !== undefined && (typeof f[p] !== 'number' || !(f[p]! >= 0 && f[p]! <= 1))) {
@@ -92,7 +92,17 @@ function faultsOf(v: unknown, what: string): FaultSpec | undefined {
   if (f.hang !== undefined && typeof f.hang !== 'boolean' && !(Array.isArray(f.hang) && f.hang.every((o) => Number.isInteger(o)))) {
     throw new FleetError(`${what}.faults.hang must be true or a list of opcodes`);
   }
+  if (f.testOnly !== undefined) testOnlyOf(f.testOnly, `${what}.faults.testOnly`);
   return { ...f };
+}
+
+function testOnlyOf(v: unknown, what: string): void {
+  if (typeof v !== 'object' || v === null) throw new FleetError(`${what} must be an object`);
+  const known = ['dropCompletion', 'duplicateCompletion', 'misdeliverCompletion'];
+  for (const [k, p] of Object.entries(v)) {
+    if (!known.includes(k)) throw new FleetError(`${what}.${k} is not a test-only fault; use ${known.join(', ')}`);
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new FleetError(`${what}.${k} must be a probability from 0 to 1`);
+  }
 }
 
 /** splitmix64: a deterministic 64-bit serial number per (seed, device index). */

@@ -37,6 +37,22 @@ export interface FaultSpec {
   oomOn?: number;
   /** the device's Command Effects Log reports effects 0 for every command (it lies) */
   lieEffects?: boolean;
+  /**
+   * TEST ONLY: breaks the worker's completion path on purpose, so the reliability tests can show that their
+   * exactly-once checks fire. Never set it in a real fleet: the device's answers get lost or go astray.
+   */
+  testOnly?: TestOnlyCompletionFaults;
+}
+
+/**
+ * Per-completion probabilities (0..1), for test fleets only: `dropCompletion` never writes the completion,
+ * `duplicateCompletion` writes it twice, `misdeliverCompletion` writes it under the tag of the completion this
+ * device wrote before (its own request then gets no answer; that tag's slot may already serve another request).
+ */
+export interface TestOnlyCompletionFaults {
+  dropCompletion?: number;
+  duplicateCompletion?: number;
+  misdeliverCompletion?: number;
 }
 
 export interface Type3Spec {
