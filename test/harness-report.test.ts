@@ -4,19 +4,24 @@ import { Histogram, type HistogramJSON } from '../src/harness/histogram.js';
 import { escapeHtml, renderHtmlReport } from '../src/harness/html.js';
 import { type LoadResult, runLoad } from '../src/harness/load.js';
 import { formatLoadTable, loadResultFromJSON, loadResultToJSON, type LoadResultJSON } from '../src/harness/report.js';
+import { SimFleet, VirtualClock } from './load-sim.js';
 
 let closed: LoadResult;
 let open: LoadResult;
 
 test.before(async () => {
-  const muxOptions = { workers: 1, fleet: { 'cxl-type3': 4, nvme: 2 } };
-  closed = await runLoad({ durationMs: 250, warmupMs: 50, concurrency: 2, mix: 'health=3,identify=1', muxOptions, thresholds: ['p99<1ns', 'errors<1%'] }).result;
-  open = await runLoad({ durationMs: 250, warmupMs: 50, rate: 1000, intervalMs: 50, mix: 'health,log', muxOptions }).result;
+  // runs in virtual time against simulated devices (load-sim.ts) with different service times, so the
+  // reports have several latency buckets and exact durations
+  const clock = new VirtualClock();
+  const serviceMs: Record<string, number> = { mem0: 1, mem1: 2, mem2: 3, mem3: 5, nvme0: 8, nvme1: 13 };
+  const mux = new SimFleet(clock, { 'cxl-type3': 4, nvme: 2 }, (id) => ({ serviceMs: serviceMs[id] ?? 1 }));
+  closed = await clock.run(runLoad({ mux, clock, durationMs: 250, warmupMs: 50, concurrency: 2, mix: 'health=3,identify=1', thresholds: ['p99<1ns', 'errors<1%'] }).result);
+  open = await clock.run(runLoad({ mux, clock, durationMs: 250, warmupMs: 50, rate: 1000, intervalMs: 50, mix: 'health,log' }).result);
 });
 
 test('text table: latency row, throughput, per-command and per-kind rows, thresholds', () => {
   const t = formatLoadTable(closed);
-  assert.match(t, /^mode closed, 2 callers, 0\.2\d s, [\d,]+ requests/);
+  assert.match(t, /^mode closed, 2 callers, 0\.25 s, [\d,]+ requests/);
   assert.match(t, /p50\s+p90\s+p99\s+p99\.9\s+max\s+mean/);
   assert.match(t, /throughput\s+[\d,]+ requests\/s/);
   assert.match(t, /errors\s+none/);

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { BadRequestError, isMbxError } from '../errors.js';
-import type { DeviceKind } from '../fleet/types.js';
-import { createMux, type Mux } from '../mux/mux.js';
-import type { CommandResult, MuxOptions } from '../mux/types.js';
-import type { Session } from '../mux/session.js';
+import type { DeviceDescriptor, DeviceKind } from '../fleet/types.js';
+import { createMux } from '../mux/mux.js';
+import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
 import { parseTier, type Tier } from '../policy/tiers.js';
+import { type LoadClock, realClock } from './clock.js';
 import { Histogram } from './histogram.js';
 import { buildSchedule, DEFAULT_MIX, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
 import { evaluateThreshold, parseThreshold, type Threshold, type ThresholdResult, type ThresholdSubject } from './thresholds.js';
@@ -35,7 +35,7 @@ export interface LoadOptions {
   /** per-request timeout, ms (default: the mux's, 5000) */
   timeoutMs?: number;
   /** use this mux instead of creating one (it is not closed afterwards) */
-  mux?: Mux;
+  mux?: LoadTarget;
   /** options for the mux the harness creates */
   muxOptions?: MuxOptions;
   /** progress event period, ms (default 1000) */
@@ -52,6 +52,19 @@ export interface LoadOptions {
   drainMs?: number;
   /** stop early: the result covers what ran */
   signal?: AbortSignal;
+  /** the time source (default: the real clock); tests drive runs in virtual time with their own */
+  clock?: LoadClock;
+}
+
+/** What a run drives: a Mux, or anything with its fleet and sessions (tests use a simulated fleet). */
+export interface LoadTarget {
+  readonly fleet: { readonly devices: readonly DeviceDescriptor[] };
+  openSession(opts: { tier: Tier; host: number; fabricManager: boolean; name: string }): LoadSession;
+}
+
+export interface LoadSession {
+  send(req: SendRequest): Promise<CommandResult>;
+  close(): void;
 }
 
 /** Latency statistics in µs. */
@@ -335,6 +348,7 @@ interface Plan {
   host: number;
   fabricManager: boolean;
   mix: string;
+  clock: LoadClock;
 }
 
 function plan(opts: LoadOptions): Plan {
@@ -360,6 +374,7 @@ function plan(opts: LoadOptions): Plan {
     thresholds: (opts.thresholds ?? []).map((t) => (typeof t === 'string' ? parseThreshold(t) : t)),
     tier: parseTier(opts.tier ?? 'debug-read'), host, fabricManager: opts.fabricManager ?? opts.host === undefined,
     mix: opts.mix ?? DEFAULT_MIX,
+    clock: opts.clock ?? realClock,
   };
 }
 
@@ -395,7 +410,10 @@ export function evaluateThresholds(thresholds: readonly (string | Threshold)[], 
 
 async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult> {
   const p = plan(opts);
-  const mux = opts.mux ?? (await createMux(opts.muxOptions ?? {}));
+  // runLoad returns the emitter first: the caller subscribes in its synchronous code, before the first event
+  await undefined;
+  const owned = opts.mux === undefined ? await createMux(opts.muxOptions ?? {}) : null;
+  const mux: LoadTarget = opts.mux ?? owned!;
   let outstanding = 0;
   try {
     const schedule = buildSchedule(parseMix(p.mix), mixDevices(mux.fleet.devices), {
@@ -418,18 +436,18 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
     }
   } finally {
     // requests still outstanding after the drain were given up on: do not wait for them again
-    if (!opts.mux) await mux.close(outstanding > 0 ? { timeoutMs: 50 } : {});
+    if (owned !== null) await owned.close(outstanding > 0 ? { timeoutMs: 50 } : {});
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(clock: LoadClock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const onAbort = (): void => {
-      clearTimeout(t);
+      clock.clearTimer(t);
       resolve();
     };
-    const t = setTimeout(() => {
+    const t = clock.setTimer(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
@@ -439,12 +457,17 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 const codeOf = (e: unknown): string => (isMbxError(e) ? e.code : 'EUNKNOWN');
 
-function startProgress(rec: () => Recorder | null, events: EventEmitter, periodMs: number, t0: () => number, inFlight: () => number): () => void {
-  let last = performance.now();
-  const timer = setInterval(() => {
+/** Emits 'progress' every periodMs (on a schedule fixed from the start: a late event does not delay the next). */
+function startProgress(clock: LoadClock, rec: () => Recorder | null, events: EventEmitter, periodMs: number, t0: () => number, inFlight: () => number): () => void {
+  const start = clock.now();
+  let last = start;
+  let n = 0;
+  let timer = clock.setTimer(function tick(): void {
+    n++;
+    timer = clock.setTimer(tick, Math.max(0, start + (n + 1) * periodMs - clock.now()));
     const r = rec();
     if (r === null) return;
-    const now = performance.now();
+    const now = clock.now();
     r.roll(now);
     events.emit('progress', {
       elapsedMs: now - t0(), requests: r.requests, rate: (r.winRequests * 1000) / Math.max(1, now - last),
@@ -454,7 +477,7 @@ function startProgress(rec: () => Recorder | null, events: EventEmitter, periodM
     r.winRequests = 0;
     last = now;
   }, periodMs);
-  return () => clearInterval(timer);
+  return () => clock.clearTimer(timer);
 }
 
 function result(p: Plan, rec: Recorder, schedule: Schedule, durationMs: number, startedAt: number, peakInFlight: number, aborted: boolean): LoadResult {
@@ -481,7 +504,8 @@ function result(p: Plan, rec: Recorder, schedule: Schedule, durationMs: number, 
   return r;
 }
 
-async function closedLoop(p: Plan, session: Session, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
+async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
+  const clock = p.clock;
   const items = schedule.items;
   let rec: Recorder | null = null;
   let next = 0;
@@ -493,17 +517,17 @@ async function closedLoop(p: Plan, session: Session, schedule: Schedule, events:
       const item = items[next++ % items.length]!;
       inFlight++;
       if (inFlight > peak) peak = inFlight;
-      const t0 = performance.now();
+      const t0 = clock.now();
       try {
         const r = await session.send(item.req);
         inFlight--;
         if (rec !== null && !stop) {
-          const now = performance.now();
+          const now = clock.now();
           rec.ok(item, (now - t0) * 1e6, 0, r, now);
         }
       } catch (e) {
         inFlight--;
-        if (rec !== null && !stop) rec.fail(item, codeOf(e), performance.now());
+        if (rec !== null && !stop) rec.fail(item, codeOf(e), clock.now());
         // a refused request settles without waiting for a device: let timers and I/O run
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -511,26 +535,26 @@ async function closedLoop(p: Plan, session: Session, schedule: Schedule, events:
   };
   events.emit('phase', 'warmup' satisfies LoadPhase);
   const loops = Array.from({ length: p.concurrency }, loop);
-  await sleep(p.warmupMs, signal);
-  let tStart = performance.now();
+  await sleep(clock, p.warmupMs, signal);
+  let tStart = clock.now();
   const wallStart = Date.now();
   let stopProgress = (): void => {};
   if (!signal?.aborted) {
-    tStart = performance.now();
+    tStart = clock.now();
     rec = new Recorder(schedule, tStart, p.intervalMs, false, events);
     events.emit('phase', 'measure' satisfies LoadPhase);
-    stopProgress = startProgress(() => rec, events, p.progressMs, () => tStart, () => inFlight);
-    await sleep(p.durationMs, signal);
+    stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tStart, () => inFlight);
+    await sleep(clock, p.durationMs, signal);
   }
-  const tEnd = performance.now();
+  const tEnd = clock.now();
   stop = true;
   stopProgress();
   events.emit('phase', 'drain' satisfies LoadPhase);
   // callers finish the request they have outstanding (answers after the end are not counted); a device that
   // never answers (and no timeout) must not hold the run forever
-  let drainTimer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(loops), new Promise<void>((resolve) => (drainTimer = setTimeout(resolve, p.drainMs)))]);
-  clearTimeout(drainTimer);
+  let drainTimer: ReturnType<LoadClock['setTimer']> | undefined;
+  await Promise.race([Promise.all(loops), new Promise<void>((resolve) => (drainTimer = clock.setTimer(resolve, p.drainMs)))]);
+  if (drainTimer !== undefined) clock.clearTimer(drainTimer);
   rec ??= new Recorder(schedule, tStart, p.intervalMs, false, events);
   rec.flush(tEnd);
   events.emit('phase', 'done' satisfies LoadPhase);
@@ -571,10 +595,11 @@ export class Pace {
   }
 }
 
-async function openLoop(p: Plan, session: Session, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
+async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
+  const clock = p.clock;
   const items = schedule.items;
   const pace = new Pace(p.rate, p.warmupMs, p.rampUp);
-  const tOrigin = performance.now();
+  const tOrigin = clock.now();
   const wallOrigin = Date.now();
   const tMeasure = tOrigin + p.warmupMs;
   // requests [iMeasure, iEnd) are measured: their intended times fall in [tMeasure, tMeasure + durationMs)
@@ -606,7 +631,7 @@ async function openLoop(p: Plan, session: Session, schedule: Schedule, events: E
       measuredInFlight--;
       track(item, -1);
       if (book) {
-        const now = performance.now();
+        const now = clock.now();
         rec.ok(item, (now - intended) * 1e6, (now - sentAt) * 1e6, r, now);
       }
     }
@@ -617,7 +642,7 @@ async function openLoop(p: Plan, session: Session, schedule: Schedule, events: E
     if (measured) {
       measuredInFlight--;
       track(item, -1);
-      if (book) rec.fail(item, codeOf(e), performance.now());
+      if (book) rec.fail(item, codeOf(e), clock.now());
     }
     if (inFlight === 0 && onIdle !== null) onIdle();
   };
@@ -627,7 +652,7 @@ async function openLoop(p: Plan, session: Session, schedule: Schedule, events: E
     const intended = tOrigin + pace.at(k);
     const measured = k >= iMeasure;
     if (inFlight >= p.maxInFlight) {
-      if (measured) rec.fail(item, OVERLOAD, performance.now());
+      if (measured) rec.fail(item, OVERLOAD, clock.now());
       return;
     }
     inFlight++;
@@ -636,7 +661,7 @@ async function openLoop(p: Plan, session: Session, schedule: Schedule, events: E
       measuredInFlight++;
       track(item, 1);
     }
-    const sentAt = performance.now();
+    const sentAt = clock.now();
     let promise: Promise<CommandResult>;
     try {
       promise = session.send(item.req);
@@ -651,12 +676,12 @@ async function openLoop(p: Plan, session: Session, schedule: Schedule, events: E
   if (p.warmupMs === 0) {
     measuring = true;
     events.emit('phase', 'measure' satisfies LoadPhase);
-    stopProgress = startProgress(() => rec, events, p.progressMs, () => tMeasure, () => inFlight);
+    stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tMeasure, () => inFlight);
   }
   const BATCH = 1024; // most sends per event-loop turn, so completions are drained in between
   await new Promise<void>((resolve) => {
     const tick = (): void => {
-      const now = performance.now();
+      const now = clock.now();
       if (signal?.aborted && !aborted) {
         aborted = true;
         iEnd = Math.max(iMeasure, Math.min(iEnd, i));
@@ -665,36 +690,33 @@ async function openLoop(p: Plan, session: Session, schedule: Schedule, events: E
       if (!measuring && now >= tMeasure && !aborted) {
         measuring = true;
         events.emit('phase', 'measure' satisfies LoadPhase);
-        stopProgress = startProgress(() => rec, events, p.progressMs, () => tMeasure, () => inFlight);
+        stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tMeasure, () => inFlight);
       }
       const due = Math.min(iEnd, pace.countBefore(now - tOrigin, true));
       let budget = BATCH;
       while (i < due && budget-- > 0) fire(i++);
       if (i >= iEnd || aborted) return resolve();
-      const wait = tOrigin + pace.at(i) - performance.now();
-      // sleep on a timer only when the next request is comfortably far away (timers are ~1 ms coarse)
-      if (wait > 3) setTimeout(tick, Math.min(wait - 2, 50));
-      else setImmediate(tick);
+      clock.wakeAt(tick, tOrigin + pace.at(i));
     };
     tick();
   });
   // the schedule is over: wait for the measured phase to end (the last requests are due just before it), then drain
-  const untilEnd = tEnd - performance.now();
-  if (untilEnd > 0 && !aborted) await sleep(untilEnd, signal);
+  const untilEnd = tEnd - clock.now();
+  if (untilEnd > 0 && !aborted) await sleep(clock, untilEnd, signal);
   stopProgress();
   events.emit('phase', 'drain' satisfies LoadPhase);
   if (inFlight > 0) {
     await new Promise<void>((resolve) => {
       // stopped by the caller: do not keep it waiting long for answers
-      const t = setTimeout(resolve, aborted || signal?.aborted ? Math.min(p.drainMs, 1000) : p.drainMs);
+      const t = clock.setTimer(resolve, aborted || signal?.aborted ? Math.min(p.drainMs, 1000) : p.drainMs);
       onIdle = () => {
-        clearTimeout(t);
+        clock.clearTimer(t);
         resolve();
       };
     });
   }
   book = false;
-  const now = performance.now();
+  const now = clock.now();
   if (measuredInFlight > 0) {
     // still outstanding after the drain time: errors, charged to the command and kind each belongs to
     outstanding.forEach((n, pair) => n > 0 && rec.fail(example[pair]!, UNFINISHED, now, n));
