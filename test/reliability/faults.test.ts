@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMux, type FleetFile } from '../../src/index.js';
+import { until } from '../wait.js';
 
 /** Hangs, slow devices, busy storms, error return codes and dropped MCTP fragments never stick the mux. */
 
@@ -33,15 +34,19 @@ test('every request settles (answer, device error rc, timeout or transport error
       const req = dev === 'nvme0' ? { device: dev, opcode: 0x06, cdw10: 1 }
         : dev === 'mctp0' ? { device: dev, opcode: 0x0401, payload: big }
           : { device: dev, opcode: i % 16 === 5 ? 0x0001 : 0x4200 };
-      // the slow device serializes 250 commands of 5 ms: give it the time that takes
-      ps.push(s.send({ ...req, timeoutMs: dev === 'mem4' || dev === 'mctp0' ? 10_000 : 300 }).then(
+      // Only what can hang has a timeout: the hung opcode, and MCTP (a lost message holds its endpoint until
+      // the worker's response timeout). Everything else answers sooner or later, however loaded the machine,
+      // so its counts below are exact; a timeout there would only measure the machine.
+      const timeoutMs = (dev === 'mem5' && req.opcode === 0x4200) ? 300 : dev === 'mctp0' ? 10_000 : 0;
+      ps.push(s.send({ ...req, timeoutMs }).then(
         (r) => note(`${dev}:${r.rc === 0 ? 'ok' : `rc${r.rc}`}`),
         (e: { code: string }) => note(`${dev}:${e.code}`),
       ));
     }
-    const t = performance.now();
-    await Promise.all(ps);
-    assert.ok(performance.now() - t < 20_000, 'no request was left hanging past its timeout');
+    let settled = false;
+    const all = Promise.all(ps).then(() => (settled = true));
+    await until(() => settled, 'every request settled (an answer, a device rc, a timeout or a transport error)', 60_000);
+    await all;
     assert.is(Object.values(tally).reduce((a, b) => a + b), 2000);
     assert.is(tally['mem0:ok'], 250);
     assert.is(tally['mem1:ok'], 250 + 250 - 42);
