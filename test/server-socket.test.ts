@@ -275,8 +275,9 @@ test('SIGTERM: requests in flight are answered, then EMBX_CLOSED, the socket fil
   const c = await SocketClient.connect({ path: SOCK, name: 'last' });
   const closed = new Promise<Error>((r) => c.once('close', r));
   const pending = Array.from({ length: 300 }, (_, i) => c.send({ device: `mem${i % 8}`, opcode: 0x4200 }));
-  await new Promise((r) => setTimeout(r, 0)); // let the batch go out
-  await new Promise((r) => setTimeout(r, 20));
+  // the server reads a connection's frames in order: once it answered a devices frame sent after the batch,
+  // it has taken every request of the batch
+  await c.devices();
   child.kill('SIGTERM');
   const results = await Promise.allSettled(pending);
   const ok = results.filter((r) => r.status === 'fulfilled').length;
