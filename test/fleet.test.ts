@@ -68,16 +68,28 @@ test('bad fleets are refused with EMBX_BAD_FLEET and a message naming the field'
     { devices: [{ kind: 'cxl-type3', vendorCommands: 'maybe' }] },
     { devices: [{ kind: 'cxl-type3', faults: { busy: 2 } }] },
     { devices: [{ kind: 'cxl-type3', faults: { explode: true } }] },
+    { devices: [{ kind: 'cxl-type3', faults: { testOnly: { dropCompletion: 2 } } }] },
+    { devices: [{ kind: 'cxl-type3', faults: { testOnly: { loseEverything: 1 } } }] },
+    { devices: [{ kind: 'cxl-type3', faults: { testOnly: true } }] },
     { devices: [{ kind: 'cxl-type3', capacityBytes: 1000 }] },
     { devices: [{ kind: 'cxl-type3', host: 5 }], hosts: 2 },
     { devices: 'all of them' },
   ];
   for (const f of bad) assert.is(code(() => buildFleet(f as never, 1)), 'EMBX_BAD_FLEET', JSON.stringify(f));
-  try {
-    buildFleet({ devices: [{ kind: 'cxl-type3', mailboxBytes: 1000 }] }, 1);
-  } catch (e) {
-    assert.match((e as Error).message, /fleet\.devices\[0\]\.mailboxBytes must be a power of two/);
-  }
+  const message = (f: unknown): string => {
+    try {
+      buildFleet(f as never, 1);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    assert.unreachable(`the fleet was accepted: ${JSON.stringify(f)}`);
+    return '';
+  };
+  assert.match(message({ devices: [{ kind: 'cxl-type3', mailboxBytes: 1000 }] }), /fleet\.devices\[0\]\.mailboxBytes must be a power of two/);
+  assert.match(message({ devices: [{ kind: 'cxl-type3', faults: { testOnly: { loseEverything: 1 } } }] }),
+    /fleet\.devices\[0\]\.faults\.testOnly\.loseEverything is not a test-only fault; use dropCompletion, duplicateCompletion, misdeliverCompletion/);
+  assert.equal(buildFleet({ devices: [{ kind: 'cxl-type3', faults: { testOnly: { dropCompletion: 0.5 } } }] }, 1).devices[0]!.faults,
+    { testOnly: { dropCompletion: 0.5 } });
 });
 
 test('fleet files: read, and clear errors for missing or malformed files', () => {

@@ -3,6 +3,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createMux, parseFleetFlag } from '../src/index.js';
 
 // The CLI of the same build as this compiled test file.
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -11,6 +12,9 @@ const FLEET = 'cxl-type3=8,cxl-switch=1,nvme=2,mctp-pcc=2';
 let client: Client;
 let transport: StdioClientTransport;
 let stderr = '';
+/** what the same fleet's devices answer (the seed fixes every value), read through the library */
+let mem0Health: DataView;
+let nvme0Smart: DataView;
 
 async function call(name: string, args: Record<string, unknown> = {}): Promise<CallToolResult & { structuredContent?: any }> {
   return (await client.callTool({ name, arguments: args })) as CallToolResult & { structuredContent?: any };
@@ -21,6 +25,16 @@ function text(r: CallToolResult): string {
 }
 
 test.before(async () => {
+  const mux = await createMux({ workers: 1, fleet: parseFleetFlag(FLEET) });
+  try {
+    const s = mux.openSession();
+    const view = (p: Uint8Array): DataView => new DataView(p.buffer, p.byteOffset, p.byteLength);
+    mem0Health = view((await s.send({ device: 'mem0', opcode: 0x4200 })).payload);
+    // Get Log Page, LID 02h, 512 bytes: NUMDL (dwords - 1) in CDW10 bits 31:16
+    nvme0Smart = view((await s.send({ device: 'nvme0', opcode: 0x02, nsid: 0xffffffff, cdw10: (127 << 16) | 0x02 })).payload);
+  } finally {
+    await mux.close();
+  }
   transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI, 'mcp', '--tier', 'debug-read', '--fleet', FLEET, '--workers', '1'],
@@ -64,24 +78,29 @@ test('get_health decodes a type-3 device, an NVMe SMART log, a switch and an MCT
   assert.not.ok(mem.isError, text(mem));
   const h = mem.structuredContent.health;
   assert.is(mem.structuredContent.family, 'cxl-type3');
-  assert.type(h.temperatureC, 'number');
+  // Get Health Info output (CXL r3.1 8.2.9.9.3.1): 03h life used, 04h temperature (s16), 06h dirty shutdowns
+  assert.is(h.temperatureC, mem0Health.getInt16(4, true));
   assert.ok(h.temperatureC >= 30 && h.temperatureC < 45, `temperature ${h.temperatureC}`);
-  assert.type(h.lifeUsedPercent, 'number');
+  assert.is(h.lifeUsedPercent, mem0Health.getUint8(3));
   assert.is(h.mediaStatus.text, 'normal');
   assert.is(h.additionalStatus.lifeUsed, 'normal');
-  assert.type(h.dirtyShutdownCount, 'number');
+  assert.is(h.dirtyShutdownCount, mem0Health.getUint32(6, true));
 
   const nv = await call('get_health', { device: 'nvme0' });
   assert.not.ok(nv.isError, text(nv));
   const s = nv.structuredContent.health;
-  assert.ok(s.compositeTemperatureK > 273, `K ${s.compositeTemperatureK}`);
+  // SMART / Health log (NVMe Base 2.0 Figure 207): 01h composite temperature (K), 03h available spare,
+  // 05h percentage used, 32 data units read (u128), 128 power-on hours (u128)
+  assert.is(s.compositeTemperatureK, nvme0Smart.getUint16(1, true));
   assert.is(s.compositeTemperatureC, s.compositeTemperatureK - 273);
-  assert.ok(s.percentageUsed >= 0 && s.percentageUsed < 20);
-  assert.ok(s.availableSparePercent > 90);
+  assert.is(s.percentageUsed, nvme0Smart.getUint8(5));
+  assert.is(s.availableSparePercent, nvme0Smart.getUint8(3));
+  assert.is(s.dataUnitsRead, Number(nvme0Smart.getBigUint64(32, true)));
+  assert.is(nvme0Smart.getBigUint64(40, true), 0n, 'the upper half of the 128-bit count');
+  assert.is(s.powerOnHours, Number(nvme0Smart.getBigUint64(128, true)));
   assert.is(s.availableSpareThresholdPercent, 10);
   assert.is(s.criticalWarning.raw, 0);
   assert.ok(s.powerOnHours >= 1000);
-  assert.type(s.dataUnitsRead, 'number');
 
   const sw = await call('get_health', { device: 'sw0' });
   assert.not.ok(sw.isError, text(sw));

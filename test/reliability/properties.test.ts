@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { decodeCciMessage } from '../../src/devices/cxl/cci-message.js';
 import { decodeTunnelRequest, decodeTunnelResponse, encodeTunnelRequest } from '../../src/devices/cxl/tunnel.js';
 import { decodeMctpPacket } from '../../src/transport/mctp-packet.js';
-import { decodePccFrame } from '../../src/transport/pcc-channel.js';
+import { decodePccFrame, encodePccFrame } from '../../src/transport/pcc-channel.js';
 import { cxlPolicyFromCel, nvmePolicyFromEffectsLog } from '../../src/policy/policy-table.js';
 import { FABRIC_DESTRUCTIVE } from '../../src/policy/rules.js';
 import { REFUSED_LEVEL, TierLevel } from '../../src/policy/tiers.js';
@@ -20,8 +20,56 @@ test('decoders never throw on arbitrary bytes: CCI messages, tunnels, MCTP packe
     decodeTunnelRequest(b);
     decodeTunnelResponse(b);
     decodeMctpPacket(b);
-    decodePccFrame(b, b.byteLength + 16);
+    decodePccFrame(b);
   }), { numRuns: 3000 });
+});
+
+test('PCC frames: any bytes and any subspace id decode without throwing, and never as another subspace\'s frame', () => {
+  // a region with a random header whose fields are often plausible (a PCC signature 50434300h | id, a length
+  // near the region size, the "MCTP" command), so every check of the decoder is reached, not just the first
+  const region = fc.record({
+    head: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    body: fc.uint8Array({ maxLength: 120 }),
+    sigId: fc.option(fc.integer({ min: 0, max: 255 })),
+    length: fc.option(fc.integer({ min: 0, max: 160 })),
+    command: fc.boolean(),
+    cut: fc.oneof({ arbitrary: fc.constant(null), weight: 9 }, { arbitrary: fc.integer({ min: 0, max: 15 }), weight: 1 }),
+  }).map(({ head, body, sigId, length, command, cut }) => {
+    const b = new Uint8Array(16 + body.byteLength);
+    b.set(head, 0);
+    b.set(body, 16);
+    const v = new DataView(b.buffer);
+    if (sigId !== null) v.setUint32(0, (0x50434300 | sigId) >>> 0, true);
+    if (length !== null) v.setUint32(8, length, true);
+    if (command) b.set([0x4d, 0x43, 0x54, 0x50], 12);
+    return cut === null ? b : b.subarray(0, cut);
+  });
+  // checked in order: region size, signature, subspace id, then length and command
+  // (the id asked for is the frame's own about half the time)
+  fc.assert(fc.property(region, fc.option(fc.integer({ min: 0, max: 255 })), (b, asked) => {
+    const id = asked ?? b[0] ?? 0;
+    const any = decodePccFrame(b);
+    const mine = decodePccFrame(b, id);
+    if (!any.ok && (any.error === 'short-region' || any.error === 'bad-signature')) assert.equal(mine, any);
+    else if (b[0] === id) assert.equal(mine, any, 'the right subspace: decoded as without an id');
+    else assert.is(mine.ok ? 'ok' : mine.error, 'wrong-subspace', 'another subspace\'s frame is never taken');
+    if (mine.ok) assert.is(mine.subspaceId, id);
+  }), { numRuns: 3000 });
+  // frames written for subspace `id` decode for `id` (and as such without one), and for no other id
+  fc.assert(fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ minLength: 4, maxLength: 100 }), (id, other, packet) => {
+    const enc = encodePccFrame(id, packet);
+    assert.ok(enc.ok);
+    if (!enc.ok) return;
+    const dec = decodePccFrame(enc.frame, id);
+    assert.ok(dec.ok);
+    if (!dec.ok) return;
+    assert.is(dec.subspaceId, id);
+    assert.equal([...dec.packet], [...packet]);
+    assert.equal(decodePccFrame(enc.frame), dec);
+    const wrong = decodePccFrame(enc.frame, other);
+    if (other === id) assert.ok(wrong.ok);
+    else assert.is(wrong.ok ? 'ok' : wrong.error, 'wrong-subspace');
+  }), { numRuns: 1000 });
 });
 
 test('tunnel requests round-trip at every depth, and any single corrupted length byte is caught, not misread', () => {

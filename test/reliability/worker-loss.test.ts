@@ -102,7 +102,7 @@ test('device state after a restart is the power-on state (documented: nothing of
     await s.send({ device: 'mem0', opcode: 0x0301, payload: ts });
     assert.ok(new DataView((await s.send({ device: 'mem0', opcode: 0x0300 })).payload.buffer).getBigUint64(0, true) > 0n);
     const restarted = restartWait(mux);
-    await s.send({ device: 'mem4', opcode: 0xc000 }).catch(() => {});
+    assert.is(await s.send({ device: 'mem4', opcode: 0xc000 }).then(() => 'resolved', (e: { code: string }) => e.code), 'EMBX_WORKER_LOST');
     await restarted;
     const after = await s.send({ device: 'mem0', opcode: 0x0300 });
     assert.is(Buffer.from(after.payload).readBigUInt64LE(), 0n, 'the timestamp was never set in the new worker');
