@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { RT_ASLEEP, RT_SPINNING } from '../bench/core.js';
+import type { SectionResult } from '../bench/section.js';
+import { evaluateTargets, targetsTable } from '../bench/summary.js';
 
 /** the compiled runner, next to the compiled test: dist/test -> dist/bench */
 const RUNNER = new URL('../bench/run.js', import.meta.url).pathname;
@@ -96,6 +99,57 @@ test('--list names the sections; bad usage exits 2 with one line', () => {
     assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
     assert.is(r.err.trim().split('\n').length, 1, r.err);
   }
+});
+
+/** Section results as the bench records them, holding only the numbers the targets read. */
+function results(v: { piscina: number; postMessage: number; asleep: number; spinning: number; cost: number; fairness: number; openP99: number; openAvailable?: boolean }): Map<string, SectionResult> {
+  const r = (data: Record<string, unknown>): SectionResult => ({ tables: [], data });
+  return new Map([
+    ['baselines', r({
+      ratios: { 'throughput mbxmux / piscina.run': v.piscina, 'throughput mbxmux / postMessage': v.postMessage },
+      roundTrip: { [RT_ASLEEP]: { p50: v.asleep }, [RT_SPINNING]: { p50: v.spinning } },
+    })],
+    ['policy-cost', r({ costPct: v.cost })],
+    ['fairness', r({ p99Ratio: v.fairness })],
+    ['open-loop', r({ available: v.openAvailable ?? true, open: { p99: v.openP99 } })],
+  ]);
+}
+
+test('targets: MET and MISSED from the measured values, each comparison at its boundary', () => {
+  const status = (m: Map<string, SectionResult>): string[] => evaluateTargets(m).map((t) => t.status);
+  // exactly at every threshold: >= and <= are met there, the permission cost's < is not
+  assert.equal(status(results({ piscina: 30, postMessage: 3, asleep: 25, spinning: 3, cost: 5, fairness: 2, openP99: 100 })),
+    ['MET', 'MET', 'MET', 'MET', 'MISSED', 'MET', 'MET']);
+  // just on the wrong side of each
+  assert.equal(status(results({ piscina: 29.9, postMessage: 2.9, asleep: 25.1, spinning: 3.1, cost: 5.1, fairness: 2.1, openP99: 100.1 })),
+    ['MISSED', 'MISSED', 'MISSED', 'MISSED', 'MISSED', 'MISSED', 'MISSED']);
+  // comfortably met
+  assert.equal(status(results({ piscina: 50.9, postMessage: 13.3, asleep: 23.2, spinning: 2.56, cost: -2.5, fairness: 1.2, openP99: 80 })),
+    ['MET', 'MET', 'MET', 'MET', 'MET', 'MET', 'MET']);
+  // a value that could not be computed is not measured, never met; an open loop the harness cannot run is not available
+  assert.equal(status(results({ piscina: NaN, postMessage: 13.3, asleep: 23.2, spinning: 2.56, cost: 1, fairness: Infinity, openP99: 80, openAvailable: false })),
+    ['not measured', 'MET', 'MET', 'MET', 'MET', 'not measured', 'not available']);
+});
+
+test('targets table: measured value with its unit, the target with its comparison, the status', () => {
+  const t = targetsTable(evaluateTargets(results({ piscina: 29.9, postMessage: 13.3, asleep: 25, spinning: 2.56, cost: 5, fairness: 4.09, openP99: 3420 })));
+  assert.is(t.title, 'Summary: targets');
+  assert.equal(t.head, ['target', 'measured', 'target', 'status']);
+  assert.equal(t.rows.map((r) => r.slice(1)), [
+    ['29.9 ×', '≥ 30 ×', 'MISSED'],
+    ['13.3 ×', '≥ 3 ×', 'MET'],
+    ['25.0 µs', '≤ 25 µs', 'MET'],
+    ['2.56 µs', '≤ 3 µs', 'MET'],
+    ['5.00 %', '< 5 %', 'MISSED'],
+    ['4.09 ×', '≤ 2 ×', 'MISSED'],
+    ['3,420 µs', '≤ 100 µs', 'MISSED'],
+  ]);
+  const none = targetsTable(evaluateTargets(new Map()));
+  assert.equal(none.rows.map((r) => [r[1], r[3]]), [
+    ['(run section baselines)', 'not measured'], ['(run section baselines)', 'not measured'], ['(run section baselines)', 'not measured'],
+    ['(run section baselines)', 'not measured'], ['(run section policy-cost)', 'not measured'], ['(run section fairness)', 'not measured'],
+    ['(run section open-loop)', 'not measured'],
+  ]);
 });
 
 test.run();
