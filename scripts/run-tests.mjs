@@ -21,7 +21,7 @@ function find(d) {
   }).sort();
 }
 
-/** longest a single test file may run (the slowest, the soak, takes ~21 s here) */
+/** longest a single test file may run (the slowest, gates and the soak, take ~30 s here) */
 const FILE_TIMEOUT_S = Number(process.env.MBX_TEST_FILE_TIMEOUT_S ?? 240);
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
