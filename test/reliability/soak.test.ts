@@ -119,7 +119,7 @@ async function soak(mux: Mux, mix: Mix, o: SoakOptions): Promise<SoakReport> {
   let misdelivered = 0;
   let echoed = 0;
   let kills = 0;
-  /** the most recent id with this echo residue owns an echo answer of that length */
+  /** an echo answer that is not its request's own belongs to the most recent id with that residue */
   const ownerOf = (len: number): number => {
     const last = rows.length - 1;
     return last - ((((last - (len - 1)) % ECHO_SPAN) + ECHO_SPAN) % ECHO_SPAN);
@@ -132,12 +132,13 @@ async function soak(mux: Mux, mix: Mix, o: SoakOptions): Promise<SoakReport> {
     }
     if (plan.length === 'echo') {
       echoed++;
-      if (len === 0 || len > ECHO_SPAN) {
-        misdelivered++;
+      if (len === echoLength(id)) {
+        rows[id]!.echoes++;
         return;
       }
+      misdelivered++;
+      if (len === 0 || len > ECHO_SPAN) return;
       const owner = ownerOf(len);
-      if (owner !== id) misdelivered++;
       if (owner >= 0) rows[owner]!.echoes++;
     } else if (len !== plan.length) {
       misdelivered++;
