@@ -122,7 +122,8 @@ test(`2 workers, ${DEVICES} devices, ${REQUESTS} mixed requests: every completio
     const st = mux.stats();
     assert.is(st.inFlight, 0);
     assert.is(st.completed - before.completed, REQUESTS);
-    assert.is(st.failed, 0);
+    // (enumeration at start may have failed attempts of its own on a busy machine: it retries them)
+    assert.is(st.failed - before.failed, 0);
     assert.ok(st.shards.every((x) => x.requests > REQUESTS / 4), 'both shards did real work');
     assert.is(mux.auditLog().length, 10_000, 'the audit log keeps the newest 10,000 write-class records');
     assert.ok(mux.tainted, 'debug-write-full commands taint the mux');
