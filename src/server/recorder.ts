@@ -9,7 +9,7 @@ import type { Session } from '../mux/session.js';
 import type { CommandResult, SendRequest } from '../mux/types.js';
 import type { Tier } from '../policy/tiers.js';
 import { FrameWriter } from './fast-msgpack.js';
-import { decodePlainMap, FrameDecoder, type ResFrame } from './frames.js';
+import { DEFAULT_MAX_FRAME_BYTES, decodePlainMap, FrameDecoder, type ResFrame } from './frames.js';
 
 /**
  * Record every request the mux completes, from the diagnostics channels, to a file replay can play back.
@@ -270,9 +270,12 @@ export interface Recording {
   truncatedBytes: number;
 }
 
-/** Reads a whole recording file. Throws ProtocolError if it is not one. */
+/** largest record read from a recording (a request with its payloads and answer is far smaller) */
+export const MAX_RECORD_BYTES = DEFAULT_MAX_FRAME_BYTES;
+
+/** Reads a whole recording file: linear in its size (FrameDecoder), records of at most MAX_RECORD_BYTES. Throws ProtocolError if it is not one. */
 export async function readRecording(file: string, opts: { signal?: AbortSignal } = {}): Promise<Recording> {
-  const decoder = new FrameDecoder(1 << 28);
+  const decoder = new FrameDecoder(MAX_RECORD_BYTES);
   const rec: Partial<Recording> & { sessions: RecordedSession[]; requests: RecordedRequest[]; refused: RecordedRefusal[] } = {
     sessions: [], requests: [], refused: [], end: null,
   };
