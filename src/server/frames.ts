@@ -5,6 +5,7 @@ import {
 import type { CommandResult, DeviceInfo, SendRequest } from '../mux/types.js';
 import { fastDecodeMap, packr, unpackr } from './fast-msgpack.js';
 import { type Tier, TIERS } from '../policy/tiers.js';
+import { hasControl } from './log-text.js';
 
 /**
  * The mbxmux socket protocol's framing and message shapes (see PROTOCOL.md beside this file).
@@ -201,6 +202,8 @@ export interface HelloFrame {
   name?: string;
   /** false: leave the device list out of `welcome` (big fleets) */
   devices?: boolean;
+  /** the client's token, when the server has a token file (`--tokens`) */
+  token?: string;
 }
 
 /** Fields of a request, as SendRequest without signal / noWait. */
@@ -222,7 +225,13 @@ export interface EffectsFrame {
   device: string;
 }
 
-export type ClientFrame = HelloFrame | ReqFrame | DevicesFrame | EffectsFrame;
+/** The server's counters (SocketServer.stats()). */
+export interface StatsFrame {
+  type: 'stats';
+  id: number;
+}
+
+export type ClientFrame = HelloFrame | ReqFrame | DevicesFrame | EffectsFrame | StatsFrame;
 
 export interface WelcomeFrame {
   type: 'welcome';
@@ -233,7 +242,13 @@ export interface WelcomeFrame {
   requestedTier: Tier;
   host: number;
   fabricManager: boolean;
+  /** the token's name, when the server authenticated the client with one */
+  identity?: string;
+  /** the server's limits for this connection (see PROTOCOL.md) */
   maxFrameBytes: number;
+  maxInFlight: number;
+  maxRequestTimeoutMs: number;
+  idleTimeoutMs: number;
   devices?: DeviceInfo[];
 }
 
@@ -277,14 +292,25 @@ export interface EffectsResultFrame {
   effects: EffectEntry[];
 }
 
-/** A fatal protocol error: the server closes the connection after sending it. */
+/**
+ * The last frame of a connection the server closes (a bad frame, shutdown, a limit): every request frame up
+ * to and including the one with id `lastId` (in arrival order) was processed and answered before this frame;
+ * none after it was run. `lastId` is null when no request was processed.
+ */
 export interface ErrorFrame {
   type: 'error';
   code: MbxErrorCode;
   message: string;
+  lastId: number | null;
 }
 
-export type ServerFrame = WelcomeFrame | ResFrame | ErrFrame | DevicesResultFrame | EffectsResultFrame | ErrorFrame;
+export interface StatsResultFrame {
+  type: 'stats';
+  id: number;
+  stats: Record<string, unknown>;
+}
+
+export type ServerFrame = WelcomeFrame | ResFrame | ErrFrame | DevicesResultFrame | EffectsResultFrame | StatsResultFrame | ErrorFrame;
 
 // ------------------------------------------------------------------ validation (field types only)
 
@@ -335,8 +361,13 @@ export function parseClientFrame(f: Record<string, unknown> & { type: string }):
         h.fabricManager = f.fabricManager;
       }
       if (f.name !== undefined && f.name !== null) {
-        if (typeof f.name !== 'string' || f.name.length > 200) bad('hello.name must be a string of at most 200 characters');
+        // the name goes into log lines, audit records and the session name: no control characters
+        if (typeof f.name !== 'string' || f.name.length > 200 || hasControl(f.name)) bad('hello.name must be a string of at most 200 printable characters');
         h.name = f.name;
+      }
+      if (f.token !== undefined && f.token !== null) {
+        if (typeof f.token !== 'string' || f.token.length > 1024) bad('hello.token must be a string of at most 1024 characters');
+        h.token = f.token;
       }
       if (f.devices !== undefined && f.devices !== null) {
         if (typeof f.devices !== 'boolean') bad('hello.devices must be a boolean');
@@ -374,8 +405,11 @@ export function parseClientFrame(f: Record<string, unknown> & { type: string }):
       if (!isId(f.id)) bad('effects.id must be a non-negative integer');
       if (typeof f.device !== 'string') bad('effects.device must be a string');
       return { type: 'effects', id: f.id, device: f.device };
+    case 'stats':
+      if (!isId(f.id)) bad('stats.id must be a non-negative integer');
+      return { type: 'stats', id: f.id };
     default:
-      return bad(`unknown frame type ${JSON.stringify(f.type).slice(0, 64)} (expected hello, req, devices or effects)`);
+      return bad(`unknown frame type ${JSON.stringify(f.type).slice(0, 64)} (expected hello, req, devices, effects or stats)`);
   }
 }
 
