@@ -1,5 +1,5 @@
 import { BadRequestError } from '../errors.js';
-import { intOption, timerMs } from '../validate.js';
+import { intOption, timeoutOption } from '../validate.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './frames.js';
 
 /**
@@ -8,7 +8,8 @@ import { DEFAULT_MAX_FRAME_BYTES } from './frames.js';
  * a CLI flag (`mbxmux serve --help`) and is listed with its default in the README.
  *
  * Worst case per connection: one frame being received (maxFrameBytes) + request bytes held by requests in
- * flight (maxInFlightBytes + one frame) + answers not yet taken by the client (maxOutputBytes).
+ * flight (maxInFlightBytes + one frame) + answers not yet taken by the client (maxOutputBytes). Numeric
+ * checks use the shared validators of src/validate.ts (as createMux does).
  */
 export interface ServerLimits {
   /** connections open at once; more are refused with an error frame (EMBX_BACKPRESSURE) */
@@ -21,7 +22,10 @@ export interface ServerLimits {
   maxInFlight: number;
   /** request frame bytes held by a connection's requests in flight; past it the server stops reading */
   maxInFlightBytes: number;
-  /** answer bytes buffered for a connection that the client has not read; past it the client is disconnected */
+  /**
+   * answer bytes buffered for a connection that the client has not read; past it the client is disconnected
+   * (after one small closing frame). A single answer larger than this is still sent when nothing else waits.
+   */
   maxOutputBytes: number;
   /** the largest frame a client may send */
   maxFrameBytes: number;
@@ -50,15 +54,15 @@ export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
   }
   const d = DEFAULT_LIMITS;
   return {
-    maxConnections: intOption(given.maxConnections, d.maxConnections, 'maxConnections', 1, 1_000_000),
-    helloTimeoutMs: timerMs(given.helloTimeoutMs, d.helloTimeoutMs, 'helloTimeoutMs', 1),
-    idleTimeoutMs: timerMs(given.idleTimeoutMs, d.idleTimeoutMs, 'idleTimeoutMs', 0),
-    maxInFlight: intOption(given.maxInFlight, d.maxInFlight, 'maxInFlight', 1, 1 << 20),
-    maxInFlightBytes: intOption(given.maxInFlightBytes, d.maxInFlightBytes, 'maxInFlightBytes', 1024, 2 ** 32),
-    maxOutputBytes: intOption(given.maxOutputBytes, d.maxOutputBytes, 'maxOutputBytes', 64 * 1024, 2 ** 32),
-    maxFrameBytes: intOption(given.maxFrameBytes, d.maxFrameBytes, 'maxFrameBytes', 64, 0xffffffff),
-    maxRequestTimeoutMs: timerMs(given.maxRequestTimeoutMs, d.maxRequestTimeoutMs, 'maxRequestTimeoutMs', 1),
-    shutdownGraceMs: timerMs(given.shutdownGraceMs, d.shutdownGraceMs, 'shutdownGraceMs', 0),
+    maxConnections: intOption(given.maxConnections, 'maxConnections', 1, 1_000_000, d.maxConnections),
+    helloTimeoutMs: timeoutOption(given.helloTimeoutMs, 'helloTimeoutMs', d.helloTimeoutMs, 1),
+    idleTimeoutMs: timeoutOption(given.idleTimeoutMs, 'idleTimeoutMs', d.idleTimeoutMs, 0),
+    maxInFlight: intOption(given.maxInFlight, 'maxInFlight', 1, 1 << 20, d.maxInFlight),
+    maxInFlightBytes: intOption(given.maxInFlightBytes, 'maxInFlightBytes', 1024, 2 ** 32, d.maxInFlightBytes),
+    maxOutputBytes: intOption(given.maxOutputBytes, 'maxOutputBytes', 64 * 1024, 2 ** 32, d.maxOutputBytes),
+    maxFrameBytes: intOption(given.maxFrameBytes, 'maxFrameBytes', 64, 0xffffffff, d.maxFrameBytes),
+    maxRequestTimeoutMs: timeoutOption(given.maxRequestTimeoutMs, 'maxRequestTimeoutMs', d.maxRequestTimeoutMs, 1),
+    shutdownGraceMs: timeoutOption(given.shutdownGraceMs, 'shutdownGraceMs', d.shutdownGraceMs, 0),
   };
 }
 

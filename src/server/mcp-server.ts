@@ -13,7 +13,9 @@ import { type Tier, TierLevel } from '../policy/tiers.js';
 import { commandName, familyOf, resolveCommand } from './command-names.js';
 import { readHealth } from './health.js';
 import { BoundedStdioTransport, DEFAULT_MAX_LINE_BYTES } from './mcp-transport.js';
-import { timerMs } from '../validate.js';
+
+export { BoundedStdioTransport, DEFAULT_MAX_LINE_BYTES };
+import { timeoutOption } from '../validate.js';
 
 /**
  * The Model Context Protocol face of a mux: four tools over ONE session whose tier, host and fabric-manager
@@ -65,7 +67,7 @@ export class DeviceTools {
   readonly maxTimeoutMs: number;
 
   constructor(opts: McpToolsOptions) {
-    this.maxTimeoutMs = timerMs(opts.maxTimeoutMs, DEFAULT_MCP_MAX_TIMEOUT_MS, 'maxTimeoutMs', 1);
+    this.maxTimeoutMs = timeoutOption(opts.maxTimeoutMs, 'maxTimeoutMs', DEFAULT_MCP_MAX_TIMEOUT_MS, 1);
     this.mux = opts.mux;
     this.session = opts.mux.openSession({ tier: opts.tier ?? 'debug-read', host: opts.host ?? 0, fabricManager: opts.fabricManager === true, name: opts.name ?? 'mcp' });
     this.maxPayloadBytes = opts.maxPayloadBytes ?? 4096;

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors.js';
-import { intOption, MAX_TIMER_MS } from '../validate.js';
+import { intOption, TIMER_MAX_MS } from '../validate.js';
 import type { FleetInput } from '../fleet/types.js';
 import type { RecordedRequest, Recording } from './recording-types.js';
 
@@ -33,7 +33,7 @@ export function checkRecording(rec: Recording, file = 'the recording'): void {
   if (!isObj(h)) throw new ProtocolError(`${file} has no header record`);
   if (h.workers !== null && h.workers !== undefined) {
     try {
-      intOption(h.workers, 1, 'the header\'s workers', 1, 1024);
+      intOption(h.workers, 'the header\'s workers', 1, 1024, 1); // a hint: replay runs min(it, cores)
     } catch (e) {
       throw new ProtocolError(`${file}: ${(e as Error).message}`);
     }
@@ -59,8 +59,8 @@ function checkRequest(r: RecordedRequest, at: string): void {
   if (typeof q.device !== 'string' || q.device.length > 64) bad('device must be a string of at most 64 characters');
   if (!Number.isInteger(q.opcode) || (q.opcode as number) < 0 || (q.opcode as number) > 0xffff) bad('opcode must be an integer from 0 to 0xffff');
   // times order the replay: NaN or negative ones could make a request wait for itself
-  if (!finiteIn(q.start, 0, MAX_TIMER_MS)) bad(`start must be a number of ms from 0 to ${MAX_TIMER_MS}`);
-  if (!finiteIn(q.latencyUs, 0, MAX_TIMER_MS * 1000)) bad('latencyUs must be a non-negative number');
+  if (!finiteIn(q.start, 0, TIMER_MAX_MS)) bad(`start must be a number of ms from 0 to ${TIMER_MAX_MS}`);
+  if (!finiteIn(q.latencyUs, 0, TIMER_MAX_MS * 1000)) bad('latencyUs must be a non-negative number');
   for (const k of ['payload', 'data'] as const) if (q[k] !== undefined && !(q[k] instanceof Uint8Array)) bad(`${k} must be binary`);
   for (const k of DWORDS) if (q[k] !== undefined && !finiteIn(q[k], 0, 2 ** 53)) bad(`${k} must be a non-negative number`);
   if (q.tunnel !== undefined && (!Array.isArray(q.tunnel) || q.tunnel.length > 16 || !q.tunnel.every((x) => Number.isInteger(x)))) bad('tunnel must be an array of integers');

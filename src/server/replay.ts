@@ -7,7 +7,7 @@ import type { CommandResult, SendRequest } from '../mux/types.js';
 import { commandName, familyOfKind } from './command-names.js';
 import { type RecordedRequest, type Recording, readRecording } from './recorder.js';
 import { checkRecording, inlineFleet } from './recording-check.js';
-import { intOption, timerMs } from '../validate.js';
+import { intOption, maxWorkers, maxWorkersWhy, timeoutOption } from '../validate.js';
 
 /**
  * Plays a recording back against a fresh fleet and compares every answer with the recorded one.
@@ -205,11 +205,11 @@ function requestOf(r: RecordedRequest, maxTimeoutMs: number): SendRequest {
 }
 
 function checkOptions(o: ReplayOptions): void {
-  if (o.workers !== undefined) intOption(o.workers, 1, 'workers', 1, 1024);
-  intOption(o.window, 4096, 'window', 1, 1 << 20);
-  intOption(o.maxDetails, 10, 'maxDetails', 0, 1 << 20);
-  timerMs(o.maxTimeoutMs, 60_000, 'maxTimeoutMs', 1);
-  if (o.timeToleranceMs !== undefined) timerMs(o.timeToleranceMs, 0, 'timeToleranceMs', 0);
+  intOption(o.workers, 'workers', 1, maxWorkers(), 1, maxWorkersWhy());
+  intOption(o.window, 'window', 1, 1 << 20, 4096);
+  intOption(o.maxDetails, 'maxDetails', 0, 1 << 20, 10);
+  timeoutOption(o.maxTimeoutMs, 'maxTimeoutMs', 60_000, 1);
+  timeoutOption(o.timeToleranceMs, 'timeToleranceMs', 0, 0);
 }
 
 /** Replays a recording (a file path or one read with readRecording) on a new mux, which it closes. */

@@ -2,7 +2,7 @@ import { DEFAULT_FLEET } from '../../fleet/expand.js';
 import { createMux } from '../../mux/mux.js';
 import { parseTier } from '../../policy/tiers.js';
 import { Recorder } from '../../server/recorder.js';
-import { timerMs } from '../../validate.js';
+import { timeoutOption } from '../../validate.js';
 import { parseDuration, parseIntArg, UsageError } from '../args.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
@@ -40,7 +40,7 @@ ${COMMON_HELP}`,
     }
     const host = parseIntArg(values.host, '--host', 0, 65535) ?? 0;
     const maxTimeoutMs = values['max-timeout'] === undefined ? undefined : Math.round(parseDuration(values['max-timeout'], '--max-timeout'));
-    if (maxTimeoutMs !== undefined) timerMs(maxTimeoutMs, 0, '--max-timeout', 1);
+    if (maxTimeoutMs !== undefined) timeoutOption(maxTimeoutMs, '--max-timeout', 0, 1);
     const maxLineBytes = parseIntArg(values['max-line'], '--max-line', 1024, 1 << 30);
     const muxOpts = muxOptions(values);
     // the MCP SDK is big: loaded only by this command, so other commands start fast
