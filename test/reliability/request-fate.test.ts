@@ -88,6 +88,15 @@ test('a body that is not MessagePack, or a field of the wrong type: earlier requ
   }
 });
 
+test('a client that half-closes its side still gets the answers to what it sent, then EMBX_CLOSED with lastId', async () => {
+  const raw = await Raw.open({ path: SOCK });
+  raw.send({ type: 'hello' }, { type: 'req', id: 7, device: 'mem2', opcode: 0x4200 }, { type: 'effects', id: 8, device: 'mem0' });
+  raw.s.end(); // shutdown(SHUT_WR): no more requests, answers still wanted
+  assert.ok(await raw.closedWithin(5000));
+  assert.equal(raw.frames.map((f) => f.type).sort(), ['effects', 'error', 'res', 'welcome']);
+  assert.equal([raw.frames.at(-1)!.code, raw.frames.at(-1)!.lastId], ['EMBX_CLOSED', 8]);
+});
+
 test('SocketClient: requests sent after the bad frame reject with NotRunError; those before resolve', async () => {
   const c = await SocketClient.connect({ path: SOCK, name: 'fate' });
   const before = [0, 1, 2].map(() => c.send({ device: 'mem2', opcode: 0x4200 }));

@@ -87,6 +87,22 @@ test('pipelining clients that never read are disconnected as slow readers after 
   assert.is((await c.send({ device: 'mem0', opcode: 0x4200 })).rc, 0);
 });
 
+test('a client that reads gets every answer past the caps: reading pauses at the in-flight cap and resumes as answers go out', async () => {
+  const before = await stats();
+  await using c = await SocketClient.connect({ path: SOCK, devices: false });
+  // 2000 requests pipelined at once (31 x the in-flight cap), and 100 device lists of ~100 KB (10 MB through a 256 KiB output limit)
+  const reqs = Array.from({ length: 2000 }, (_, i) => c.send({ device: i % 3 ? `mem${i % 2000}` : `nvme${i % 8}`, opcode: i % 3 ? 0x4200 : 0x06, cdw10: 1 }));
+  const lists = Array.from({ length: 100 }, () => c.devices());
+  const answers = await Promise.all(reqs);
+  assert.ok(answers.every((a) => a.rc === 0));
+  const got = await Promise.all(lists);
+  assert.ok(got.every((l) => l.length === 2008));
+  const st = await c.stats();
+  assert.ok(st.peak.inFlight <= MAX_IN_FLIGHT, `peak in flight ${st.peak.inFlight}`);
+  assert.ok(st.peak.outputBytes <= MAX_OUTPUT, `peak buffered output ${st.peak.outputBytes}`);
+  assert.is(st.closed.slowReader, before.closed.slowReader, 'a client that reads is never cut off');
+});
+
 test('idle and hello-less connections are closed; over --max-connections new ones are refused with an error frame', async () => {
   const st0 = await stats();
   await until(async () => (await stats()).connections === 1, 'earlier connections gone');
