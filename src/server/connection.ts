@@ -13,7 +13,7 @@ import type { ServerCounters } from './server-stats.js';
 
 /**
  * One client connection: its frame decoder, its session, its requests in flight, its batched writes, and
- * the bounds of PROTOCOL.md "Limits" applied to it.
+ * the bounds of limits.ts (README "Limits") applied to it.
  *
  * Admission: a frame is taken from the decoder only while the connection has fewer than maxInFlight
  * requests (of every kind) and maxInFlightBytes of request frames in flight and its socket is not
