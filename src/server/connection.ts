@@ -17,7 +17,7 @@ import type { ServerCounters } from './server-stats.js';
  *
  * Admission: a frame is taken from the decoder only while the connection has fewer than maxInFlight
  * requests (of every kind) and maxInFlightBytes of request frames in flight and its socket is not
- * write-blocked; otherwise reading pauses (TCP back-pressure) until an answer goes out. `devices`, `effects`
+ * write-blocked; otherwise reading pauses (TCP back-pressure) until it is down to half of both. `devices`, `effects`
  * and `stats` are answered from a local queue on setImmediate, a few at a time while little output is
  * buffered, so a client that asks for the device list many times cannot make the server build answers
  * faster than it reads them. Answer bytes the client has not read are bounded by maxOutputBytes: past it
@@ -142,8 +142,10 @@ export class Connection {
     }
   }
 
+  /** Reading resumes once the connection is down to half its caps, not at the first answer: no pause/resume per answer. */
   private resumeReading(): void {
-    if (this.readingPaused) {
+    const l = this.host.limits;
+    if (this.readingPaused && this.inFlight.size <= l.maxInFlight >>> 1 && this.inFlightBytes <= l.maxInFlightBytes / 2 && !this.writeBlocked) {
       this.readingPaused = false;
       this.socket.resume();
     }
@@ -382,7 +384,7 @@ export class Connection {
     this.end();
   }
 
-  /** Called about every 1/4 of the shortest timeout: hello and idle timeouts, stalled writes. */
+  /** Called about every 1/4 of the shortest timeout: hello, idle and stall timeouts. */
   sweep(now: number): void {
     const l = this.host.limits;
     if (this.state === State.HELLO && now - this.openedAt >= l.helloTimeoutMs) {
@@ -391,12 +393,12 @@ export class Connection {
       this.beginClose('EMBX_TIMEOUT', `no hello within ${l.helloTimeoutMs} ms`);
       return;
     }
-    if (l.idleTimeoutMs === 0 || this.state === State.DEAD) return;
-    if (this.writeBlocked && now - this.lastDrain >= l.idleTimeoutMs) {
-      this.slowReader(`no answer bytes taken for ${l.idleTimeoutMs} ms`);
+    if (this.state === State.DEAD) return;
+    if (this.writeBlocked && now - this.lastDrain >= l.stallTimeoutMs) {
+      this.slowReader(`no answer bytes taken for ${l.stallTimeoutMs} ms`);
       return;
     }
-    if (this.state === State.OPEN && this.inFlight.size === 0 && this.outputBuffered() === 0 && now - this.lastActivity >= l.idleTimeoutMs) {
+    if (l.idleTimeoutMs > 0 && this.state === State.OPEN && this.inFlight.size === 0 && this.outputBuffered() === 0 && now - this.lastActivity >= l.idleTimeoutMs) {
       this.host.counters.closed.idleTimeout++;
       this.host.note(`conn-${this.id} (${this.peer}): idle for ${l.idleTimeoutMs} ms; closing the connection`);
       this.beginClose('EMBX_TIMEOUT', `the connection was idle for ${l.idleTimeoutMs} ms (the server's idle timeout)`);

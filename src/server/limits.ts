@@ -27,6 +27,8 @@ export interface ServerLimits {
    * (after one small closing frame). A single answer larger than this is still sent when nothing else waits.
    */
   maxOutputBytes: number;
+  /** a client that takes no answer bytes for this long while answers wait is disconnected as a slow reader */
+  stallTimeoutMs: number;
   /** the largest frame a client may send */
   maxFrameBytes: number;
   /** the longest `timeoutMs` a request may ask for; 0 ("no timeout") and longer are refused (EMBX_BAD_REQUEST) */
@@ -39,9 +41,10 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxConnections: 128,
   helloTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
-  maxInFlight: 1024,
+  maxInFlight: 256,
   maxInFlightBytes: 16 * 1024 * 1024,
   maxOutputBytes: 16 * 1024 * 1024,
+  stallTimeoutMs: 30_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxRequestTimeoutMs: 60_000,
   shutdownGraceMs: 10_000,
@@ -60,6 +63,7 @@ export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
     maxInFlight: intOption(given.maxInFlight, 'maxInFlight', 1, 1 << 20, d.maxInFlight),
     maxInFlightBytes: intOption(given.maxInFlightBytes, 'maxInFlightBytes', 1024, 2 ** 32, d.maxInFlightBytes),
     maxOutputBytes: intOption(given.maxOutputBytes, 'maxOutputBytes', 64 * 1024, 2 ** 32, d.maxOutputBytes),
+    stallTimeoutMs: timeoutOption(given.stallTimeoutMs, 'stallTimeoutMs', d.stallTimeoutMs, 1),
     maxFrameBytes: intOption(given.maxFrameBytes, 'maxFrameBytes', 64, 0xffffffff, d.maxFrameBytes),
     maxRequestTimeoutMs: timeoutOption(given.maxRequestTimeoutMs, 'maxRequestTimeoutMs', d.maxRequestTimeoutMs, 1),
     shutdownGraceMs: timeoutOption(given.shutdownGraceMs, 'shutdownGraceMs', d.shutdownGraceMs, 0),

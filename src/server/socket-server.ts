@@ -133,7 +133,7 @@ export class SocketServer extends EventEmitter implements ConnectionHost {
       else this.log(`server error: ${e.message}`);
     });
     const l = this.limits;
-    const tick = Math.min(1000, Math.max(20, Math.min(l.helloTimeoutMs, l.idleTimeoutMs || Infinity) / 4));
+    const tick = Math.min(1000, Math.max(20, Math.min(l.helloTimeoutMs, l.stallTimeoutMs, l.idleTimeoutMs || Infinity) / 4));
     this.sweeper = setInterval(() => {
       const now = performance.now();
       for (const c of this.conns) c.sweep(now);

@@ -26,7 +26,7 @@ let s: Served;
 test.before(async () => {
   // 2000 type-3 devices: one device list is ~100 KB
   s = await serve(['--socket', SOCK, '--fleet', 'cxl-type3=2000,nvme=8', '--max-output', String(MAX_OUTPUT), '--max-in-flight', String(MAX_IN_FLIGHT),
-    '--max-connections', '40', '--hello-timeout', '400ms', '--idle-timeout', '800ms']);
+    '--max-connections', '40', '--hello-timeout', '400ms', '--idle-timeout', '800ms', '--stall-timeout', '800ms']);
 });
 test.after(async () => {
   await s.stop();
@@ -52,7 +52,7 @@ test('device-list floods that are never read: requests of every kind count again
   const rss0 = rssOf(s.child.pid!);
   const flood = Buffer.concat([encodeFrame({ type: 'hello', devices: false }), ...Array.from({ length: 4000 }, (_, i) => encodeFrame({ type: 'devices', id: i }))]);
   const socks = await Promise.all([0, 1, 2, 3].map(() => neverReads(flood)));
-  // the server stops reading them and, once they have taken nothing for the idle timeout, disconnects them
+  // the server stops reading them and, once they have taken nothing for the stall timeout, disconnects them
   await until(async () => (await stats()).closed.slowReader >= 4, 'four slow readers disconnected');
   const st = await stats();
   assert.ok(st.peak.inFlight <= MAX_IN_FLIGHT, `peak in flight ${st.peak.inFlight}`);

@@ -67,15 +67,19 @@ test('the Unix socket file is 0600 under umask 000 from its first moment; --sock
   const seen = new Set<number>();
   let polling = true;
   // watch the path while the server starts: any moment at which the file is wider than 0600 is a hole
+  const sample = (): void => {
+    try {
+      seen.add(lstatSync(sock).mode & 0o777);
+    } catch {
+      // not there yet
+    }
+  };
   const watcher = (async () => {
     while (polling) {
-      try {
-        seen.add(lstatSync(sock).mode & 0o777);
-      } catch {
-        // not there yet
-      }
+      sample();
       await new Promise((r) => setImmediate(r));
     }
+    sample(); // at least the mode once the server is up
   })();
   const s = await serve(['--socket', sock], { shell: 'umask 000;' });
   polling = false;

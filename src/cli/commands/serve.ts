@@ -38,6 +38,7 @@ export const serve: Command = {
   --max-in-flight N        requests of any kind in flight before reading pauses (default ${DEFAULT_LIMITS.maxInFlight})
   --max-in-flight-bytes N  request bytes in flight before reading pauses (default ${DEFAULT_LIMITS.maxInFlightBytes})
   --max-output N           answer bytes a client may leave unread before it is disconnected (default ${DEFAULT_LIMITS.maxOutputBytes})
+  --stall-timeout DUR      disconnect a client that reads none of its waiting answers for DUR (default ${DEFAULT_LIMITS.stallTimeoutMs / 1000}s)
   --max-frame N            largest frame accepted, bytes (default ${DEFAULT_LIMITS.maxFrameBytes})
   --max-request-timeout DUR  the longest timeoutMs a request may ask for (default ${DEFAULT_LIMITS.maxRequestTimeoutMs / 1000}s)
   --shutdown-grace DUR     on SIGINT/SIGTERM, how long requests in flight may take (default ${DEFAULT_LIMITS.shutdownGraceMs / 1000}s)
@@ -53,7 +54,7 @@ ${COMMON_HELP}`,
       'listen-any': { type: 'boolean' }, tokens: { type: 'string' }, 'insecure-no-auth': { type: 'boolean' },
       'max-tier': { type: 'string' }, 'allow-fm': { type: 'boolean' }, hosts: { type: 'string' }, record: { type: 'string' },
       'max-connections': { type: 'string' }, 'hello-timeout': { type: 'string' }, 'idle-timeout': { type: 'string' },
-      'max-in-flight': { type: 'string' }, 'max-in-flight-bytes': { type: 'string' }, 'max-output': { type: 'string' },
+      'max-in-flight': { type: 'string' }, 'max-in-flight-bytes': { type: 'string' }, 'max-output': { type: 'string' }, 'stall-timeout': { type: 'string' },
       'max-frame': { type: 'string' }, 'max-request-timeout': { type: 'string' }, 'shutdown-grace': { type: 'string' },
       quiet: { type: 'boolean' },
     });
@@ -165,7 +166,7 @@ function parseMode(text: string): number {
   return parseInt(m[1]!, 8);
 }
 
-type LimitFlags = { [K in 'max-connections' | 'hello-timeout' | 'idle-timeout' | 'max-in-flight' | 'max-in-flight-bytes' | 'max-output' | 'max-frame' | 'max-request-timeout' | 'shutdown-grace']?: string | undefined };
+type LimitFlags = { [K in 'max-connections' | 'hello-timeout' | 'idle-timeout' | 'max-in-flight' | 'max-in-flight-bytes' | 'max-output' | 'stall-timeout' | 'max-frame' | 'max-request-timeout' | 'shutdown-grace']?: string | undefined };
 
 function limitsFrom(v: LimitFlags): Partial<ServerLimits> {
   const out: Partial<ServerLimits> = {};
@@ -183,6 +184,7 @@ function limitsFrom(v: LimitFlags): Partial<ServerLimits> {
   int('max-in-flight', 'maxInFlight');
   int('max-in-flight-bytes', 'maxInFlightBytes');
   int('max-output', 'maxOutputBytes');
+  ms('stall-timeout', 'stallTimeoutMs');
   int('max-frame', 'maxFrameBytes');
   ms('max-request-timeout', 'maxRequestTimeoutMs');
   ms('shutdown-grace', 'shutdownGraceMs');
