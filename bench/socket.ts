@@ -1,10 +1,12 @@
 /**
  * Socket server throughput: `mbxmux serve` in a child process (so the clients do not share its event loop),
- * 8 clients on loopback each keeping 256 requests in flight, over a Unix socket and over TCP.
+ * 8 clients on loopback each keeping 256 requests in flight, over a Unix socket (mode 0600, no token) and
+ * over TCP (which needs a token: the section writes a token file for the run).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectSocket } from '../src/index.js';
@@ -39,9 +41,12 @@ async function startServer(ctx: BenchContext, listen: string[]): Promise<{ child
 
 async function runOne(ctx: BenchContext, transport: 'unix' | 'tcp', dir: string): Promise<SocketRow> {
   const path = join(dir, 'mbxmux.sock');
-  const { child, line } = await startServer(ctx, transport === 'tcp' ? ['--port', '0'] : ['--socket', path]);
+  const token = randomBytes(32).toString('hex');
+  const tokens = join(dir, 'tokens.json');
+  writeFileSync(tokens, JSON.stringify({ tokens: [{ name: 'bench', token, maxTier: 'debug-read' }] }), { mode: 0o600 });
+  const { child, line } = await startServer(ctx, transport === 'tcp' ? ['--port', '0', '--tokens', tokens] : ['--socket', path]);
   try {
-    const where = transport === 'tcp' ? { port: Number(/:(\d+) /.exec(line)?.[1]) } : { path };
+    const where = transport === 'tcp' ? { port: Number(/:(\d+) /.exec(line)?.[1]), token } : { path };
     const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connectSocket({ ...where, name: `bench${i}`, devices: false })));
     try {
       // 8 × 256 requests in flight, sent to the 8 connections in turn; a rejected request fails the section

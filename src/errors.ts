@@ -74,6 +74,17 @@ export class ClosedError extends MbxError {
   }
 }
 
+/**
+ * A request sent over a socket that the server never ran: the connection closed (a bad frame, a limit,
+ * shutdown) and the server's closing error said the last request it processed came before this one
+ * (`context.lastId`). Sending it again cannot run it twice. A ClosedError, so `code` is EMBX_CLOSED.
+ */
+export class NotRunError extends ClosedError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super(message, { ...context, notRun: true });
+  }
+}
+
 /** A fleet description (options or JSON file) that cannot be built. */
 export class FleetError extends MbxError {
   constructor(message: string, context: Record<string, unknown> = {}) {

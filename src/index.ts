@@ -10,7 +10,7 @@ export type {
   TestOnlyCompletionFaults, Type3Spec, VendorMode,
 } from './fleet/types.js';
 export {
-  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, PermissionError,
+  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, NotRunError, PermissionError,
   ProtocolError, TransportError, WorkerLostError, isMbxError, type MbxErrorCode,
 } from './errors.js';
 export { Rc, rcName } from './devices/cci/return-codes.js';

@@ -170,7 +170,7 @@ test('client frame validation: types, unknown frame types, hello fields', () => 
 test('session caps: tier capped, FM only if allowed, hosts restricted', () => {
   assert.equal(grantSession({ maxTier: 'debug-read' }, { tier: 'debug-write-full', fabricManager: true }), {
     tier: 'debug-read', requestedTier: 'debug-write-full', host: 0, fabricManager: false,
-    notes: ['tier debug-write-full capped to debug-read', 'fabric-manager session refused (server started without --allow-fm)'],
+    notes: ['tier debug-write-full capped to debug-read', 'fabric-manager session refused (not allowed for this client)'],
   });
   assert.is(grantSession({ maxTier: 'debug-write' }, { tier: 'configuration' }).tier, 'configuration');
   assert.is(grantSession({ allowFabricManager: true }, { fabricManager: true }).fabricManager, true);

@@ -1,105 +1,28 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PermissionError } from '../src/errors.js';
-import { decodeMap, encodeFrame, FrameDecoder } from '../src/server/frames.js';
+import { encodeFrame } from '../src/server/frames.js';
 import { SocketClient } from '../src/server/socket-client.js';
+import { codeOf, Raw as RawConn, serve, serveFails, type Served } from './socket-harness.js';
 
-// The CLI of the same build as this compiled test file.
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
-const FLEET = 'cxl-type3=8,cxl-switch=1,nvme=2,mctp-pcc=2';
 const dir = mkdtempSync(join(tmpdir(), 'mbxmux-server-'));
 const SOCK = join(dir, 'mbx.sock');
 
-let child: ChildProcess;
-let stderr = '';
+let server: Served;
+const stderr = (): string => server.stderr();
 
-/** Starts `serve` and resolves when it prints its listening line. */
-async function startServer(args: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const c = spawn(process.execPath, [CLI, 'serve', ...args, '--fleet', FLEET, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  c.stderr!.on('data', (b) => (stderr += b));
-  process.once('exit', () => c.kill('SIGKILL')); // never leave a server behind, even if this file crashes
-  let out = '';
-  for await (const chunk of c.stdout!) {
-    out += chunk;
-    if (out.includes('\n')) break;
-  }
-  if (!out.startsWith('listening on')) throw new Error(`serve did not start: ${out} ${stderr}`);
-  return { child: c, line: out };
-}
-
-/** A raw connection that speaks frames by hand (for ids and malformed input). */
-class Raw {
-  readonly frames: (Record<string, unknown> & { type: string })[] = [];
-  private readonly dec = new FrameDecoder();
-  private waiters: (() => void)[] = [];
-  closed = false;
-  constructor(readonly s: Socket) {
-    s.on('data', (b: Buffer) => {
-      for (const body of this.dec.push(b)) this.frames.push(decodeMap(body));
-      this.wake();
-    });
-    s.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    s.on('error', () => {});
-  }
-  static async open(): Promise<Raw> {
-    const s = connect({ path: SOCK });
-    await once(s, 'connect');
-    return new Raw(s);
-  }
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-  send(...frames: object[]): void {
-    this.s.write(Buffer.concat(frames.map((f) => encodeFrame(f))));
-  }
-  /** waits until `n` frames arrived (or the connection closed) */
-  async until(n: number, ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while (this.frames.length < n && !this.closed) {
-      if (Date.now() > end) throw new Error(`timed out with ${this.frames.length} of ${n} frames`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
-  }
-  async closedWithin(ms = 3000): Promise<boolean> {
-    const end = Date.now() + ms;
-    while (!this.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    return this.closed;
-  }
-}
-
-/** The error code a promise rejects with ('resolved' if it does not). */
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (e) {
-    return String((e as { code?: string }).code);
-  }
-}
+/** A raw connection to this file's server. */
+const Raw = { open: () => RawConn.open({ path: SOCK }) };
 
 test.before(async () => {
-  ({ child } = await startServer(['--socket', SOCK]));
+  server = await serve(['--socket', SOCK]);
 });
 
 test.after(async () => {
-  if (child.exitCode === null) {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  }
+  await server.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -252,23 +175,22 @@ test('client-side abort: the request rejects with EMBX_ABORTED at once, its late
   assert.is(c.closedError, null);
 });
 
-test('TCP: loopback only unless --listen-any', async () => {
-  const refused = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '0.0.0.0', '--fleet', 'cxl-type3=1', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  process.once('exit', () => refused.kill('SIGKILL'));
-  refused.stderr!.on('data', (b) => (err += b));
-  const [code] = await once(refused, 'exit');
-  assert.is(code, 2);
-  assert.match(err, /refusing to listen on 0\.0\.0\.0/);
-  const { child: tcp, line } = await startServer(['--port', '0']);
-  const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+test('TCP: loopback only unless --listen-any; without tokens only with --insecure-no-auth (and a warning)', async () => {
+  const refuse = async (args: string[], why: RegExp): Promise<void> => {
+    const r = await serveFails(args);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, why);
+  };
+  await refuse(['--port', '0', '--host', '0.0.0.0', '--insecure-no-auth'], /refusing to listen on 0\.0\.0\.0/);
+  await refuse(['--port', '0'], /TCP needs authentication/);
+  const tcp = await serve(['--port', '0', '--insecure-no-auth']);
+  assert.match(tcp.stderr(), /WARNING: --insecure-no-auth/);
+  assert.match(tcp.line, /127\.0\.0\.1:\d+/);
   {
-    await using c = await SocketClient.connect({ port, name: 'tcp' });
+    await using c = await SocketClient.connect({ port: tcp.port!, name: 'tcp' });
     assert.is((await c.send({ device: 'mem0', opcode: 0x4200 })).rc, 0);
   }
-  tcp.kill('SIGINT');
-  const [tcpCode] = await once(tcp, 'exit');
-  assert.is(tcpCode, 0);
+  assert.is(await tcp.stop('SIGINT'), 0);
 });
 
 test('SIGTERM: requests in flight are answered, then EMBX_CLOSED, the socket file is removed, exit 0', async () => {
@@ -278,15 +200,13 @@ test('SIGTERM: requests in flight are answered, then EMBX_CLOSED, the socket fil
   // the server reads a connection's frames in order: once it answered a devices frame sent after the batch,
   // it has taken every request of the batch
   await c.devices();
-  child.kill('SIGTERM');
+  server.child.kill('SIGTERM');
   const results = await Promise.allSettled(pending);
   const ok = results.filter((r) => r.status === 'fulfilled').length;
   assert.is(ok, 300, `all in-flight requests answered (${results.find((r) => r.status === 'rejected') ? String((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason) : ''})`);
   const why = await closed;
   assert.is((why as Error & { code?: string }).code, 'EMBX_CLOSED');
-  const [code] = await once(child, 'exit');
-  assert.is(code, 0, stderr);
-  const { existsSync } = await import('node:fs');
+  assert.is(await server.stop(), 0, stderr());
   assert.is(existsSync(SOCK), false);
 });
 

@@ -5,6 +5,7 @@ import {
 import type { CommandResult, DeviceInfo, SendRequest } from '../mux/types.js';
 import { fastDecodeMap, packr, unpackr } from './fast-msgpack.js';
 import { type Tier, TIERS } from '../policy/tiers.js';
+import { hasControl } from './log-text.js';
 
 /**
  * The mbxmux socket protocol's framing and message shapes (see PROTOCOL.md beside this file).
@@ -31,43 +32,133 @@ export function encodeFrame(value: unknown): Buffer {
 }
 
 /**
- * Splits a byte stream into frame bodies. push() returns every complete body the chunk finished; it throws
- * ProtocolError for a length of 0 or above the cap as soon as the 4 length bytes are in (the body is never
- * buffered). Bodies are views on the received chunks, not copies.
+ * Splits a byte stream into frame bodies in linear time. append() keeps each received chunk in a list (no
+ * copy); next() returns the next complete body: a view on its chunk when the frame lies in one chunk, else
+ * ONE copy made when the last byte of the frame has arrived. So every byte is copied at most once, however
+ * the stream is cut (joining the buffer on every chunk made one 16 MiB frame cost O(n^2) bytes copied).
+ *
+ * A length of 0 or above the cap throws ProtocolError as soon as its 4 bytes are in (the body is never
+ * buffered), after every complete frame before it has been returned; the decoder then stays failed.
  */
 export class FrameDecoder {
-  private pending: Buffer | null = null;
+  private chunks: Buffer[] = [];
+  /** index of the first chunk with unread bytes, and the read position in it */
+  private head = 0;
+  private offset = 0;
+  /** unread bytes in all chunks */
+  private unread = 0;
+  /** body length of the frame whose header has been read, or -1 */
+  private bodyLength = -1;
+  private failure: ProtocolError | null = null;
+  /** bytes copied to join frames that span chunks (each byte of the stream at most once) */
+  copiedBytes = 0;
 
   constructor(readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
-  /** bytes received but not yet part of a complete frame */
+  /** bytes received but not yet returned as part of a complete frame */
   get buffered(): number {
-    return this.pending === null ? 0 : this.pending.byteLength;
+    return this.unread + (this.bodyLength >= 0 ? FRAME_HEADER_BYTES : 0);
   }
 
-  push(chunk: Buffer): Buffer[] {
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = null;
-    const out: Buffer[] = [];
-    let at = 0;
-    while (buf.byteLength - at >= FRAME_HEADER_BYTES) {
-      const len = buf.readUInt32BE(at);
+  /** Adds received bytes (kept by reference: the caller must not reuse the chunk). */
+  append(chunk: Buffer): void {
+    if (chunk.byteLength === 0 || this.failure !== null) return;
+    this.chunks.push(chunk);
+    this.unread += chunk.byteLength;
+  }
+
+  /** The next complete frame body, or null if it has not fully arrived. Throws ProtocolError for a bad length. */
+  next(): Buffer | null {
+    if (this.failure !== null) throw this.failure;
+    if (this.bodyLength < 0) {
+      if (this.unread < FRAME_HEADER_BYTES) return null;
+      const len = this.readHeader();
       if (len === 0 || len > this.maxFrameBytes) {
-        throw new ProtocolError(`frame length ${len} is outside 1..${this.maxFrameBytes} bytes (the length is a big-endian u32 before each MessagePack body)`,
+        this.failure = new ProtocolError(`frame length ${len} is outside 1..${this.maxFrameBytes} bytes (the length is a big-endian u32 before each MessagePack body)`,
           { length: len, limit: this.maxFrameBytes });
+        this.chunks = [];
+        this.head = 0;
+        this.offset = 0;
+        this.unread = 0;
+        throw this.failure;
       }
-      if (buf.byteLength - at - FRAME_HEADER_BYTES < len) break;
-      out.push(buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + len));
-      at += FRAME_HEADER_BYTES + len;
+      this.bodyLength = len;
     }
-    if (at < buf.byteLength) {
-      buf = buf.subarray(at);
-      // keep a private copy of a small tail so a huge chunk is not retained for a few bytes
-      this.pending = buf.byteLength < 4096 && buf.buffer.byteLength > 65536 ? Buffer.from(buf) : buf;
-    }
+    if (this.unread < this.bodyLength) return null;
+    const body = this.take(this.bodyLength);
+    this.bodyLength = -1;
+    return body;
+  }
+
+  /** append() then every complete body. Throws on a bad length (use append/next to get the frames before it). */
+  push(chunk: Buffer): Buffer[] {
+    this.append(chunk);
+    const out: Buffer[] = [];
+    for (let b = this.next(); b !== null; b = this.next()) out.push(b);
     return out;
   }
+
+  private readHeader(): number {
+    const c = this.chunks[this.head]!;
+    if (c.byteLength - this.offset >= FRAME_HEADER_BYTES) {
+      const v = c.readUInt32BE(this.offset);
+      this.skip(FRAME_HEADER_BYTES);
+      return v;
+    }
+    let v = 0;
+    for (let i = 0; i < FRAME_HEADER_BYTES; i++) {
+      v = v * 256 + this.chunks[this.head]![this.offset]!;
+      this.skip(1);
+    }
+    return v;
+  }
+
+  private skip(n: number): void {
+    this.offset += n;
+    this.unread -= n;
+    this.dropConsumed();
+  }
+
+  /** n bytes (n <= unread): a view if they lie in one chunk, else one copy. */
+  private take(n: number): Buffer {
+    const c = this.chunks[this.head]!;
+    if (c.byteLength - this.offset >= n) {
+      const v = c.subarray(this.offset, this.offset + n);
+      this.skip(n);
+      return v;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const src = this.chunks[this.head]!;
+      const k = Math.min(n - at, src.byteLength - this.offset);
+      src.copy(out, at, this.offset, this.offset + k);
+      at += k;
+      this.offset += k;
+      this.unread -= k;
+      this.dropConsumed();
+    }
+    this.copiedBytes += n;
+    return out;
+  }
+
+  private dropConsumed(): void {
+    while (this.head < this.chunks.length && this.offset >= this.chunks[this.head]!.byteLength) {
+      this.chunks[this.head] = EMPTY; // release the chunk now (frames handed out keep their own views)
+      this.head++;
+      this.offset = 0;
+    }
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** A frame body as a plain map, or ProtocolError. */
 export function decodePlainMap(body: Uint8Array): Record<string, unknown> {
@@ -111,6 +202,8 @@ export interface HelloFrame {
   name?: string;
   /** false: leave the device list out of `welcome` (big fleets) */
   devices?: boolean;
+  /** the client's token, when the server has a token file (`--tokens`) */
+  token?: string;
 }
 
 /** Fields of a request, as SendRequest without signal / noWait. */
@@ -132,7 +225,13 @@ export interface EffectsFrame {
   device: string;
 }
 
-export type ClientFrame = HelloFrame | ReqFrame | DevicesFrame | EffectsFrame;
+/** The server's counters (SocketServer.stats()). */
+export interface StatsFrame {
+  type: 'stats';
+  id: number;
+}
+
+export type ClientFrame = HelloFrame | ReqFrame | DevicesFrame | EffectsFrame | StatsFrame;
 
 export interface WelcomeFrame {
   type: 'welcome';
@@ -143,7 +242,13 @@ export interface WelcomeFrame {
   requestedTier: Tier;
   host: number;
   fabricManager: boolean;
+  /** the token's name, when the server authenticated the client with one */
+  identity?: string;
+  /** the server's limits for this connection (see PROTOCOL.md) */
   maxFrameBytes: number;
+  maxInFlight: number;
+  maxRequestTimeoutMs: number;
+  idleTimeoutMs: number;
   devices?: DeviceInfo[];
 }
 
@@ -187,14 +292,25 @@ export interface EffectsResultFrame {
   effects: EffectEntry[];
 }
 
-/** A fatal protocol error: the server closes the connection after sending it. */
+/**
+ * The last frame of a connection the server closes (a bad frame, shutdown, a limit): every request frame up
+ * to and including the one with id `lastId` (in arrival order) was processed and answered before this frame;
+ * none after it was run. `lastId` is null when no request was processed.
+ */
 export interface ErrorFrame {
   type: 'error';
   code: MbxErrorCode;
   message: string;
+  lastId: number | null;
 }
 
-export type ServerFrame = WelcomeFrame | ResFrame | ErrFrame | DevicesResultFrame | EffectsResultFrame | ErrorFrame;
+export interface StatsResultFrame {
+  type: 'stats';
+  id: number;
+  stats: Record<string, unknown>;
+}
+
+export type ServerFrame = WelcomeFrame | ResFrame | ErrFrame | DevicesResultFrame | EffectsResultFrame | StatsResultFrame | ErrorFrame;
 
 // ------------------------------------------------------------------ validation (field types only)
 
@@ -245,8 +361,13 @@ export function parseClientFrame(f: Record<string, unknown> & { type: string }):
         h.fabricManager = f.fabricManager;
       }
       if (f.name !== undefined && f.name !== null) {
-        if (typeof f.name !== 'string' || f.name.length > 200) bad('hello.name must be a string of at most 200 characters');
+        // the name goes into log lines, audit records and the session name: no control characters
+        if (typeof f.name !== 'string' || f.name.length > 200 || hasControl(f.name)) bad('hello.name must be a string of at most 200 printable characters');
         h.name = f.name;
+      }
+      if (f.token !== undefined && f.token !== null) {
+        if (typeof f.token !== 'string' || f.token.length > 1024) bad('hello.token must be a string of at most 1024 characters');
+        h.token = f.token;
       }
       if (f.devices !== undefined && f.devices !== null) {
         if (typeof f.devices !== 'boolean') bad('hello.devices must be a boolean');
@@ -284,8 +405,11 @@ export function parseClientFrame(f: Record<string, unknown> & { type: string }):
       if (!isId(f.id)) bad('effects.id must be a non-negative integer');
       if (typeof f.device !== 'string') bad('effects.device must be a string');
       return { type: 'effects', id: f.id, device: f.device };
+    case 'stats':
+      if (!isId(f.id)) bad('stats.id must be a non-negative integer');
+      return { type: 'stats', id: f.id };
     default:
-      return bad(`unknown frame type ${JSON.stringify(f.type).slice(0, 64)} (expected hello, req, devices or effects)`);
+      return bad(`unknown frame type ${JSON.stringify(f.type).slice(0, 64)} (expected hello, req, devices, effects or stats)`);
   }
 }
 

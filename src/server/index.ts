@@ -6,10 +6,13 @@
 export { SocketServer, isLoopback, type ListenAddress, type ListenTarget, type SocketServerOptions } from './socket-server.js';
 export { SocketClient, connectSocket, type RemoteRequest, type SocketClientOptions } from './socket-client.js';
 export { grantSession, minTier, type SessionCaps, type SessionGrant } from './session-caps.js';
+export { TokenStore, type TokenGrant, type TokenSpec } from './auth.js';
+export { DEFAULT_LIMITS, resolveLimits, type ServerLimits } from './limits.js';
+export type { ServerCounters, ServerStats } from './server-stats.js';
 export {
   DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, FrameDecoder, decodeMap, encodeFrame, errorFromWire,
   type ClientFrame, type EffectEntry, type ErrFrame, type ErrorFrame, type HelloFrame, type ReqFrame, type ResFrame,
-  type ServerFrame, type WelcomeFrame, type WireRequest,
+  type ServerFrame, type StatsFrame, type StatsResultFrame, type WelcomeFrame, type WireRequest,
 } from './frames.js';
 export {
   Recorder, createRecorder, readRecording, RECORDING_FORMAT, RECORDING_VERSION, type RecordedRefusal, type RecordedRequest,

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { rcName } from '../devices/cci/return-codes.js';
@@ -13,6 +12,10 @@ import type { SendRequest } from '../mux/types.js';
 import { type Tier, TierLevel } from '../policy/tiers.js';
 import { commandName, familyOf, resolveCommand } from './command-names.js';
 import { readHealth } from './health.js';
+import { BoundedStdioTransport, DEFAULT_MAX_LINE_BYTES } from './mcp-transport.js';
+
+export { BoundedStdioTransport, DEFAULT_MAX_LINE_BYTES };
+import { timeoutOption } from '../validate.js';
 
 /**
  * The Model Context Protocol face of a mux: four tools over ONE session whose tier, host and fabric-manager
@@ -34,7 +37,11 @@ export interface McpToolsOptions {
   name?: string;
   /** most payload bytes shown as hex in a send_command answer (default 4096; the rest is cut and counted) */
   maxPayloadBytes?: number;
+  /** the longest timeoutMs send_command accepts (default 60 s); 0 ("no timeout") is refused */
+  maxTimeoutMs?: number;
 }
+
+export const DEFAULT_MCP_MAX_TIMEOUT_MS = 60_000;
 
 const HEX_RE = /^(0x)?[0-9a-fA-F\s]*$/;
 const hexSchema = z.string().regex(HEX_RE, 'hex bytes, e.g. "0011aabb"').describe('bytes as hex, e.g. "0011aabb"');
@@ -57,8 +64,10 @@ export class DeviceTools {
   readonly session: Session;
   private readonly mux: Mux;
   private readonly maxPayloadBytes: number;
+  readonly maxTimeoutMs: number;
 
   constructor(opts: McpToolsOptions) {
+    this.maxTimeoutMs = timeoutOption(opts.maxTimeoutMs, 'maxTimeoutMs', DEFAULT_MCP_MAX_TIMEOUT_MS, 1);
     this.mux = opts.mux;
     this.session = opts.mux.openSession({ tier: opts.tier ?? 'debug-read', host: opts.host ?? 0, fabricManager: opts.fabricManager === true, name: opts.name ?? 'mcp' });
     this.maxPayloadBytes = opts.maxPayloadBytes ?? 4096;
@@ -91,6 +100,10 @@ export class DeviceTools {
       cmd = resolveCommand('cxl-mld', args.opcode); // Get LD Info & co. through a tunnel to an MLD
     }
     const nvme = family === 'nvme';
+    if (args.timeoutMs !== undefined && !(args.timeoutMs > 0 && args.timeoutMs <= this.maxTimeoutMs)) {
+      // a request without a timeout on a hung device would be ended only by the client
+      throw new BadRequestError(`timeoutMs must be more than 0 and at most ${this.maxTimeoutMs} ms on this server (got ${args.timeoutMs})`);
+    }
     const req: SendRequest = { device: args.device, opcode: cmd.opcode };
     if (cmd.fields) Object.assign(req, cmd.fields);
     for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
@@ -216,7 +229,7 @@ export function createMcpServer(opts: McpToolsOptions): { server: McpServer; too
       nsid: u32.optional(), cdw10: u32.optional(), cdw11: u32.optional(), cdw12: u32.optional(),
       cdw13: u32.optional(), cdw14: u32.optional(), cdw15: u32.optional(),
       mctpType: z.number().int().min(0).max(127).optional().describe('MCTP endpoints: message type to use'),
-      timeoutMs: z.number().int().min(0).max(600_000).optional().describe('per-request timeout (default 5000)'),
+      timeoutMs: z.number().int().min(1).max(tools.maxTimeoutMs).optional().describe(`per-request timeout, ms (default 5000, at most ${tools.maxTimeoutMs})`),
     },
     annotations: { readOnlyHint: false, destructiveHint: TierLevel[s.tier] >= TierLevel['debug-write'], openWorldHint: false },
   }, wrap((a, signal) => tools.sendCommand(a, { signal })));
@@ -242,12 +255,13 @@ export function createMcpServer(opts: McpToolsOptions): { server: McpServer; too
 
 /**
  * Serves MCP over this process's stdin/stdout until stdin ends, the signal fires or the client closes.
- * Resolves when the server has closed (the mux is the caller's to close). Log to stderr only.
+ * Every line gets an answer: malformed or oversize ones a JSON-RPC error (mcp-transport.ts), and serving
+ * goes on. Resolves when the server has closed (the mux is the caller's to close). Log to stderr only.
  */
-export async function serveMcpStdio(opts: McpToolsOptions & { signal?: AbortSignal }): Promise<void> {
+export async function serveMcpStdio(opts: McpToolsOptions & { signal?: AbortSignal; maxLineBytes?: number }): Promise<void> {
   if (opts.signal?.aborted) throw new CancelledError('EMBX_ABORTED', 'serveMcpStdio was aborted');
   const { server, tools } = createMcpServer(opts);
-  const transport = new StdioServerTransport();
+  const transport = new BoundedStdioTransport(process.stdin, process.stdout, { maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
   let onStdinEnd: (() => void) | null = null;
   let onAbort: (() => void) | null = null;
   const ended = new Promise<void>((resolve) => {

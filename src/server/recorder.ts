@@ -7,9 +7,18 @@ import { Channels } from '../mux/diagnostics.js';
 import type { Mux } from '../mux/mux.js';
 import type { Session } from '../mux/session.js';
 import type { CommandResult, SendRequest } from '../mux/types.js';
-import type { Tier } from '../policy/tiers.js';
 import { FrameWriter } from './fast-msgpack.js';
-import { decodePlainMap, FrameDecoder, type ResFrame } from './frames.js';
+import { DEFAULT_MAX_FRAME_BYTES, decodePlainMap, FrameDecoder } from './frames.js';
+import { checkRecording } from './recording-check.js';
+import {
+  type RecordedRefusal, type RecordedRequest, type RecordedResult, type RecordedSession, type Recording, RECORDING_FORMAT, RECORDING_VERSION,
+  type RecordingEnd, type RecordingHeader,
+} from './recording-types.js';
+
+export {
+  type RecordedRefusal, type RecordedRequest, type RecordedResult, type RecordedSession, type Recording, RECORDING_FORMAT, RECORDING_VERSION,
+  type RecordingEnd, type RecordingHeader,
+};
 
 /**
  * Record every request the mux completes, from the diagnostics channels, to a file replay can play back.
@@ -31,62 +40,7 @@ import { decodePlainMap, FrameDecoder, type ResFrame } from './frames.js';
  * enumeration session is left out (see `sessions`).
  */
 
-export const RECORDING_FORMAT = 'mbxmux-recording';
-export const RECORDING_VERSION = 1;
 const ENUMERATION_SESSION = 'mbxmux-enumeration';
-
-export interface RecordingHeader {
-  t: 'header';
-  format: typeof RECORDING_FORMAT;
-  version: number;
-  created: string;
-  fleet: FleetInput | null;
-  workers: number | null;
-  devices: number | null;
-  node: string;
-}
-
-export interface RecordedSession {
-  t: 'session';
-  name: string;
-  tier: Tier;
-  host: number;
-  fabricManager: boolean;
-  at: number;
-}
-
-/** A recorded answer: the fields of a socket `res` frame (src/server/frames.ts) without its type and id. */
-export type RecordedResult = Omit<ResFrame, 'type' | 'id'>;
-
-export interface RecordedRequest extends Omit<SendRequest, 'signal'> {
-  t: 'req';
-  seq: number;
-  id: number;
-  session: string;
-  /** ms since the recorder started */
-  start: number;
-  latencyUs: number;
-  result?: RecordedResult;
-  error?: { code: string; message: string };
-}
-
-export interface RecordedRefusal {
-  t: 'refused';
-  session: string;
-  device: string;
-  opcode?: number;
-  neededTier?: string;
-  code: string;
-  message: string;
-  at: number;
-}
-
-export interface RecordingEnd {
-  t: 'end';
-  records: number;
-  refused: number;
-  at: number;
-}
 
 export interface RecorderOptions {
   /** write to this file (created or truncated), or */
@@ -259,20 +213,16 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   return new Recorder(opts);
 }
 
-export interface Recording {
-  header: RecordingHeader;
-  sessions: RecordedSession[];
-  requests: RecordedRequest[];
-  refused: RecordedRefusal[];
-  /** the end record, or null if the recording stopped without one (killed recorder) */
-  end: RecordingEnd | null;
-  /** bytes at the end of the file that do not form a whole frame (a write cut short) */
-  truncatedBytes: number;
-}
+/** largest record read from a recording (a request with its payloads and answer is far smaller) */
+export const MAX_RECORD_BYTES = DEFAULT_MAX_FRAME_BYTES;
 
-/** Reads a whole recording file. Throws ProtocolError if it is not one. */
+/**
+ * Reads a whole recording file: linear in its size (FrameDecoder), records of at most MAX_RECORD_BYTES.
+ * Throws ProtocolError (one line) if it is not a recording or a record replay needs is malformed
+ * (recording-check.ts).
+ */
 export async function readRecording(file: string, opts: { signal?: AbortSignal } = {}): Promise<Recording> {
-  const decoder = new FrameDecoder(1 << 28);
+  const decoder = new FrameDecoder(MAX_RECORD_BYTES);
   const rec: Partial<Recording> & { sessions: RecordedSession[]; requests: RecordedRequest[]; refused: RecordedRefusal[] } = {
     sessions: [], requests: [], refused: [], end: null,
   };
@@ -314,5 +264,6 @@ export async function readRecording(file: string, opts: { signal?: AbortSignal }
   }
   if (first) throw new ProtocolError(`${file} is not an mbxmux recording (empty)`);
   rec.truncatedBytes = decoder.buffered;
+  checkRecording(rec as Recording, file);
   return rec as Recording;
 }

@@ -1,17 +1,24 @@
-import { CancelledError, FleetError, isMbxError } from '../errors.js';
+import { availableParallelism } from 'node:os';
+import { CancelledError, FleetError, isMbxError, ProtocolError } from '../errors.js';
 import type { FleetInput } from '../fleet/types.js';
 import { createMux, type Mux } from '../mux/mux.js';
 import type { Session } from '../mux/session.js';
 import type { CommandResult, SendRequest } from '../mux/types.js';
 import { commandName, familyOfKind } from './command-names.js';
 import { type RecordedRequest, type Recording, readRecording } from './recorder.js';
+import { checkRecording, inlineFleet } from './recording-check.js';
+import { intOption, maxWorkers, maxWorkersWhy, timeoutOption } from '../validate.js';
 
 /**
  * Plays a recording back against a fresh fleet and compares every answer with the recorded one.
  *
- * Order: requests are issued in their original dispatch order, and a request waits until every request
- * that had COMPLETED before it started (in the recording) has completed again; requests that overlapped
- * in the recording overlap in the replay. This keeps every ordering the recording observed, whatever the
+ * A recording is data: its records are checked first (recording-check.ts: one-line errors), its fleet must
+ * be inline (never a path), its worker count is a hint (at most one per core here), and request timeouts
+ * are capped (`maxTimeoutMs`), so a replay ends: with its report, or with an error naming the record.
+ *
+ * Order: requests are issued in their original start order (then id), and a request waits until every
+ * request that had COMPLETED before it started (in the recording) has completed again; requests that
+ * overlapped in the recording overlap in the replay. This keeps every ordering the recording observed, whatever the
  * pace. By default idle gaps are skipped; `realtime` also keeps each request's original start offset.
  * Sessions are replayed one mux session per recorded session, with permission checks off (every recorded
  * request had passed them when it was sent).
@@ -33,7 +40,7 @@ import { type RecordedRequest, type Recording, readRecording } from './recorder.
 export interface ReplayOptions {
   /** the fleet to replay on, or a fleet file path (default: the recording header's) */
   fleet?: FleetInput | string;
-  /** worker threads (default: the recording header's, else 1) */
+  /** worker threads (default: the recording header's, at most one per core, else 1) */
   workers?: number;
   /** keep the recording's start offsets (default false: as fast as the recorded ordering allows) */
   realtime?: boolean;
@@ -45,6 +52,8 @@ export interface ReplayOptions {
   maxDetails?: number;
   /** most requests in flight at once (default 4096) */
   window?: number;
+  /** a replayed request waits at most this long (ms, default 60 s): also for recorded timeoutMs 0 ("none") or longer */
+  maxTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -73,6 +82,8 @@ export interface ReplayReport {
   durationMs: number;
   /** the recording ended without its end record (the recorder was killed), or with a torn last frame */
   incomplete: boolean;
+  /** worker threads of the mux the replay ran on */
+  workers: number;
 }
 
 const SKIP_CODES = new Set(['EMBX_ABORTED', 'EMBX_RING_FULL', 'EMBX_BACKPRESSURE', 'EMBX_CLOSED']);
@@ -180,24 +191,38 @@ function compare(rec: RecordedRequest, got: Outcome, c: Comparer): Omit<ReplayDi
   return out;
 }
 
-function requestOf(r: RecordedRequest): SendRequest {
+function requestOf(r: RecordedRequest, maxTimeoutMs: number): SendRequest {
   const q: SendRequest = { device: r.device, opcode: r.opcode };
   if (r.payload !== undefined) q.payload = r.payload;
   if (r.data !== undefined) q.data = r.data;
-  for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
+  for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType'] as const) {
     if (typeof r[k] === 'number') q[k] = r[k];
   }
+  // 0 means "no timeout": a device that hangs on replay must not hang the replay
+  if (typeof r.timeoutMs === 'number') q.timeoutMs = r.timeoutMs > 0 && r.timeoutMs <= maxTimeoutMs ? r.timeoutMs : maxTimeoutMs;
   if (Array.isArray(r.tunnel)) q.tunnel = r.tunnel;
   return q;
+}
+
+function checkOptions(o: ReplayOptions): void {
+  intOption(o.workers, 'workers', 1, maxWorkers(), 1, maxWorkersWhy());
+  intOption(o.window, 'window', 1, 1 << 20, 4096);
+  intOption(o.maxDetails, 'maxDetails', 0, 1 << 20, 10);
+  timeoutOption(o.maxTimeoutMs, 'maxTimeoutMs', 60_000, 1);
+  timeoutOption(o.timeToleranceMs, 'timeToleranceMs', 0, 0);
 }
 
 /** Replays a recording (a file path or one read with readRecording) on a new mux, which it closes. */
 export async function replayRecording(source: string | Recording, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const rec = typeof source === 'string' ? await readRecording(source, opts.signal ? { signal: opts.signal } : {}) : source;
-  const fleet = opts.fleet ?? rec.header.fleet ?? undefined;
+  checkRecording(rec);
+  checkOptions(opts);
+  const fleet = opts.fleet ?? inlineFleet(rec) ?? undefined;
   if (fleet === undefined) throw new FleetError('the recording does not say which fleet it was made on; give one (--fleet)');
+  // the header's worker count is where the recording was made; more threads than cores here only costs memory
+  const workers = opts.workers ?? Math.min(rec.header.workers ?? 1, availableParallelism());
   const mux = await createMux({
-    fleet, workers: opts.workers ?? rec.header.workers ?? 1, checkPermissions: false, gates: { fabricDestructive: true },
+    fleet, workers, checkPermissions: false, gates: { fabricDestructive: true },
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   try {
@@ -209,8 +234,12 @@ export async function replayRecording(source: string | Recording, opts: ReplayOp
 
 /** Replays a recording on an existing mux (its devices in the state the recording started from). */
 export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  checkRecording(rec);
+  checkOptions(opts);
   const t0 = performance.now();
-  const reqs = [...rec.requests].sort((a, b) => a.id - b.id);
+  // start order: whatever completed before a request started (what it waits for) started before it, so
+  // issuing in this order can always proceed (ids are dispatch order too, but a file may say otherwise)
+  const reqs = [...rec.requests].sort((a, b) => a.start - b.start || a.id - b.id || a.seq - b.seq);
   const n = reqs.length;
   const endOf = (r: RecordedRequest): number => r.start + r.latencyUs / 1000;
   const first = n > 0 ? reqs[0]!.start : 0;
@@ -224,9 +253,10 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
   };
   const maxDetails = opts.maxDetails ?? 10;
   const window = opts.window ?? 4096;
+  const maxTimeoutMs = opts.maxTimeoutMs ?? 60_000;
   const report: ReplayReport = {
     total: n, replayed: 0, skipped: 0, skippedBy: {}, nondeterministic: 0, differences: 0, details: [], timeToleranceMs: toleranceMs,
-    durationMs: 0, incomplete: rec.end === null || rec.truncatedBytes > 0,
+    durationMs: 0, incomplete: rec.end === null || rec.truncatedBytes > 0, workers: mux.stats().shards.length,
   };
 
   // need[i]: how many requests (in end order) completed before request i started in the recording
@@ -265,11 +295,22 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
       reject(new CancelledError('EMBX_ABORTED', 'the replay was aborted'));
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const fail = (e: unknown): void => {
+      if (finished) return;
+      finished = true;
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(e);
+    };
     const complete = (i: number): void => {
       inFlight--;
       doneByRank[endRank[i]!] = 1;
       while (donePrefix < n && doneByRank[donePrefix] === 1) donePrefix++;
-      pump();
+      try {
+        pump();
+      } catch (e) {
+        fail(e);
+      }
     };
     const pump = (): void => {
       if (finished) return;
@@ -301,7 +342,13 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
         if ((kind !== 'nvme' && CXL_NONDETERMINISTIC.has(r.opcode)) || cmp.ignore.has(r.opcode)
           || (kind === 'nvme' && r.opcode === 0x02 && ((r.cdw10 ?? 0) & 0xff) === 0x81)) report.nondeterministic++;
         const settle = (got: Outcome): void => {
-          const diffs = compare(r, got, cmp);
+          let diffs;
+          try {
+            diffs = compare(r, got, cmp);
+          } catch (e) {
+            fail(new ProtocolError(`record seq ${r.seq}: cannot compare the answer: ${(e as Error).message}`));
+            return;
+          }
           if (diffs.length > 0) {
             report.differences++;
             if (report.details.length < maxDetails) {
@@ -316,7 +363,7 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
           }
           complete(i);
         };
-        sessionFor(r.session).send(requestOf(r)).then(
+        sessionFor(r.session).send(requestOf(r, maxTimeoutMs)).then(
           (result) => settle({ result }),
           (e: unknown) => settle({ error: isMbxError(e) ? e.code : 'EMBX_BAD_REQUEST' }),
         );
@@ -325,9 +372,18 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
         finished = true;
         opts.signal?.removeEventListener('abort', onAbort);
         resolve();
+      } else if (next < n && inFlight === 0 && timer === null && !finished) {
+        // nothing running and nothing can start: the recording's times contradict each other
+        const r = reqs[next]!;
+        fail(new ProtocolError(`the recording is inconsistent: request seq ${r.seq} (id ${r.id}) waits for ${need[next]} earlier completions, `
+          + `but only ${donePrefix} of the requests it waits for can complete`));
       }
     };
-    pump();
+    try {
+      pump();
+    } catch (e) {
+      fail(e);
+    }
   });
   for (const s of sessions.values()) s.close();
   report.durationMs = performance.now() - t0;

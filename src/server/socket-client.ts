@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { BadRequestError, CancelledError, ClosedError, type MbxError, ProtocolError } from '../errors.js';
+import { BadRequestError, CancelledError, ClosedError, type MbxError, NotRunError, ProtocolError } from '../errors.js';
 import type { CommandResult, DeviceInfo } from '../mux/types.js';
 import type { Tier } from '../policy/tiers.js';
 import {
   DEFAULT_MAX_FRAME_BYTES, decodeMap, type EffectEntry, encodeFrame, errorFromWire, FrameDecoder, type WelcomeFrame, type WireRequest,
 } from './frames.js';
 import { FrameWriter } from './fast-msgpack.js';
+import type { ServerStats } from './server-stats.js';
 
 /**
  * A typed client for `mbxmux serve`: one connection, one session, any number of requests in flight.
@@ -17,6 +18,12 @@ import { FrameWriter } from './fast-msgpack.js';
  * Failures reject with the same MbxError subclasses and codes as an in-process session (EMBX_PERMISSION,
  * EMBX_UNKNOWN_DEVICE, ...). A request whose `signal` fires is rejected here at once with EMBX_ABORTED; the
  * server still runs it to completion (or its timeoutMs) and its late answer is dropped.
+ *
+ * When the server closes the connection it first answers what it processed, then sends an `error` frame
+ * with the id of the last request it processed. Requests sent after that one reject with NotRunError
+ * (EMBX_CLOSED, `context.notRun`): they never ran and may be sent again. Any other request still waiting
+ * then (its answer lost) rejects with the server's error; one waiting when the connection breaks without
+ * a closing frame rejects with ClosedError (it may or may not have run).
  */
 
 export interface SocketClientOptions {
@@ -28,12 +35,14 @@ export interface SocketClientOptions {
   address?: string;
   /** session tier asked for (the server caps it at its --max-tier; see `welcome.tier`) */
   tier?: Tier;
-  /** host id the session acts for (default 0) */
+  /** host id the session acts for (default: the server's choice, the first host the client may act for) */
   host?: number;
   /** ask for a fabric-manager session (granted only if the server allows it) */
   fabricManager?: boolean;
   /** a label, shown in the server's session name and audit records */
   name?: string;
+  /** the token the server's token file gives this client (required when the server has one) */
+  token?: string;
   /** false: do not send the device list in `welcome` (big fleets) */
   devices?: boolean;
   /** largest frame accepted from the server (default 16 MiB) */
@@ -51,7 +60,7 @@ export interface RemoteRequest extends WireRequest {
 interface Waiter {
   resolve: (v: never) => void;
   reject: (e: MbxError) => void;
-  kind: 'res' | 'devices' | 'effects';
+  kind: 'res' | 'devices' | 'effects' | 'stats';
   cleanup: (() => void) | null;
 }
 
@@ -67,15 +76,15 @@ export class SocketClient extends EventEmitter {
   private closedErr: MbxError | null = null;
   private closeWaiters: (() => void)[] = [];
 
-  private constructor(socket: Socket, decoder: FrameDecoder, welcome: WelcomeFrame, rest: Buffer[]) {
+  private constructor(socket: Socket, decoder: FrameDecoder, welcome: WelcomeFrame) {
     super();
     this.socket = socket;
     this.decoder = decoder;
     this.welcome = welcome;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (e) => this.shutdown(new ClosedError(`the connection to the server failed: ${e.message}`)));
-    socket.on('close', () => this.shutdown(new ClosedError('the connection to the server closed')));
-    for (const b of rest) this.onBody(b);
+    socket.on('error', (e) => this.shutdown(new ClosedError(`the connection to the server failed: ${e.message}; requests waiting may or may not have run`)));
+    socket.on('close', () => this.shutdown(new ClosedError('the connection to the server closed without a closing frame; requests waiting may or may not have run')));
+    queueMicrotask(() => this.readFrames());
   }
 
   /** Connects, says hello, and resolves once the server's welcome arrives. */
@@ -85,9 +94,12 @@ export class SocketClient extends EventEmitter {
     if (where === null) throw new BadRequestError('SocketClient.connect needs a path (Unix socket) or a port');
     const socket = connect({ ...where, noDelay: true });
     const decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-    const hello: Record<string, unknown> = { type: 'hello', tier: opts.tier ?? 'debug-read', host: opts.host ?? 0 };
+    // no host unless asked: the server decides it (the first its caps or the client's token allow)
+    const hello: Record<string, unknown> = { type: 'hello', tier: opts.tier ?? 'debug-read' };
+    if (opts.host !== undefined) hello.host = opts.host;
     if (opts.fabricManager !== undefined) hello.fabricManager = opts.fabricManager;
     if (opts.name !== undefined) hello.name = opts.name;
+    if (opts.token !== undefined) hello.token = opts.token;
     if (opts.devices !== undefined) hello.devices = opts.devices;
     return await new Promise<SocketClient>((resolve, reject) => {
       let done = false;
@@ -105,22 +117,19 @@ export class SocketClient extends EventEmitter {
         } else resolve(client!);
       };
       const onData = (chunk: Buffer): void => {
-        let bodies: Buffer[];
-        try {
-          bodies = decoder.push(chunk);
-        } catch (e) {
-          return finish(e as MbxError);
-        }
-        if (bodies.length === 0) return;
         let first;
         try {
-          first = decodeMap(bodies[0]!);
+          decoder.append(chunk);
+          const body = decoder.next();
+          if (body === null) return;
+          first = decodeMap(body);
         } catch (e) {
           return finish(e as MbxError);
         }
         if (first.type === 'error') return finish(errorFromWire(first.code, first.message));
         if (first.type !== 'welcome' || typeof first.session !== 'string') return finish(new ProtocolError(`expected welcome from the server, got ${String(first.type)}`));
-        finish(null, new SocketClient(socket, decoder, first as unknown as WelcomeFrame, bodies.slice(1)));
+        // frames after welcome in the same chunk stay in the decoder: the client reads them next
+        finish(null, new SocketClient(socket, decoder, first as unknown as WelcomeFrame));
       };
       const onError = (e: Error): void => finish(new ClosedError(`cannot connect to ${'path' in where ? where.path : `${where.host}:${where.port}`}: ${e.message}`, { cause: e.message }));
       const onClose = (): void => finish(new ClosedError('the server closed the connection before welcome'));
@@ -172,6 +181,11 @@ export class SocketClient extends EventEmitter {
     return this.call<EffectEntry[]>('effects', { type: 'effects', id: 0, device }, opts.signal);
   }
 
+  /** The server's counters (connections, refusals by reason, peaks): SocketServer.stats() on the server. */
+  stats(opts: { signal?: AbortSignal } = {}): Promise<ServerStats> {
+    return this.call<ServerStats>('stats', { type: 'stats', id: 0 }, opts.signal);
+  }
+
   private call<T>(kind: Waiter['kind'], frame: Record<string, unknown>, signal: AbortSignal | undefined): Promise<T> {
     if (this.closedErr !== null) return Promise.reject(this.closedErr);
     if (signal?.aborted) return Promise.reject(new CancelledError('EMBX_ABORTED', 'the request was aborted before it was sent'));
@@ -208,14 +222,23 @@ export class SocketClient extends EventEmitter {
   };
 
   private onData(chunk: Buffer): void {
-    let bodies: Buffer[];
-    try {
-      bodies = this.decoder.push(chunk);
-    } catch (e) {
-      this.shutdown(e as MbxError);
-      return;
+    this.decoder.append(chunk);
+    this.readFrames();
+  }
+
+  /** Every complete frame in order; a bad length from the server ends the connection after the frames before it. */
+  private readFrames(): void {
+    while (this.closedErr === null) {
+      let body: Buffer | null;
+      try {
+        body = this.decoder.next();
+      } catch (e) {
+        this.shutdown(e as MbxError);
+        return;
+      }
+      if (body === null) return;
+      this.onBody(body);
     }
-    for (const b of bodies) this.onBody(b);
   }
 
   private onBody(body: Buffer): void {
@@ -228,9 +251,9 @@ export class SocketClient extends EventEmitter {
       return;
     }
     if (f.type === 'error') {
-      const err = errorFromWire(f.code, f.message);
+      const err = errorFromWire(f.code, f.message, f.lastId === undefined ? undefined : { lastId: f.lastId });
       this.emit('server-error', err);
-      this.shutdown(err);
+      this.shutdown(err, f.lastId === null || typeof f.lastId === 'number' ? f.lastId : undefined);
       return;
     }
     const id = f.id as number;
@@ -260,16 +283,27 @@ export class SocketClient extends EventEmitter {
         if (w.kind !== 'effects') break;
         w.resolve(f.effects as never);
         return;
+      case 'stats':
+        if (w.kind !== 'stats') break;
+        w.resolve(f.stats as never);
+        return;
     }
     w.reject(new ProtocolError(`the server answered request ${id} with a ${f.type} frame`));
   }
 
-  private shutdown(err: MbxError): void {
+  /**
+   * Ends the client. `lastId` (from the server's closing frame; null: it processed none) splits the requests
+   * still waiting: those sent after it were never run (NotRunError); the others get `err`.
+   */
+  private shutdown(err: MbxError, lastId?: number | null): void {
     if (this.closedErr === null) {
       this.closedErr = err;
-      for (const w of this.waiters.values()) {
+      for (const [id, w] of this.waiters) {
         if (w.cleanup !== null) w.cleanup();
-        w.reject(err);
+        if (lastId !== undefined && (lastId === null || id > lastId)) {
+          w.reject(new NotRunError(`request ${id} was not run: the server closed the connection (${err.code}: ${err.message}) `
+            + `${lastId === null ? 'before processing any request' : `after processing request ${lastId}`}; it is safe to send it again`, { lastId, reason: err.code }));
+        } else w.reject(err);
       }
       this.waiters.clear();
       this.socket.destroy();

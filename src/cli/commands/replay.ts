@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { replayRecording } from '../../server/replay.js';
 import { readRecording } from '../../server/recorder.js';
-import { parseIntArg, UsageError } from '../args.js';
+import { parseDuration, parseIntArg, UsageError } from '../args.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
 export const replay: Command = {
   name: 'replay',
   summary: 'play a recording back on a fresh fleet and report answers that differ',
   help: `usage: mbxmux replay FILE [--fleet SPEC] [--workers N] [--realtime] [--time-tolerance MS] [--ignore 0x0002,...]
-                     [--details N] [--json]
+                     [--details N] [--max-timeout DUR] [--json]
   Plays the requests of a recording (mbxmux serve --record, mbxmux mcp --record, or the Recorder class) back
   on a fresh fleet (the recording's own by default) and compares each answer with the recorded one: error
   code, rc, vendor status, payload bytes (NVMe: and completion dwords 0-1; tunnels: each hop's rc).
@@ -23,12 +23,15 @@ export const replay: Command = {
   --time-tolerance MS tolerance for device timestamps
   --ignore LIST       more opcodes whose payload bytes are not compared
   --details N         differences shown in detail (default 10)
+  --max-timeout DUR   a replayed request waits at most this long (default 60s), whatever it recorded
+  A recording is data: its records are checked before anything runs (a malformed one is a one-line error),
+  its fleet must be inline (give a fleet file with --fleet), and it runs on at most one worker per core.
   --json              the report as JSON on stdout
 ${COMMON_HELP}`,
   async run(args) {
     const { values, positionals } = parse(args, {
       realtime: { type: 'boolean' }, 'time-tolerance': { type: 'string' }, ignore: { type: 'string' }, details: { type: 'string' },
-      json: { type: 'boolean' },
+      json: { type: 'boolean' }, 'max-timeout': { type: 'string' },
     });
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length !== 1) throw new UsageError('replay needs one recording FILE, e.g. mbxmux replay session.mbxrec');
@@ -37,11 +40,13 @@ ${COMMON_HELP}`,
     const muxOpts = muxOptions(values);
     const tol = parseIntArg(values['time-tolerance'], '--time-tolerance', 0, 86_400_000);
     const details = parseIntArg(values.details, '--details', 0, 100_000) ?? 10;
+    const maxTimeoutMs = values['max-timeout'] === undefined ? undefined : Math.round(parseDuration(values['max-timeout'], '--max-timeout'));
     const ignore = values.ignore === undefined ? [] : values.ignore.split(',').map((x, i) => parseIntArg(x.trim(), `--ignore entry ${i + 1}`, 0, 0xffff)!);
     const rec = await readRecording(file);
     const report = await replayRecording(rec, {
       ...(muxOpts.fleet !== undefined ? { fleet: muxOpts.fleet } : {}), ...(muxOpts.workers !== undefined ? { workers: muxOpts.workers } : {}),
       realtime: values.realtime === true, ignoreOpcodes: ignore, maxDetails: details, ...(tol !== undefined ? { timeToleranceMs: tol } : {}),
+      ...(maxTimeoutMs !== undefined ? { maxTimeoutMs } : {}),
     });
     if (values.json) {
       console.log(JSON.stringify(report));
