@@ -87,7 +87,7 @@ test('Identify Namespace (CNS 00h): sizes, formats, identifiers; inactive NSID r
   const inactive = send({ opcode: 0x06, nsid: 3, cdw10: 0 });
   assert.is(inactive.rc, 0, 'valid but inactive NSID: success...');
   assert.is(hex(inactive.payload), zeros(4096), '...and all zeros');
-  for (const nsid of [0, 33, 0xffffffff]) assert.is(send({ opcode: 0x06, nsid, cdw10: 0 }).rc, 0x400b, `NSID ${nsid.toString(16)}: Invalid Namespace or Format + DNR`);
+  for (const nsid of [0, 33, 0xffffffff]) assert.is(send({ opcode: 0x06, nsid, cdw10: 0 }).rc, 0x600b, `NSID ${nsid.toString(16)}: Invalid Namespace or Format + DNR`);
 });
 
 test('Identify active NSID list (CNS 02h) and NS identification descriptors (CNS 03h); other CNS: Invalid Field', () => {
@@ -96,15 +96,15 @@ test('Identify active NSID list (CNS 02h) and NS identification descriptors (CNS
   const after1 = send({ opcode: 0x06, nsid: 1, cdw10: 2 });
   assert.is(hex(after1.payload), '02000000' + '03000000' + zeros(4088), 'NSIDs greater than CDW1.NSID');
   assert.is(hex(send({ opcode: 0x06, nsid: 3, cdw10: 2 }).payload), zeros(4096));
-  assert.is(send({ opcode: 0x06, nsid: 0xfffffffe, cdw10: 2 }).rc, 0x400b);
+  assert.is(send({ opcode: 0x06, nsid: 0xfffffffe, cdw10: 2 }).rc, 0x600b);
   const ns = send({ opcode: 0x06, nsid: 2, cdw10: 0 }).payload;
   const desc = send({ opcode: 0x06, nsid: 2, cdw10: 3 });
   assert.is(hex(desc.payload),
     '01080000' + hex(ns.subarray(120, 128)) + '02100000' + hex(ns.subarray(104, 120)) + '04010000' + '00' + zeros(4096 - 37));
-  assert.is(send({ opcode: 0x06, nsid: 4, cdw10: 3 }).rc, 0x400b);
+  assert.is(send({ opcode: 0x06, nsid: 4, cdw10: 3 }).rc, 0x600b);
   for (const cns of [0x04, 0x05, 0x06, 0x10, 0xff]) {
     const r = send({ opcode: 0x06, cdw10: cns });
-    assert.is(r.rc, 0x4002, `CNS ${cns}`);
+    assert.is(r.rc, 0x6002, `CNS ${cns}`);
     assert.is(r.payload.byteLength, 0, 'no data on error');
   }
 });
@@ -140,7 +140,7 @@ test('SMART / Health (LID 02h): 512 bytes, every field at its offset, temperatur
   const b = nvmeDevice();
   b.send({ opcode: 0xf0 });
   assert.is(hex(b.send(getLog(0x02, 512)).payload), hex(p), 'same serial, same page');
-  assert.is(a.send(getLog(0x02, 512, { nsid: 1 })).rc, 0x4002, 'no per-namespace SMART (LPA bit 0 = 0)');
+  assert.is(a.send(getLog(0x02, 512, { nsid: 1 })).rc, 0x6002, 'no per-namespace SMART (LPA bit 0 = 0)');
   assert.is(a.send(getLog(0x02, 512, { nsid: 0 })).rc, 0);
 });
 
@@ -159,6 +159,23 @@ test('Error Information (LID 01h): 64-byte entries, newest first, with CID, stat
   assert.is(hex(p.subarray(72, 80)), '0000' + '0100' + le16((0x4001 << 1) | 1) + '0000', 'opcode at byte 0');
   assert.is(hex(p.subarray(128)), zeros(384));
   assert.is(ep.controller.errorCount, 2);
+});
+
+test('More (M): CQE status bit 13 (bit 14 of bytes 14-15) is set exactly when an Error Information entry is logged', () => {
+  const { send, ep } = nvmeDevice({ queueDepth: 4 });
+  const ok = send({ opcode: 0x06, cdw10: 1 });
+  assert.is(hex(ok.cqe.subarray(14)), '0100', 'success: P 1, no M, no entry');
+  assert.is(ep.controller.errorCount, 0);
+  const bad = send({ opcode: 0x06, cdw10: 0x55 }); // CID 1: Invalid Field in Command (CNS)
+  // bytes 14-15 little-endian: bit 0 P, 8:1 SC 02h, 11:9 SCT 0, 13:12 CRD 0, 14 M, 15 DNR -> C005h
+  assert.is(hex(bad.cqe.subarray(14)), '05c0');
+  assert.is(bad.rc, 0x6002, 'rc = the status field without P: M (2000h) and DNR (4000h) visible to the caller');
+  assert.is(ep.controller.errorCount, 1);
+  const log = send(getLog(0x01, 64)).payload;
+  assert.is(dv(log).getUint16(10, true), 1, 'the entry names the failed CID');
+  assert.is(dv(log).getUint16(12, true) >>> 1, 0x4002, 'the entry keeps the status without M');
+  const after = send({ opcode: 0x0a, cdw10: 1 });
+  assert.is(after.cqe[15]! & 0x40, 0, 'the next successful command has M clear');
 });
 
 test('Firmware Slot Information (LID 03h) and Supported Log Pages (LID 00h)', () => {
@@ -220,17 +237,17 @@ test('Get Log Page: offsets (LPOL/LPOU) and NUMD honoured; partial pages; the er
   assert.is(tail.payload.byteLength, 512, 'the host buffer');
   assert.is(hex(tail.payload), hex(full.subarray(4032)) + zeros(448), 'the controller transferred the last 64 bytes only');
   const numdu = send({ opcode: 0x02, nsid: 0xffffffff, cdw10: (0x05 | (0xffff << 16)) >>> 0, cdw11: 0 }); // 256 KiB
-  assert.is(numdu.rc, 0x4002, 'longer than MDTS: Invalid Field');
-  assert.is(send(getLog(0x05, 4, { cdw12: 2 })).rc, 0x4002, 'offset not dword aligned');
-  assert.is(send(getLog(0x05, 4, { cdw12: 4096 })).rc, 0x4002, 'offset at the end');
-  assert.is(send(getLog(0x02, 4, { cdw13: 1 })).rc, 0x4002, 'LPOU: beyond the page');
-  assert.is(send(getLog(0x02, 4, { cdw14: 1 << 23 })).rc, 0x4002, 'OT: no indexed logs');
-  assert.is(send(getLog(0x05, 4096, { cdw14: 1 << 24 })).rc, 0x4002, 'CSI other than NVM');
+  assert.is(numdu.rc, 0x6002, 'longer than MDTS: Invalid Field');
+  assert.is(send(getLog(0x05, 4, { cdw12: 2 })).rc, 0x6002, 'offset not dword aligned');
+  assert.is(send(getLog(0x05, 4, { cdw12: 4096 })).rc, 0x6002, 'offset at the end');
+  assert.is(send(getLog(0x02, 4, { cdw13: 1 })).rc, 0x6002, 'LPOU: beyond the page');
+  assert.is(send(getLog(0x02, 4, { cdw14: 1 << 23 })).rc, 0x6002, 'OT: no indexed logs');
+  assert.is(send(getLog(0x05, 4096, { cdw14: 1 << 24 })).rc, 0x6002, 'CSI other than NVM');
   assert.is(send(getLog(0x02, 512, { cdw10: 0x007f0002 | (0x7f << 8) })).rc, 0, 'LSP ignored');
   for (const lid of [0x04, 0x06, 0x0c, 0x12, 0x7f, 0x80, 0xc0, 0xff]) {
     const r = send(getLog(lid, 512));
-    assert.is(r.rc, 0x4109, `LID ${lid.toString(16)}h: Invalid Log Page (SCT 1h, SC 09h, DNR), per the spec`);
-    assert.is(hex(r.cqe.subarray(14)), '1382');
+    assert.is(r.rc, 0x6109, `LID ${lid.toString(16)}h: Invalid Log Page (SCT 1h, SC 09h, DNR), per the spec`);
+    assert.is(hex(r.cqe.subarray(14)), '13c2', 'P 1, SC 09h, SCT 1h, M, DNR');
   }
 });
 
@@ -259,8 +276,8 @@ test('Get Features SEL: current, default, saved (default when nothing saved), su
     }
     assert.is(dw0(send(getF(fid, 3))), caps[fid], `FID ${fid}: saveable(0) | changeable(2)`);
   }
-  assert.is(send(getF(0x01, 4)).rc, 0x4002, 'SEL 100b reserved');
-  assert.is(send(getF(0x01, 7)).rc, 0x4002);
+  assert.is(send(getF(0x01, 4)).rc, 0x6002, 'SEL 100b reserved');
+  assert.is(send(getF(0x01, 7)).rc, 0x6002);
 });
 
 test('Set/Get Features: values, SV saves, reset restores saved else default', () => {
@@ -284,18 +301,18 @@ test('Set/Get Features: values, SV saves, reset restores saved else default', ()
 
 test('Set Features value checks: Invalid Field for out-of-range values', () => {
   const { send } = nvmeDevice();
-  assert.is(send(setF(0x02, 3)).rc, 0x4002, 'PS beyond NPSS');
-  assert.is(send(setF(0x02, 3 << 5)).rc, 0x4002, 'WH reserved');
-  assert.is(send(setF(0x0b, 1 << 10)).rc, 0x4002, 'AEC reserved bit');
-  assert.is(send(setF(0x07, 0xffff0000)).rc, 0x4002, 'NCQR FFFFh');
-  assert.is(send(setF(0x07, 0x0000ffff)).rc, 0x4002, 'NSQR FFFFh');
-  assert.is(send(setF(0x04, 300 | (3 << 16))).rc, 0x4002, 'TMPSEL 3: not implemented');
-  assert.is(send(setF(0x04, 300 | (2 << 20))).rc, 0x4002, 'THSEL 10b reserved');
+  assert.is(send(setF(0x02, 3)).rc, 0x6002, 'PS beyond NPSS');
+  assert.is(send(setF(0x02, 3 << 5)).rc, 0x6002, 'WH reserved');
+  assert.is(send(setF(0x0b, 1 << 10)).rc, 0x6002, 'AEC reserved bit');
+  assert.is(send(setF(0x07, 0xffff0000)).rc, 0x6002, 'NCQR FFFFh');
+  assert.is(send(setF(0x07, 0x0000ffff)).rc, 0x6002, 'NSQR FFFFh');
+  assert.is(send(setF(0x04, 300 | (3 << 16))).rc, 0x6002, 'TMPSEL 3: not implemented');
+  assert.is(send(setF(0x04, 300 | (2 << 20))).rc, 0x6002, 'THSEL 10b reserved');
 });
 
 test('Number of Queues: allocated once per reset, answered in DW0 (NSQA 15:0, NCQA 31:16); not saveable', () => {
   const { send, ep } = nvmeDevice();
-  assert.is(send(setF(0x07, 0x00030007, true)).rc, 0x410d, 'SV on a feature that cannot be saved: SCT 1h SC 0Dh');
+  assert.is(send(setF(0x07, 0x00030007, true)).rc, 0x610d, 'SV on a feature that cannot be saved: SCT 1h SC 0Dh');
   const r = send(setF(0x07, 0x00030007));
   assert.is(dw0(r), 0x00030007);
   assert.is(dw0(send(setF(0x07, 0x00100010))), 0x00030007, 'a second request gets the same allocation');
@@ -309,7 +326,7 @@ test('Temperature Threshold: per sensor and over/under; TMPSEL Fh sets all; cros
   assert.is(dw0(send(getF(0x04, 0, 0))), 343, 'composite over = WCTEMP');
   assert.is(dw0(send(getF(0x04, 0, 1 << 16))), 0x1ffff, 'sensor 1 over: FFFFh, TMPSEL echoed');
   assert.is(dw0(send(getF(0x04, 0, 1 << 20))), 0x100000, 'composite under: 0, THSEL echoed');
-  assert.is(send(getF(0x04, 0, 0xf << 16)).rc, 0x4002, 'Get with TMPSEL Fh');
+  assert.is(send(getF(0x04, 0, 0xf << 16)).rc, 0x6002, 'Get with TMPSEL Fh');
   assert.is(send(setF(0x04, 400 | (0xf << 16))).rc, 0);
   for (const s of [0, 1, 2]) assert.is(dw0(send(getF(0x04, 0, s << 16))) & 0xffff, 400);
   assert.is(send(getLog(0x02, 512)).payload[0], 0);
@@ -323,13 +340,13 @@ test('Temperature Threshold: per sensor and over/under; TMPSEL Fh sets all; cros
 test('Features: unknown FID, namespace rules', () => {
   const { send } = nvmeDevice();
   for (const fid of [0x00, 0x03, 0x05, 0x09, 0x0c, 0x0e, 0x16, 0x80, 0xc0, 0xff]) {
-    assert.is(send(getF(fid)).rc, 0x4002, `Get FID ${fid.toString(16)}`);
-    assert.is(send(setF(fid, 0)).rc, 0x4002, `Set FID ${fid.toString(16)}`);
-    assert.is(send(setF(fid, 0, true)).rc, 0x4002, 'unknown FID before the SV check');
+    assert.is(send(getF(fid)).rc, 0x6002, `Get FID ${fid.toString(16)}`);
+    assert.is(send(setF(fid, 0)).rc, 0x6002, `Set FID ${fid.toString(16)}`);
+    assert.is(send(setF(fid, 0, true)).rc, 0x6002, 'unknown FID before the SV check');
   }
-  assert.is(send(getF(0x01, 0, 0, 1)).rc, 0x410f, 'Feature Not Namespace Specific');
-  assert.is(send(setF(0x06, 1, false, 1)).rc, 0x410f);
-  assert.is(send(setF(0x06, 1, false, 33)).rc, 0x400b, 'an invalid NSID');
+  assert.is(send(getF(0x01, 0, 0, 1)).rc, 0x610f, 'Feature Not Namespace Specific');
+  assert.is(send(setF(0x06, 1, false, 1)).rc, 0x610f);
+  assert.is(send(setF(0x06, 1, false, 33)).rc, 0x600b, 'an invalid NSID');
   assert.is(send(setF(0x06, 1, false, 0xffffffff)).rc, 0);
 });
 
@@ -352,13 +369,13 @@ test('Format NVM: LBA format, metadata, PI; user data cleared; the status of eve
   assert.is(send({ opcode: 0x80, nsid: 0xffffffff, cdw10: 0 }).rc, 0, 'all namespaces');
   for (const n of [1, 2, 3]) assert.is(dv(idns(n)).getBigUint64(16, true), 0n);
   const bad: [number, number, number][] = [
-    [1, 4, 0x410a], // LBAF beyond NLBAF: Invalid Format
-    [1, 1 | (1 << 5), 0x410a], // PI on a format without metadata
-    [1, 2 | (4 << 5), 0x4002], // PI 100b reserved
-    [1, 0 | (3 << 9), 0x4002], // SES 011b reserved
-    [0, 0, 0x400b],
-    [4, 0, 0x400b], // valid NSID, not active
-    [40, 0, 0x400b],
+    [1, 4, 0x610a], // LBAF beyond NLBAF: Invalid Format
+    [1, 1 | (1 << 5), 0x610a], // PI on a format without metadata
+    [1, 2 | (4 << 5), 0x6002], // PI 100b reserved
+    [1, 0 | (3 << 9), 0x6002], // SES 011b reserved
+    [0, 0, 0x600b],
+    [4, 0, 0x600b], // valid NSID, not active
+    [40, 0, 0x600b],
   ];
   for (const [nsid, cdw10, st] of bad) assert.is(send({ opcode: 0x80, nsid, cdw10 }).rc, st, `NSID ${nsid} CDW10 ${cdw10.toString(16)}`);
 });
@@ -369,8 +386,8 @@ test('opcodes not in the table: Invalid Command Opcode (SCT 0h, SC 01h) with DNR
   const { send } = nvmeDevice({ vendorCommands: 'declared' });
   for (const op of [0x00, 0x01, 0x04, 0x05, 0x08, 0x0d, 0x14, 0x15, 0x18, 0x19, 0x7c, 0x81, 0x82, 0x86, 0xc0, 0xc5, 0xff]) {
     const r = send({ opcode: op });
-    assert.is(r.rc, 0x4001, `opcode ${op.toString(16)}h`);
-    assert.is(hex(r.cqe.subarray(14)), '0380');
+    assert.is(r.rc, 0x6001, `opcode ${op.toString(16)}h`);
+    assert.is(hex(r.cqe.subarray(14)), '03c0', 'P 1, SC 01h, M (bit 14 of the halfword), DNR');
     assert.is(r.payload.byteLength, 0);
   }
 });
@@ -382,8 +399,8 @@ test('FUSE or PSDT set on an admin command: Invalid Field', () => {
   ep.submit(1, 0x06, 0, p, 0, 0, 0, T0);
   p[1] = 0x40; // PSDT SGL
   ep.submit(2, 0x06, 0, p, 0, 0, 0, T0);
-  assert.is(sink.byTag.get(1)!.a0, 0x4002);
-  assert.is(sink.byTag.get(2)!.a0, 0x4002);
+  assert.is(sink.byTag.get(1)!.a0, 0x6002);
+  assert.is(sink.byTag.get(2)!.a0, 0x6002);
 });
 
 test('malformed ring payloads are answered FAILED (BAD_REQUEST) by the worker, never reaching the controller', () => {

@@ -8,7 +8,7 @@ import { ADMIN_PARKED, AER_LIMIT, AerType, ERROR_ENTRY_BYTES, ERROR_LOG_ENTRIES,
 import { NVME_PAGE_BYTES } from './layout.js';
 import { ControllerQueues, type NvmeRegion } from './queues.js';
 import { emptySqe, type Sqe } from './sqe.js';
-import { St, statusIsSuccess } from './status.js';
+import { St, STATUS_MORE, statusIsSuccess } from './status.js';
 import type { VendorState } from './vendor.js';
 
 /** One command the controller fetched but has not completed (injected delay or hang). */
@@ -250,9 +250,16 @@ export class NvmeController {
     return cmd.handler(this, x);
   }
 
-  /** Posts a completion now, or holds it until the host frees a CQ slot. */
+  /**
+   * Posts a completion now, or holds it until the host frees a CQ slot. A failed command gets an Error
+   * Information entry and, to say so, M (status bit 13, "more information in the Error Information log",
+   * NVMe Base 2.0 4.2.3) in its CQE, as Linux's NVMe target does.
+   */
   private complete(sqe: Sqe, dw0: number, dw1: number, status: number, errLoc = 0xffff): void {
-    if (!statusIsSuccess(status)) this.logError(sqe, status, errLoc);
+    if (!statusIsSuccess(status)) {
+      this.logError(sqe, status & ~STATUS_MORE, errLoc);
+      status |= STATUS_MORE;
+    }
     if (this.held.length === 0 && !this.q.cqFull()) this.q.post(dw0, dw1, sqe.cid, status);
     else this.held.push({ dw0, dw1, cid: sqe.cid, status });
   }
