@@ -265,16 +265,18 @@ const dw0 = (r: { cqe: Uint8Array }): number => decodeCqe(r.cqe).dw0;
 
 test('Get Features SEL: current, default, saved (default when nothing saved), supported capabilities', () => {
   const { send } = nvmeDevice();
-  const caps: Record<number, number> = { 0x01: 5, 0x02: 5, 0x04: 5, 0x06: 5, 0x07: 4, 0x08: 5, 0x0b: 5 };
-  const defaults: Record<number, number> = { 0x01: 7, 0x02: 0, 0x04: 343, 0x06: 1, 0x07: 0x003f003f, 0x08: 0, 0x0b: 0 };
-  for (const fid of [0x01, 0x02, 0x04, 0x06, 0x07, 0x08, 0x0b]) {
+  // capabilities (SEL 011b) DW0: bit 0 saveable, bit 1 namespace specific, bit 2 changeable
+  const caps: Record<number, number> = { 0x01: 5, 0x02: 5, 0x04: 5, 0x05: 7, 0x06: 5, 0x07: 4, 0x08: 5, 0x09: 4, 0x0a: 5, 0x0b: 5 };
+  const defaults: Record<number, number> = { 0x01: 7, 0x02: 0, 0x04: 343, 0x05: 0, 0x06: 1, 0x07: 0x003f003f, 0x08: 0, 0x09: 0x10000, 0x0a: 0, 0x0b: 0 };
+  for (const fid of [0x01, 0x02, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b]) {
+    const nsid = fid === 0x05 ? 1 : 0; // Error Recovery is per namespace
     for (const sel of [0, 1, 2]) {
-      const r = send(getF(fid, sel));
+      const r = send(getF(fid, sel, 0, nsid));
       assert.is(r.rc, 0);
       assert.is(dw0(r), defaults[fid], `FID ${fid} SEL ${sel}`);
       assert.is(r.payload.byteLength, 0, 'no data buffer');
     }
-    assert.is(dw0(send(getF(fid, 3))), caps[fid], `FID ${fid}: saveable(0) | changeable(2)`);
+    assert.is(dw0(send(getF(fid, 3, 0, nsid))), caps[fid], `FID ${fid}: capabilities`);
   }
   assert.is(send(getF(0x01, 4)).rc, 0x6002, 'SEL 100b reserved');
   assert.is(send(getF(0x01, 7)).rc, 0x6002);
@@ -337,9 +339,65 @@ test('Temperature Threshold: per sensor and over/under; TMPSEL Fh sets all; cros
   assert.is(send(getLog(0x02, 512)).payload[0], 0x02);
 });
 
+test('Error Recovery (05h): CDW11 / DW0 TLER 15:0, DULBE 16; per namespace; SEL; saved across reset', () => {
+  const { send, ep } = nvmeDevice({ namespaces: 2 });
+  assert.is(send(setF(0x05, 0x00011234, false, 1)).rc, 0x6002, 'DULBE (bit 16) set: NSFEAT bit 2 is 0, so Invalid Field');
+  assert.is(send(setF(0x05, 0xfffc1234, false, 1)).rc, 0, 'TLER 1234h; reserved bits 31:18 ignored');
+  assert.is(dw0(send(getF(0x05, 0, 0, 1))), 0x00001234, 'DW0: TLER in 15:0, DULBE 0, reserved 0');
+  assert.is(dw0(send(getF(0x05, 0, 0, 2))), 0, 'namespace 2 untouched');
+  assert.is(dw0(send(getF(0x05, 2, 0, 1))), 0, 'saved: nothing saved yet, so the default');
+  assert.is(send(setF(0x05, 0x0000abcd, true, 0xffffffff)).rc, 0, 'FFFFFFFFh in a Set: every namespace, saved');
+  for (const nsid of [1, 2]) {
+    assert.is(dw0(send(getF(0x05, 0, 0, nsid))), 0xabcd);
+    assert.is(dw0(send(getF(0x05, 1, 0, nsid))), 0, 'default');
+    assert.is(dw0(send(getF(0x05, 2, 0, nsid))), 0xabcd, 'saved');
+  }
+  assert.is(send(setF(0x05, 7, false, 2)).rc, 0);
+  ep.resetController('controller', T0);
+  assert.is(dw0(send(getF(0x05, 0, 0, 2))), 0xabcd, 'after a reset: the saved value, not the unsaved 7');
+  for (const [nsid, st] of [[0, 0x600b], [0xffffffff, 0x600b], [33, 0x600b], [3, 0x6002]] as const) {
+    assert.is(send(getF(0x05, 0, 0, nsid)).rc, st, `Get NSID ${nsid.toString(16)}h`);
+  }
+  assert.is(send(setF(0x05, 1, false, 0)).rc, 0x600b, 'Set NSID 0: Invalid Namespace or Format');
+  assert.is(send(setF(0x05, 1, false, 3)).rc, 0x6002, 'Set of a valid but inactive NSID: Invalid Field');
+});
+
+test('Interrupt Vector Configuration (09h): CDW11 / DW0 IV 15:0, CD 16; per vector; not saveable', () => {
+  const { send, ep } = nvmeDevice();
+  assert.is(dw0(send(getF(0x09, 0, 0))), 0x00010000, 'vector 0 (admin CQ): CD 1, no coalescing');
+  assert.is(dw0(send(getF(0x09, 0, 5))), 0x00000005, 'vector 5: IV echoed, CD 0');
+  assert.is(dw0(send(getF(0x09, 0, 64))), 64, 'the last of 65 vectors');
+  assert.is(send(getF(0x09, 0, 65)).rc, 0x6002, 'IV beyond the vectors: Invalid Field');
+  assert.is(send(setF(0x09, 0x00010005)).rc, 0, 'CD 1 on vector 5');
+  assert.is(dw0(send(getF(0x09, 0, 5))), 0x00010005);
+  assert.is(dw0(send(getF(0x09, 0, 6))), 0x00000006, 'other vectors unchanged');
+  assert.is(dw0(send(getF(0x09, 1, 5))), 0x00000005, 'SEL default');
+  assert.is(dw0(send(getF(0x09, 2, 5))), 0x00000005, 'SEL saved: not saveable, so the default');
+  assert.is(send(setF(0x09, 0x00010005, true)).rc, 0x610d, 'SV: Feature Identifier Not Saveable');
+  assert.is(send(setF(0x09, 0x00000000)).rc, 0x6002, 'CD 0 on the admin vector: Invalid Field');
+  assert.is(send(setF(0x09, 0x00010041)).rc, 0x6002, 'IV 65: Invalid Field');
+  ep.resetController('controller', T0);
+  assert.is(dw0(send(getF(0x09, 0, 5))), 5, 'reset: back to the default');
+});
+
+test('Write Atomicity Normal (0Ah): CDW11 / DW0 DN bit 0; saveable; SEL', () => {
+  const { send, ep } = nvmeDevice();
+  assert.is(send(setF(0x0a, 0xffffffff)).rc, 0);
+  assert.is(dw0(send(getF(0x0a))), 1, 'DN only: reserved 31:1 dropped');
+  assert.is(dw0(send(getF(0x0a, 1))), 0, 'default DN 0 (AWUN/NAWUN honoured)');
+  assert.is(dw0(send(getF(0x0a, 2))), 0, 'not saved');
+  ep.resetController('controller', T0);
+  assert.is(dw0(send(getF(0x0a))), 0);
+  assert.is(send(setF(0x0a, 1, true)).rc, 0);
+  ep.resetController('controller', T0);
+  assert.is(dw0(send(getF(0x0a))), 1, 'saved DN survives a reset');
+  assert.is(dw0(send(getF(0x0a, 2))), 1);
+  assert.is(send(getF(0x0a, 0, 0, 1)).rc, 0x610f, 'controller-wide: Feature Not Namespace Specific');
+});
+
 test('Features: unknown FID, namespace rules', () => {
   const { send } = nvmeDevice();
-  for (const fid of [0x00, 0x03, 0x05, 0x09, 0x0c, 0x0e, 0x16, 0x80, 0xc0, 0xff]) {
+  for (const fid of [0x00, 0x03, 0x0c, 0x0e, 0x16, 0x80, 0xc0, 0xff]) {
     assert.is(send(getF(fid)).rc, 0x6002, `Get FID ${fid.toString(16)}`);
     assert.is(send(setF(fid, 0)).rc, 0x6002, `Set FID ${fid.toString(16)}`);
     assert.is(send(setF(fid, 0, true)).rc, 0x6002, 'unknown FID before the SV check');

@@ -37,6 +37,11 @@ export const MTFA_100MS = 50;
 export const POWER_STATES = 3;
 /** I/O queue pairs the controller can allocate (Set Features Number of Queues answers at most this, 0's based). */
 export const MAX_IO_QUEUES = 64;
+/**
+ * MSI-X vectors of the controller (one per completion queue, vector 0 for the admin CQ): Create I/O Completion
+ * Queue and Interrupt Vector Configuration accept IV 0 .. this - 1. Interrupts are not raised (the host polls).
+ */
+export const INTERRUPT_VECTORS = MAX_IO_QUEUES + 1;
 
 /** Warning and critical composite temperature thresholds (Identify WCTEMP/CCTEMP), Kelvin. */
 export const WCTEMP_K = 343;
