@@ -153,10 +153,10 @@ test('Sanitize block erase: starts, runs in the background, log 81h shows progre
   assert.is(san(dev, 0x0a), 0, 'block erase, AUSE');
   assert.is(dev.ep.deadline(), T0 + 2e9);
   let p = sanLog(dev, T0);
-  assert.is(hex(p.subarray(0, 8)), '0000' + '0200' + '0a000000', 'SPROG 0, SSTAT in progress, SCDW10');
+  assert.is(hex(p.subarray(0, 8)), '0000' + '0201' + '0a000000', 'SPROG 0, SSTAT in progress + GDE (nothing was ever written), SCDW10');
   p = sanLog(dev, T0 + 1e9);
   assert.is(dv(p).getUint16(0, true), 32768, 'half done');
-  assert.is(dv(p).getUint16(2, true), 2);
+  assert.is(dv(p).getUint16(2, true), 0x102);
   dev.ep.poll(T0 + 2e9);
   assert.is(dev.ep.deadline(), Infinity);
   p = sanLog(dev, T0 + 2e9);
@@ -200,7 +200,7 @@ test('Sanitize in progress: only the allowed commands run; the rest get Sanitize
 test('Sanitize overwrite: passes counted in SSTAT 7:3; NDAS keeps allocation; crypto erase; bad actions', () => {
   const dev = nvmeDevice();
   assert.is(san(dev, 0x03 | (2 << 4)), 0, 'overwrite, 2 passes: 2 s');
-  assert.is(dv(sanLog(dev, T0 + 1.5e9)).getUint16(2, true), 0x02 | (1 << 3), 'in progress, 1 pass done');
+  assert.is(dv(sanLog(dev, T0 + 1.5e9)).getUint16(2, true), 0x02 | (1 << 3) | 0x100, 'in progress, 1 pass done; GDE: never written');
   assert.is(dv(sanLog(dev, T0 + 2e9)).getUint16(2, true), 0x01 | (2 << 3) | 0x100);
   const ndas = nvmeDevice();
   const before = dv(ndas.send({ opcode: 0x06, nsid: 1, cdw10: 0 }).payload).getBigUint64(16, true);
@@ -210,7 +210,7 @@ test('Sanitize overwrite: passes counted in SSTAT 7:3; NDAS keeps allocation; cr
   const bad = nvmeDevice();
   for (const cdw10 of [0, 5, 6, 7, 0x02 | (1 << 10)]) assert.is(san(bad, cdw10), 0x6002, `CDW10 ${cdw10.toString(16)}`);
   assert.is(san(bad, 0x01), 0, 'Exit Failure Mode with no failure: nothing to do');
-  assert.is(hex(sanLog(bad, T0).subarray(0, 4)), 'ffff0000', 'never sanitized');
+  assert.is(hex(sanLog(bad, T0).subarray(0, 4)), 'ffff0001', 'never sanitized; GDE: no user data written since manufacture');
 });
 
 // -------------------------------------------------------------------------------------- asynchronous events

@@ -86,7 +86,7 @@ test('hang: the command never completes; only cancel ends it (Abort Requested in
   const own = dv(ctrl.errorLog()!);
   assert.is(own.getUint16(10, true), 0, 'CID 0 (the hung Identify)');
   assert.is(own.getUint16(12, true) >>> 1, 0x0007, 'Command Abort Requested');
-  assert.is(ep.host.cqHead, 2, 'both CQEs consumed');
+  assert.is(ep.host.adminCq.head, 2, 'both CQEs consumed');
   assert.is(ep.pending, 0);
 });
 
@@ -96,7 +96,7 @@ test('cancel: a command still in the SQ, one in the FIFO, an unknown tag, a fini
   const inSq = submit(GET_ARB);
   const inSq2 = submit({ opcode: 0x0a, cdw10: 7 });
   const inFifo = submit({ opcode: 0x0a, cdw10: 6 });
-  assert.is(ep.host.sqUsed(), 3, 'the hung command (fetched, no CQE yet) and two more');
+  assert.is(ep.host.admin.used(), 3, 'the hung command (fetched, no CQE yet) and two more');
   ep.cancel(inFifo, T0);
   assert.is(sink.byTag.get(inFifo)!.flags, CANCELLED, 'removed from the FIFO');
   ep.cancel(inSq, T0);
@@ -116,14 +116,14 @@ test('cancel: a command still in the SQ, one in the FIFO, an unknown tag, a fini
   assert.is(sink.all.length, 4, 'no second answers');
   const t = submit(GET_ARB);
   assert.is(sink.byTag.get(t)!.a0, 0, 'the queue works afterwards');
-  assert.is(ctrl.abort(0x7777, T0), false, 'the controller does not hold that CID');
+  assert.is(ctrl.abort(0, 0x7777, T0), false, 'the controller does not hold that CID');
 });
 
 test('a two-entry queue: the command behind a hung one waits in the FIFO', () => {
   const { ep, submit, sink } = nvmeDevice({ queueDepth: 2, faults: { hang: [0x06] } });
   const hung = submit(IDENTIFY);
   const next = submit(GET_ARB);
-  assert.ok(ep.host.sqFull(), 'one command fills a 2-entry SQ');
+  assert.ok(ep.host.admin.full(), 'one command fills a 2-entry SQ');
   assert.is(ep.pending, 2);
   ep.cancel(hung, T0);
   assert.is(sink.byTag.get(next)!.a0, 0);
