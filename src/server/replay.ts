@@ -184,7 +184,7 @@ function requestOf(r: RecordedRequest): SendRequest {
   const q: SendRequest = { device: r.device, opcode: r.opcode };
   if (r.payload !== undefined) q.payload = r.payload;
   if (r.data !== undefined) q.data = r.data;
-  for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
+  for (const k of ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
     if (typeof r[k] === 'number') q[k] = r[k];
   }
   if (Array.isArray(r.tunnel)) q.tunnel = r.tunnel;
