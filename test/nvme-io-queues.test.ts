@@ -126,6 +126,8 @@ test('a request for a queue the host does not have, or on the wrong kind of queu
   dev.ep.submit(900, 0x102, 0, sqe, 0, 0, 0, T0);
   dev.ep.submit(901, 0x02, 0, sqe, 1, 0, 0, T0);
   for (const tag of [900, 901]) assert.match(Buffer.from(dev.sink.byTag.get(tag)!.payload).toString(), /admin commands go to queue 0 and I\/O commands to an I\/O queue/);
+  const withData = dev.submit({ ...createSq(2, 4, 1), data: new Uint8Array(64) });
+  assert.match(Buffer.from(dev.sink.byTag.get(withData)!.payload).toString(), /takes no data: the host driver supplies the queue memory/);
   assert.is(dev.ctrl.executed, 2, 'only the two creations ran');
 });
 

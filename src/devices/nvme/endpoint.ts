@@ -171,6 +171,7 @@ export class NvmeEndpoint implements DeviceEndpoint {
     const given = payload.byteLength - SQE_BYTES;
     const op = opcode & 0xff;
     if (given > 0 && !acceptsHostData(op)) return `${this.id}: opcode 0x${op.toString(16)} takes no data from the host (opcode bits 1:0)`;
+    if (given > 0 && !io && (op === 0x01 || op === 0x05)) return `${this.id}: Create I/O ${op === 0x01 ? 'Submission' : 'Completion'} Queue takes no data: the host driver supplies the queue memory`;
     const buffer = this.region.layout.dataBytes;
     if (given > buffer) return `${this.id}: ${given} data bytes exceed the ${buffer}-byte transfer limit`;
     const v = new DataView(payload.buffer, payload.byteOffset, SQE_BYTES);
