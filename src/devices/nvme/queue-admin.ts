@@ -22,7 +22,7 @@ import { St } from './status.js';
  * be deleted while an SQ posts to it (Invalid Queue Deletion). CAP.CQR = 1: PC = 0 is Invalid Field; PRP1 must
  * be page aligned (PRP Offset Invalid) and lie in host memory (Invalid Field). QPRIO only matters with
  * weighted round robin arbitration, which this controller does not offer (CAP.AMS = 0): it is ignored.
- * Checks run in QEMU's order.
+ * Checks run in this order: (SQ: the CQ,) the queue ID, the size, PRP1, PC, (CQ: the interrupt vector).
  */
 
 const MAX_ENTRIES = Cap.MQES + 1;
