@@ -6,6 +6,7 @@ import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
 import { parseTier, type Tier } from '../policy/tiers.js';
 import { type LoadClock, realClock } from './clock.js';
 import { Histogram } from './histogram.js';
+import { openIoQueues } from './io-queues.js';
 import { buildSchedule, DEFAULT_MIX, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
 import { evaluateThreshold, parseThreshold, type Threshold, type ThresholdResult, type ThresholdSubject } from './thresholds.js';
 
@@ -428,9 +429,14 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
     }
     const session = mux.openSession({ tier: p.tier, host: p.host, fabricManager: p.fabricManager, name: 'mbxmux-load' });
     try {
-      const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal);
-      outstanding = left;
-      return r;
+      const closeQueues = await openIoQueues(session, schedule.ioQueueDevices);
+      try {
+        const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal);
+        outstanding = left;
+        return r;
+      } finally {
+        if (outstanding === 0) await closeQueues();
+      }
     } finally {
       session.close();
     }

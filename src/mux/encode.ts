@@ -1,4 +1,4 @@
-import { decodeNvmeCompletion, encodeNvmeRequest } from '../devices/nvme/wire.js';
+import { decodeNvmeCompletion, encodeNvmeRequest, nvmeRingFields } from '../devices/nvme/wire.js';
 import { decodeTunnelResponse, encodeTunnelRequest, TUNNEL_OPCODE } from '../devices/cxl/tunnel.js';
 import { BadRequestError, ProtocolError } from '../errors.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
@@ -16,6 +16,7 @@ export interface Encoded {
 }
 
 const EMPTY = new Uint8Array(0);
+const NVME_FIELDS = ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
 
 export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, payload): CommandResult => ({
   rc: rc32 & 0xffff,
@@ -62,10 +63,13 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
     case 'nvme': {
       if (req.payload !== undefined && req.data !== undefined) throw new BadRequestError('NVMe requests take data, not payload (give one)');
       const nv: Parameters<typeof encodeNvmeRequest>[0] = { opcode: req.opcode };
-      for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const) if (req[k] !== undefined) nv[k] = req[k];
+      for (const k of NVME_FIELDS) if (req[k] !== undefined) nv[k] = req[k];
       const data = req.data ?? req.payload;
       if (data !== undefined) nv.data = data;
-      return { opcode: req.opcode, flags: 0, payload: encodeNvmeRequest(nv, d.mailboxBytes), a0: 0, decode: decodeNvme };
+      const payload = encodeNvmeRequest(nv, d.mailboxBytes);
+      // an I/O queue's command is opcode 100h + op: its index in the effects log, which the policy checks
+      const ring = nvmeRingFields(nv);
+      return { opcode: ring.opcode, flags: 0, payload, a0: ring.a0, decode: decodeNvme };
     }
     case 'mctp-pcc': {
       const t = req.mctpType;

@@ -48,14 +48,17 @@ export function cxlPolicyFromCel(cel: Uint8Array, shared: boolean, vendorRules: 
   return t;
 }
 
-/** From the admin half of NVMe log page 05h: 256 little-endian dwords. */
+/**
+ * From NVMe log page 05h: ACS (admin opcodes, entries 0-255) and IOCS (I/O opcodes, entries 256-511), 512
+ * little-endian dwords. A command on an I/O queue is checked at index 100h + opcode (its IOCS entry).
+ */
 export function nvmePolicyFromEffectsLog(log: Uint8Array, vendorRules: ReadonlyMap<number, number>): PolicyTable {
-  const key = Buffer.from(log.buffer, log.byteOffset, Math.min(1024, log.byteLength)).toString('base64');
+  const key = Buffer.from(log.buffer, log.byteOffset, Math.min(2048, log.byteLength)).toString('base64');
   let t = nvmeCache.get(key);
   if (t !== undefined) return t;
-  t = new PolicyTable('nvme', false, 0x100);
+  t = new PolicyTable('nvme', false, 0x200);
   const v = new DataView(log.buffer, log.byteOffset, log.byteLength);
-  for (let op = 0; op < 256 && op * 4 + 4 <= log.byteLength; op++) {
+  for (let op = 0; op < 0x200 && op * 4 + 4 <= log.byteLength; op++) {
     const e = v.getUint32(op * 4, true);
     t.effects[op] = e;
     t.declared[op] = e & 1;
@@ -77,7 +80,7 @@ let unknownNvme: PolicyTable | null = null;
 export function unknownEffectsTable(protocol: 'cxl' | 'nvme'): PolicyTable {
   if (protocol === 'nvme') {
     if (unknownNvme === null) {
-      unknownNvme = new PolicyTable('nvme', false, 0x100, true);
+      unknownNvme = new PolicyTable('nvme', false, 0x200, true);
       unknownNvme.level.fill(TierLevel['debug-write-full']);
     }
     return unknownNvme;
