@@ -1,5 +1,5 @@
 import { BadRequestError, PermissionError } from '../errors.js';
-import type { Session } from '../mux/session.js';
+import type { CommandResult, SendRequest } from '../mux/types.js';
 import { MIX_IO_QUEUE } from './mix.js';
 
 /** Entries of the I/O queue pair a load run creates (at most 63 commands in flight per controller). */
@@ -13,7 +13,7 @@ const QUEUE_IN_USE = 0x101;
  * debug-write). A queue that already exists (a mux handed to runLoad may have it) is used as it is and left
  * alone. Returns the function that deletes what this created (SQ, then CQ).
  */
-export async function openIoQueues(session: Session, devices: readonly string[]): Promise<() => Promise<void>> {
+export async function openIoQueues(session: { send(req: SendRequest): Promise<CommandResult> }, tier: string, devices: readonly string[]): Promise<() => Promise<void>> {
   const made: { device: string; cq: boolean; sq: boolean }[] = [];
   const undo = async (): Promise<void> => {
     for (const m of made.reverse()) {
@@ -28,7 +28,7 @@ export async function openIoQueues(session: Session, devices: readonly string[])
     } catch (e) {
       if (!(e instanceof PermissionError)) throw e;
       throw new BadRequestError(`the read and write mixes run on NVMe I/O queue ${MIX_IO_QUEUE}, which the load creates first: `
-        + `creating it needs tier debug-write (write itself debug-write-full); the session has ${session.tier}. Pass --tier debug-write or higher`);
+        + `creating it needs tier debug-write (write itself debug-write-full); the session has ${tier}. Pass --tier debug-write or higher`);
     }
     if ((rc & 0x7ff) === QUEUE_IN_USE) return false;
     if (rc !== 0) throw new BadRequestError(`${device} refused to create I/O queue ${MIX_IO_QUEUE} (status 0x${rc.toString(16)})`);

@@ -429,7 +429,7 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
     }
     const session = mux.openSession({ tier: p.tier, host: p.host, fabricManager: p.fabricManager, name: 'mbxmux-load' });
     try {
-      const closeQueues = await openIoQueues(session, schedule.ioQueueDevices);
+      const closeQueues = await openIoQueues(session, p.tier, schedule.ioQueueDevices);
       try {
         const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal);
         outstanding = left;
