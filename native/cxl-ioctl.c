@@ -179,6 +179,10 @@ static int send_command(struct mbx_dev *d, void *arg)
 		}
 		q.opcode = k->opcode;
 	}
+	if (c.in.size > 0 && c.in.payload == 0) {
+		errno = EFAULT;	/* vmemdup_user() of the input */
+		return -1;
+	}
 	/* cxl_payload_from_user_allowed(): a Set Partition Info asking for an immediate change is refused */
 	if (c.in.size > 8 && q.opcode == 0x4101 && (((const uint8_t *)(uintptr_t)c.in.payload)[8] & 1)) {
 		errno = EBUSY;
@@ -195,6 +199,10 @@ static int send_command(struct mbx_dev *d, void *arg)
 	if (rep.is_err) {
 		errno = mbx_errno_of(&rep, d->e.kind);
 		return -1;	/* delivery failed (refused, timed out): nothing written back */
+	}
+	if (out == NULL && size_out > 0 && (rep.rc != 0 || rep.payload_len > 0)) {
+		errno = EFAULT;	/* copy_to_user() of the output, after the device ran the command */
+		return -1;
 	}
 	if (rep.rc != 0) {
 		/* The mailbox completed with an error (Background Started included: 6.1 does not wait for

@@ -3,8 +3,8 @@
  *
  * Ownership rule: a path is ours only if it starts with one of the device prefixes below AND is listed in
  * the map file (MBXMUX_MAP); a descriptor is ours only if we returned it from open() and it is still the
- * same socket (device and inode checked on every use, so a number the tool closed behind our back, e.g.
- * with close_range() or dup2(), and that now names another file is never touched). Everything else goes
+ * same socket (its SO_COOKIE checked on every use, so a number the tool closed behind our back, e.g. with
+ * close_range() or dup2(), and that now names another file is never touched). Everything else goes
  * straight to the next definition (dlsym(RTLD_NEXT)), arguments untouched.
  *
  * Interposed: open, open64, openat, openat64 and their _FORTIFY_SOURCE forms; close; ioctl; read and write
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -28,12 +29,24 @@
 
 #define MAX_CEL 1024
 
+#ifndef SO_COOKIE
+#define SO_COOKIE 57	/* Linux 4.12+: a number unique to each socket for the life of the system */
+#endif
+
 /* st_rdev majors, from the range Linux reserves for local use (240-254): never a real driver's */
 static const unsigned major_of[] = { [MBX_NVME_CTRL] = 240, [MBX_NVME_NS] = 241, [MBX_CXL_MEM] = 242, [MBX_CXL_SWITCH] = 243 };
 
 /* ------------------------------------------------------------------ the next definitions */
 
-#define NEXT(name) ((__typeof__(&name))next_sym(#name))
+/* The next definition of a libc function, looked up once per call site. */
+#define NEXT(name)                                                                   \
+	({                                                                           \
+		static __typeof__(&name) next_;                                      \
+		if (__atomic_load_n(&next_, __ATOMIC_ACQUIRE) == NULL)               \
+			__atomic_store_n(&next_, (__typeof__(&name))next_sym(#name), \
+					 __ATOMIC_RELEASE);                          \
+		__atomic_load_n(&next_, __ATOMIC_ACQUIRE);                           \
+	})
 
 static void *next_sym(const char *name)
 {
@@ -48,11 +61,7 @@ static void *next_sym(const char *name)
 
 void mbx_close_socket(int fd)
 {
-	static int (*next_close)(int);
-
-	if (next_close == NULL)
-		next_close = NEXT(close);
-	next_close(fd);
+	NEXT(close)(fd);
 }
 
 /* ------------------------------------------------------------------ open descriptors */
@@ -62,38 +71,63 @@ static struct mbx_dev **by_fd;	/* indexed by descriptor number */
 static int by_fd_len;
 static int open_count;		/* read without the lock as a fast "none of ours" test */
 
+static void free_dev(struct mbx_dev *d)
+{
+	pthread_mutex_destroy(&d->lock);
+	free(d->rx);
+	free(d);
+}
+
+/* Drops the table's reference; the device is freed once no call is using it. */
 static void forget_locked(int fd)
 {
 	struct mbx_dev *d = by_fd[fd];
 
 	by_fd[fd] = NULL;
 	__atomic_sub_fetch(&open_count, 1, __ATOMIC_RELAXED);
-	pthread_mutex_destroy(&d->lock);
-	free(d->rx);
-	free(d);
+	if (--d->refs == 0)
+		free_dev(d);
 }
 
-/* Our device behind `fd`, or NULL. Drops a stale entry whose number now names another file. */
+/* The socket's cookie, or 0 if `fd` is not a socket (or not open). */
+static uint64_t socket_cookie(int fd)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
+		return 0;
+	return cookie;
+}
+
+/* Our device behind `fd` with a reference the caller drops with dev_put(), or NULL. Drops a stale entry
+ * whose number now names another file. */
 static struct mbx_dev *dev_of(int fd)
 {
-	static int (*next_fstat)(int, struct stat *);
 	struct mbx_dev *d = NULL;
-	struct stat st;
 
 	if (__atomic_load_n(&open_count, __ATOMIC_RELAXED) == 0 || fd < 0)
 		return NULL;
-	if (next_fstat == NULL)
-		next_fstat = NEXT(fstat);
 	pthread_mutex_lock(&table_lock);
 	if (fd < by_fd_len && by_fd[fd] != NULL) {
 		d = by_fd[fd];
-		if (next_fstat(fd, &st) != 0 || st.st_dev != d->sock_dev || st.st_ino != d->sock_ino) {
+		if (socket_cookie(fd) != d->cookie) {
 			forget_locked(fd);
 			d = NULL;
+		} else {
+			d->refs++;
 		}
 	}
 	pthread_mutex_unlock(&table_lock);
 	return d;
+}
+
+static void dev_put(struct mbx_dev *d)
+{
+	pthread_mutex_lock(&table_lock);
+	if (--d->refs == 0)
+		free_dev(d);
+	pthread_mutex_unlock(&table_lock);
 }
 
 static int remember(struct mbx_dev *d)
@@ -201,11 +235,10 @@ static void fill_stat(const struct mbx_entry *e, struct stat *st)
  */
 static int open_device(const struct mbx_entry *e, int flags)
 {
-	uint16_t *cel;
+	uint16_t *cel = NULL;
 	size_t n = 0;
-	struct mbx_dev *d;
-	struct stat st;
-	int fd;
+	struct mbx_dev *d = NULL;
+	int fd, err = ENOMEM;
 
 	if (flags & O_DIRECTORY) {
 		errno = ENOTDIR;
@@ -220,35 +253,42 @@ static int open_device(const struct mbx_entry *e, int flags)
 		return -1;
 	d = calloc(1, sizeof(*d));
 	cel = malloc(MAX_CEL * sizeof(*cel));
-	if (d == NULL || cel == NULL || fstat(fd, &st) != 0) {
-		free(d);
-		free(cel);
-		mbx_close_socket(fd);
-		errno = ENOMEM;
-		return -1;
-	}
+	if (d == NULL || cel == NULL)
+		goto fail;
 	d->fd = fd;
-	d->sock_dev = st.st_dev;
-	d->sock_ino = st.st_ino;
+	d->cookie = socket_cookie(fd);
+	if (d->cookie == 0) {
+		mbx_note("this kernel has no SO_COOKIE (Linux 4.12+): descriptors cannot be told apart safely");
+		err = EIO;
+		goto fail;
+	}
 	d->e = *e;
 	d->next_id = 1;
+	d->refs = 1;	/* the table's */
 	pthread_mutex_init(&d->lock, NULL);
 	/* the device's own effects log, as the driver reads the CEL at probe: also proves the device exists */
-	if (mbx_session_effects(d, cel, MAX_CEL, &n) < 0 || remember(d) < 0) {
-		int err = errno;
-
-		free(cel);
-		free(d->rx);
+	if (mbx_session_effects(d, cel, MAX_CEL, &n) < 0) {
+		err = errno;
 		pthread_mutex_destroy(&d->lock);
-		free(d);
-		mbx_close_socket(fd);
-		errno = err;
-		return -1;
+		goto fail;
 	}
 	if (e->kind == MBX_CXL_MEM || e->kind == MBX_CXL_SWITCH)
 		mbx_cxl_walk_cel(d, cel, n);
 	free(cel);
+	cel = NULL;
+	if (remember(d) < 0) {
+		pthread_mutex_destroy(&d->lock);
+		goto fail;
+	}
 	return fd;
+fail:
+	if (d != NULL)
+		free(d->rx);
+	free(d);
+	free(cel);
+	mbx_close_socket(fd);
+	errno = err;
+	return -1;
 }
 
 /* open(2) and friends share one body: mapped paths open a device, all others go to `next`. */
@@ -321,11 +361,16 @@ int __openat64_2(int dirfd, const char *path, int flags)
 
 int close(int fd)
 {
-	if (dev_of(fd) != NULL) {
+	struct mbx_dev *d = dev_of(fd);
+
+	if (d != NULL) {
+		pthread_mutex_lock(&d->lock);	/* an ioctl in flight on another thread finishes first */
 		pthread_mutex_lock(&table_lock);
-		if (fd < by_fd_len && by_fd[fd] != NULL)
-			forget_locked(fd);	/* ends the session: the server closes it with the socket */
+		if (fd < by_fd_len && by_fd[fd] == d)
+			forget_locked(fd);	/* the session ends when the server sees the socket close */
 		pthread_mutex_unlock(&table_lock);
+		pthread_mutex_unlock(&d->lock);
+		dev_put(d);
 	}
 	return NEXT(close)(fd);
 }
@@ -335,7 +380,7 @@ int ioctl(int fd, unsigned long request, ...)
 	struct mbx_dev *d;
 	void *arg;
 	va_list ap;
-	int rc;
+	int rc, err;
 
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
@@ -349,12 +394,26 @@ int ioctl(int fd, unsigned long request, ...)
 	else
 		rc = mbx_cxl_ioctl(d, request, arg);
 	pthread_mutex_unlock(&d->lock);
+	err = errno;
+	dev_put(d);
+	errno = err;
 	return rc;
+}
+
+/* A device node has no read or write file operations: vfs_read()/vfs_write() answer EINVAL. */
+static int is_device_fd(int fd)
+{
+	struct mbx_dev *d = dev_of(fd);
+
+	if (d == NULL)
+		return 0;
+	dev_put(d);
+	return 1;
 }
 
 ssize_t read(int fd, void *buf, size_t n)
 {
-	if (dev_of(fd) != NULL) {
+	if (is_device_fd(fd)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -363,7 +422,7 @@ ssize_t read(int fd, void *buf, size_t n)
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (dev_of(fd) != NULL) {
+	if (is_device_fd(fd)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -379,6 +438,7 @@ static int stat_fd(int fd, struct stat *st)
 	if (d == NULL)
 		return 1;
 	fill_stat(&d->e, st);
+	dev_put(d);
 	return 0;
 }
 

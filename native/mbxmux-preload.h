@@ -34,14 +34,15 @@ struct mbx_entry {
 /* One open device: its session socket is the descriptor the tool holds. */
 struct mbx_dev {
 	int fd;
-	dev_t sock_dev;		/* identity of the socket: if the tool closed the fd behind our back */
-	ino_t sock_ino;		/* (close_range, dup2 over it) a reused number no longer matches */
+	uint64_t cookie;	/* the socket's SO_COOKIE: if the tool closed the fd behind our back (close_range,
+				 * dup2 over it), a reused number no longer matches */
 	struct mbx_entry e;
 	uint32_t cxl_enabled;	/* CXL: bit per kernel command id enabled by the device's CEL */
 	uint32_t next_id;	/* request ids on the session */
 	uint8_t *rx;		/* receive buffer, grown as needed */
 	size_t rx_cap;
 	pthread_mutex_t lock;	/* one request at a time per descriptor, as the kernel's mailbox mutex */
+	int refs;		/* the table's reference + calls using it (under the table lock) */
 };
 
 /* A decoded `res` / `err` answer. Byte fields point into dev->rx and live until the next request. */

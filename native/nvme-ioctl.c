@@ -37,6 +37,10 @@ static int admin_passthru(struct mbx_dev *d, void *arg, int wide)
 		return -1;
 	}
 	buf = (uint8_t *)(uintptr_t)cmd.addr;
+	if (buf != NULL && cmd.data_len > d->e.payload_size) {
+		errno = EINVAL;	/* blk_rq_map_user: longer than the controller's largest transfer (MDTS) */
+		return -1;
+	}
 	q.nvme = 1;
 	q.opcode = cmd.opcode;
 	q.nsid = cmd.nsid;

@@ -152,6 +152,11 @@ test('a path that is not in the map is left to the system (ENOENT); without the 
   assert.is(await probe(ex.env, 'open', '/dev/null'), 'open errno=0\n');
 });
 
+test('a descriptor closed behind the library\'s back and reused for another file is that file\'s again', async () => {
+  // the open device node is character major 242; /dev/null is 1:3 and answers the CXL ioctl with ENOTTY
+  assert.is(await probe(ex.env, 'reuse', '/dev/cxl/mem-mbx0'), 'reuse same=1 ret=-1 errno=25 rdev=1:3\n');
+});
+
 test('a device the server does not know (stale map) is ENOENT at open', async () => {
   const stale = await exposeDevices({ socket: SOCK, mem: ['mem1'], cacheDir: join(dir, 'cache') });
   // rewrite the map so the path names a device the server has never had

@@ -155,6 +155,21 @@ test('nvme get-feature -f 7 shows the Number of Queues dword the controller comp
   assert.match(t.out, new RegExp(`\\(${td & 0xffff} Kelvin\\)`));
 });
 
+test('nvme admin-passthru: the ioctl returns the status field; flags and buffers past MDTS are EINVAL', async () => {
+  const bad = await nvme(full.env, 'admin-passthru', '/dev/nvme-mbx0', '--opcode=0x06', '--cdw10=0x55', '--data-len=4096', '-r');
+  const direct55 = await direct.send({ device: 'nvme0', opcode: 0x06, cdw10: 0x55 });
+  assert.is(direct55.rc, 0x4002, 'Invalid Field in Command with DNR');
+  assert.match(bad.err, /NVMe status: Invalid Field in Command.*\(0x4002\)/);
+  const ok = await nvme(full.env, 'admin-passthru', '/dev/nvme-mbx0', '--opcode=0x0a', '--cdw10=7');
+  assert.is(ok.code, 0, ok.err);
+  const queues = Buffer.from((await direct.send({ device: 'nvme0', opcode: 0x0a, cdw10: 7 })).cqe!).readUInt32LE(0);
+  assert.match(ok.err, new RegExp(`Get Features is Success and result: 0x${queues.toString(16).padStart(8, '0')}`), 'the result dword');
+  const flags = await nvme(full.env, 'admin-passthru', '/dev/nvme-mbx0', '--opcode=0x06', '--cdw10=1', '--data-len=4096', '-r', '--flags=1');
+  assert.match(flags.err, /passthru: Invalid argument/);
+  const big = await nvme(full.env, 'admin-passthru', '/dev/nvme-mbx0', '--opcode=0x06', '--cdw10=1', '--data-len=262144', '-r');
+  assert.match(big.err, /passthru: Invalid argument/, '256 KiB is past the 128 KiB largest transfer');
+});
+
 test('nvme fw-download + fw-commit stage and activate an image; id-ctrl and fw-log show it; both are audited', async () => {
   const img = Buffer.alloc(8192);
   img.write('MBXF', 0, 'latin1');
