@@ -7,7 +7,8 @@
  * close_range() or dup2(), and that now names another file is never touched). Everything else goes
  * straight to the next definition (dlsym(RTLD_NEXT)), arguments untouched.
  *
- * Interposed: open, open64, openat, openat64 and their _FORTIFY_SOURCE forms; close; ioctl; read and write
+ * Only the interposed functions are exported (the build uses -fvisibility=hidden; MBX_EXPORT marks them), so
+ * no helper of ours can shadow a same-named symbol of the tool. Interposed: open, open64, openat, openat64 and their _FORTIFY_SOURCE forms; close; ioctl; read and write
  * (a device node without read/write file operations answers EINVAL); fstat, stat, lstat, fstatat and their
  * 64 variants (glibc >= 2.33 exports these names; older binaries calling __fxstat are not covered).
  */
@@ -307,50 +308,50 @@ fail:
 		return next_call;                                              \
 	} while (0)
 
-int open(const char *path, int flags, ...)
+MBX_EXPORT int open(const char *path, int flags, ...)
 {
 	OPEN_BODY(NEXT(open)(path, flags, mode));
 }
 
-int open64(const char *path, int flags, ...)
+MBX_EXPORT int open64(const char *path, int flags, ...)
 {
 	OPEN_BODY(NEXT(open64)(path, flags, mode));
 }
 
 /* openat with a relative path is resolved against dirfd, never one of our absolute /dev paths */
-int openat(int dirfd, const char *path, int flags, ...)
+MBX_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	OPEN_BODY(NEXT(openat)(dirfd, path, flags, mode));
 }
 
-int openat64(int dirfd, const char *path, int flags, ...)
+MBX_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	OPEN_BODY(NEXT(openat64)(dirfd, path, flags, mode));
 }
 
 /* _FORTIFY_SOURCE forms: called when the flags are not a compile-time constant without O_CREAT */
-int __open_2(const char *path, int flags)
+MBX_EXPORT int __open_2(const char *path, int flags)
 {
 	struct mbx_entry e;
 
 	return lookup(path, &e) ? open_device(&e, flags) : NEXT(__open_2)(path, flags);
 }
 
-int __open64_2(const char *path, int flags)
+MBX_EXPORT int __open64_2(const char *path, int flags)
 {
 	struct mbx_entry e;
 
 	return lookup(path, &e) ? open_device(&e, flags) : NEXT(__open64_2)(path, flags);
 }
 
-int __openat_2(int dirfd, const char *path, int flags)
+MBX_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
 	struct mbx_entry e;
 
 	return lookup(path, &e) ? open_device(&e, flags) : NEXT(__openat_2)(dirfd, path, flags);
 }
 
-int __openat64_2(int dirfd, const char *path, int flags)
+MBX_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
 	struct mbx_entry e;
 
@@ -359,7 +360,7 @@ int __openat64_2(int dirfd, const char *path, int flags)
 
 /* ------------------------------------------------------------------ close, ioctl, read, write */
 
-int close(int fd)
+MBX_EXPORT int close(int fd)
 {
 	struct mbx_dev *d = dev_of(fd);
 
@@ -375,7 +376,7 @@ int close(int fd)
 	return NEXT(close)(fd);
 }
 
-int ioctl(int fd, unsigned long request, ...)
+MBX_EXPORT int ioctl(int fd, unsigned long request, ...)
 {
 	struct mbx_dev *d;
 	void *arg;
@@ -411,7 +412,7 @@ static int is_device_fd(int fd)
 	return 1;
 }
 
-ssize_t read(int fd, void *buf, size_t n)
+MBX_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (is_device_fd(fd)) {
 		errno = EINVAL;
@@ -420,7 +421,7 @@ ssize_t read(int fd, void *buf, size_t n)
 	return NEXT(read)(fd, buf, n);
 }
 
-ssize_t write(int fd, const void *buf, size_t n)
+MBX_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (is_device_fd(fd)) {
 		errno = EINVAL;
@@ -455,32 +456,32 @@ static int stat_path(const char *path, struct stat *st)
 /* on x86_64 and aarch64 struct stat and struct stat64 are the same layout */
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "struct stat64 differs from struct stat");
 
-int fstat(int fd, struct stat *st)
+MBX_EXPORT int fstat(int fd, struct stat *st)
 {
 	return stat_fd(fd, st) == 0 ? 0 : NEXT(fstat)(fd, st);
 }
 
-int fstat64(int fd, struct stat64 *st)
+MBX_EXPORT int fstat64(int fd, struct stat64 *st)
 {
 	return stat_fd(fd, (struct stat *)st) == 0 ? 0 : NEXT(fstat64)(fd, st);
 }
 
-int stat(const char *path, struct stat *st)
+MBX_EXPORT int stat(const char *path, struct stat *st)
 {
 	return stat_path(path, st) == 0 ? 0 : NEXT(stat)(path, st);
 }
 
-int stat64(const char *path, struct stat64 *st)
+MBX_EXPORT int stat64(const char *path, struct stat64 *st)
 {
 	return stat_path(path, (struct stat *)st) == 0 ? 0 : NEXT(stat64)(path, st);
 }
 
-int lstat(const char *path, struct stat *st)
+MBX_EXPORT int lstat(const char *path, struct stat *st)
 {
 	return stat_path(path, st) == 0 ? 0 : NEXT(lstat)(path, st);
 }
 
-int lstat64(const char *path, struct stat64 *st)
+MBX_EXPORT int lstat64(const char *path, struct stat64 *st)
 {
 	return stat_path(path, (struct stat *)st) == 0 ? 0 : NEXT(lstat64)(path, st);
 }
@@ -493,12 +494,12 @@ static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
 	return stat_path(path, st);
 }
 
-int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+MBX_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	return stat_at(dirfd, path, st, flags) == 0 ? 0 : NEXT(fstatat)(dirfd, path, st, flags);
 }
 
-int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+MBX_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
 	return stat_at(dirfd, path, (struct stat *)st, flags) == 0 ? 0 : NEXT(fstatat64)(dirfd, path, st, flags);
 }

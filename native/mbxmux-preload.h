@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The libc entry points the library replaces; everything else stays private to it (-fvisibility=hidden). */
+#define MBX_EXPORT __attribute__((visibility("default")))
+
 enum mbx_kind { MBX_NVME_CTRL, MBX_NVME_NS, MBX_CXL_MEM, MBX_CXL_SWITCH };
 
 /* One line of the map file. */

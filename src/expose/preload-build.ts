@@ -19,7 +19,8 @@ const run = promisify(execFile);
 /** The C sources: native/ at the package root (this file is dist/src/expose/preload-build.js). */
 export const NATIVE_DIR = fileURLToPath(new URL('../../../native/', import.meta.url));
 
-const CFLAGS = ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra'];
+// only the interposed libc names are exported (MBX_EXPORT); every helper stays private to the library
+const CFLAGS = ['-shared', '-fPIC', '-fvisibility=hidden', '-O2', '-Wall', '-Wextra'];
 const LIBS = ['-ldl', '-lpthread'];
 
 /** $MBXMUX_CACHE_DIR, else $XDG_CACHE_HOME/mbxmux, else ~/.cache/mbxmux. */
