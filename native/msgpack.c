@@ -217,7 +217,8 @@ int mp_next(struct mp *r, struct mv *v)
 		return 0;
 	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
 		/* fixext 1/2/4/8/16: a type byte, then the data */
-		if (mp_take(r, 1) == NULL || (v->s = mp_take(r, (size_t)1 << (c - 0xd4))) == NULL)
+		v->n = 1u << (c - 0xd4);
+		if (mp_take(r, 1) == NULL || (v->s = mp_take(r, v->n)) == NULL)
 			return -1;
 		v->t = T_EXT;
 		return 0;
