@@ -115,7 +115,7 @@ static int query_commands(void *arg)
 		return 0;
 	}
 	/* otherwise min(n, total) entries in table order, slot 0 included; n_commands is not written.
-	 * 6.1 reports every command with flags 0 (the ENABLED/EXCLUSIVE flags came with 6.3). */
+	 * 6.1 reports every command with flags 0 (later kernels added the ENABLED/EXCLUSIVE flags). */
 	for (uint32_t j = 0; j < CMD_ID_MAX && j < n; j++) {
 		q->commands[j].id = kcmd_id((int)j);
 		q->commands[j].flags = 0;
