@@ -22,6 +22,6 @@ export { decodeTunnelResponse, encodeTunnelRequest } from './devices/cxl/tunnel.
 export { encodeNvmeRequest, decodeNvmeCompletion } from './devices/nvme/wire.js';
 export type { AuditRecord } from './policy/audit.js';
 export * from './server/index.js';
-export { exposeDevices, shellQuote, type ExposeOptions, type ExposeResult } from './expose/expose.js';
-export { buildPreloadLibrary, defaultCacheDir, type BuildOptions } from './expose/preload-build.js';
-export { activeNamespaces, formatMap, mapEntries, selectDevices, type DeviceSelection, type ExposedDevice, type ExposedKind } from './expose/device-map.js';
+export { exposeDevices, type ExposeOptions, type ExposeResult } from './expose/expose.js';
+export { buildPreloadLibrary, type BuildOptions } from './expose/preload-build.js';
+export type { DeviceSelection, ExposedDevice, ExposedKind } from './expose/device-map.js';

@@ -54,6 +54,13 @@ test('--print-env prints one line to put in front of a command', async () => {
   assert.match(r.out, new RegExp(`^LD_PRELOAD=${CACHE}/preload/mbxmux-preload-[0-9a-f]{16}\\.so MBXMUX_SOCKET=${SOCK} MBXMUX_MAP=${CACHE}/maps/[0-9a-f]{16}\\.map MBXMUX_TIER=debug-write\\n$`));
 });
 
+test('asking for fabric-manager sessions from a server that refuses them: MBXMUX_FM=1 and a note on stderr', async () => {
+  const r = await cli(['expose', '--socket', SOCK, '--cache-dir', CACHE, '--fm', '--print-env']);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, / MBXMUX_FM=1\n$/);
+  assert.match(r.err, /note: the server refused fabric-manager sessions \(start it with --allow-fm\)/);
+});
+
 test('without --print-env: the device paths, the session the server grants, and an example', async () => {
   const r = await cli(['expose', '--socket', SOCK, '--cache-dir', CACHE, '--tier', 'debug-write-full', '--host', '0']);
   assert.is(r.code, 0, r.err);

@@ -114,6 +114,7 @@ export async function exposeDevices(opts: ExposeOptions): Promise<ExposeResult> 
   if ((opts.host ?? 0) !== 0) env.MBXMUX_HOST = String(opts.host);
   if (opts.fabricManager) env.MBXMUX_FM = '1';
   const w = client.welcome;
+  if (opts.fabricManager && !w.fabricManager) notes.push('the server refused fabric-manager sessions (start it with --allow-fm); tunnels to an MLD\'s LDs will be refused');
   return {
     library, map, devices, notes, env,
     envLine: Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' '),
