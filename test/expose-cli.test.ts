@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { shellQuote } from '../src/expose/expose.js';
 import { createMux, type Mux } from '../src/mux/mux.js';
 import { SocketServer } from '../src/server/socket-server.js';
+import { NVME } from './host-tools.js';
 
 // `mbxmux expose` on the command line, against servers (Unix socket and TCP) running in this process.
 
@@ -72,7 +73,7 @@ test('without --print-env: the device paths, the session the server grants, and 
 });
 
 test('-- COMMAND runs the tool with the environment and exits with its status', async () => {
-  const r = await cli(['expose', '--socket', SOCK, '--cache-dir', CACHE, '--nvme', 'nvme1', '--', 'nvme', 'id-ctrl', '/dev/nvme-mbx0', '-o', 'json']);
+  const r = await cli(['expose', '--socket', SOCK, '--cache-dir', CACHE, '--nvme', 'nvme1', '--', NVME, 'id-ctrl', '/dev/nvme-mbx0', '-o', 'json']);
   assert.is(r.code, 0, r.err);
   const sn = (JSON.parse(r.out) as { sn: string }).sn;
   const id = await mux.openSession({}).send({ device: 'nvme1', opcode: 0x06, cdw10: 1 });
@@ -86,7 +87,7 @@ test('over TCP: MBXMUX_SOCKET=tcp:HOST:PORT, and the tool reaches the device thr
   const r = await cli(['expose', '--port', String(port), '--cache-dir', CACHE, '--print-env']);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, new RegExp(`MBXMUX_SOCKET=tcp:127\\.0\\.0\\.1:${port} `));
-  const t = await cli(['expose', '--port', String(port), '--address', '127.0.0.1', '--cache-dir', CACHE, '--', 'nvme', 'smart-log', '/dev/nvme-mbx1', '-o', 'json']);
+  const t = await cli(['expose', '--port', String(port), '--address', '127.0.0.1', '--cache-dir', CACHE, '--', NVME, 'smart-log', '/dev/nvme-mbx1', '-o', 'json']);
   assert.is(t.code, 0, t.err);
   assert.ok((JSON.parse(t.out) as { temperature: number }).temperature > 273);
 });

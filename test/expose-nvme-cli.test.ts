@@ -9,6 +9,7 @@ import { exposeDevices, type ExposeResult } from '../src/expose/expose.js';
 import { createMux, type Mux } from '../src/mux/mux.js';
 import type { Session } from '../src/mux/session.js';
 import { SocketServer } from '../src/server/socket-server.js';
+import { NVME } from './host-tools.js';
 
 // The real Debian nvme-cli (2.3 on Debian 12) against two emulated NVMe controllers, through the preload
 // library, with `mbxmux serve`'s socket server running in this process. Expected values come from the same
@@ -35,7 +36,7 @@ interface Run {
 /** Runs nvme-cli with an expose environment (or none). Resolves with its exit code and output. */
 async function nvme(env: Record<string, string> | null, ...args: string[]): Promise<Run> {
   try {
-    const r = await run('nvme', args, { env: { ...process.env, ...(env ?? {}) }, timeout: 30_000 });
+    const r = await run(NVME, args, { env: { ...process.env, ...(env ?? {}) }, timeout: 30_000 });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const x = e as { code?: unknown; stdout?: string; stderr?: string };
