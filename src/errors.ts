@@ -14,7 +14,8 @@ export type MbxErrorCode =
   | 'EMBX_CLOSED'
   | 'EMBX_BAD_FLEET'
   | 'EMBX_TRANSPORT'
-  | 'EMBX_PROTOCOL';
+  | 'EMBX_PROTOCOL'
+  | 'EMBX_BUILD';
 
 export class MbxError extends Error {
   readonly code: MbxErrorCode;
@@ -103,6 +104,13 @@ export class TransportError extends MbxError {
 export class ProtocolError extends MbxError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super('EMBX_PROTOCOL', message, context);
+  }
+}
+
+/** The native preload library of `mbxmux expose` cannot be built: no C compiler, or the compile failed. */
+export class BuildError extends MbxError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('EMBX_BUILD', message, context);
   }
 }
 
