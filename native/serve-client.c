@@ -239,21 +239,23 @@ static int hello_token(char *out, size_t cap)
 	return out[0] != '\0';
 }
 
-/* hello { tier, host, fabricManager, name, devices: false, token? }: what the session asks for. */
+/* hello { tier, host?, fabricManager?, name, devices: false, token? }: what the session asks for. */
 static int send_hello(int fd, const struct mbx_entry *e)
 {
 	const char *tier = getenv("MBXMUX_TIER"), *host = getenv("MBXMUX_HOST"), *fm = getenv("MBXMUX_FM");
 	char name[200], token[512];
 	int with_fm = fm != NULL && strcmp(fm, "1") == 0, with_token = hello_token(token, sizeof(token));
+	int with_host = host != NULL && host[0] != '\0';	/* no host: the server picks the one the session may act for */
 	struct mb b = { 0 };
 	int rc;
 
 	snprintf(name, sizeof(name), "expose:%s:%s", program_invocation_short_name, e->device);
 	mb_begin_frame(&b);
-	mb_map(&b, 5u + (unsigned)with_fm + (unsigned)with_token);
+	mb_map(&b, 4u + (unsigned)with_host + (unsigned)with_fm + (unsigned)with_token);
 	mb_kv_str(&b, "type", "hello");
 	mb_kv_str(&b, "tier", tier != NULL && tier[0] != '\0' ? tier : "debug-read");
-	mb_kv_uint(&b, "host", host != NULL ? (uint32_t)strtoul(host, NULL, 10) : 0);
+	if (with_host)
+		mb_kv_uint(&b, "host", (uint32_t)strtoul(host, NULL, 10));
 	mb_kv_str(&b, "name", name);
 	mb_str(&b, "devices");
 	mb_byte(&b, 0xc2);	/* false: no device list in welcome */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,9 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'mbxmux-expose-cli-'));
 const SOCK = join(dir, 'serve.sock');
 const CACHE = join(dir, 'cache');
+// TCP needs a token: the client's token file holds it on its first line
+const TOKEN = 'expose-cli-test-token-0123456789abcdef';
+const TOKEN_FILE = join(dir, 'client.token');
 
 let mux: Mux;
 let unix: SocketServer;
@@ -37,7 +40,8 @@ test.before(async () => {
   mux = await createMux({ workers: 1, fleet: { nvme: 2, 'cxl-type3': 1, seed: 3 } });
   unix = new SocketServer({ mux, maxTier: 'debug-write' });
   await unix.listen({ path: SOCK });
-  tcp = new SocketServer({ mux, maxTier: 'debug-read' });
+  writeFileSync(TOKEN_FILE, `${TOKEN}\n`, { mode: 0o600 });
+  tcp = new SocketServer({ mux, tokens: [{ name: 'expose-test', token: TOKEN, maxTier: 'debug-read', hosts: [0] }] });
   const a = await tcp.listen({ port: 0 });
   port = (a as { port: number }).port;
 });
@@ -83,13 +87,27 @@ test('-- COMMAND runs the tool with the environment and exits with its status', 
   assert.is(e.out, 'debug-read\n');
 });
 
-test('over TCP: MBXMUX_SOCKET=tcp:HOST:PORT, and the tool reaches the device through it', async () => {
-  const r = await cli(['expose', '--port', String(port), '--cache-dir', CACHE, '--print-env']);
+test('over TCP with a token file: MBXMUX_SOCKET=tcp:HOST:PORT, the token file (not the token) in the env line, and the tool reaches the device', async () => {
+  const r = await cli(['expose', '--port', String(port), '--token-file', TOKEN_FILE, '--cache-dir', CACHE, '--print-env']);
   assert.is(r.code, 0, r.err);
   assert.match(r.out, new RegExp(`MBXMUX_SOCKET=tcp:127\\.0\\.0\\.1:${port} `));
-  const t = await cli(['expose', '--port', String(port), '--address', '127.0.0.1', '--cache-dir', CACHE, '--', NVME, 'smart-log', '/dev/nvme-mbx1', '-o', 'json']);
+  assert.match(r.out, new RegExp(`MBXMUX_TOKEN_FILE=${TOKEN_FILE}`));
+  assert.not.match(r.out, new RegExp(TOKEN), 'the secret is not printed');
+  assert.not.match(r.out, /MBXMUX_HOST=/, 'no host asked: the server picks it');
+  const t = await cli(['expose', '--port', String(port), '--address', '127.0.0.1', '--token-file', TOKEN_FILE, '--cache-dir', CACHE, '--', NVME, 'smart-log', '/dev/nvme-mbx1', '-o', 'json']);
   assert.is(t.code, 0, t.err);
   assert.ok((JSON.parse(t.out) as { temperature: number }).temperature > 273);
+});
+
+test('over TCP without the token: expose is refused, and so is the tool (EIO/EACCES, never a session)', async () => {
+  const r = await cli(['expose', '--port', String(port), '--cache-dir', CACHE, '--print-env']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^mbxmux expose: EMBX_PERMISSION: /);
+  const wrong = join(dir, 'wrong.token');
+  writeFileSync(wrong, 'not-the-token\n', { mode: 0o600 });
+  const w = await cli(['expose', '--port', String(port), '--token-file', wrong, '--cache-dir', CACHE, '--print-env']);
+  assert.is(w.code, 1);
+  assert.match(w.err, /EMBX_PERMISSION/);
 });
 
 test('bad usage is one line on stderr and exit 2; an unreachable server or no compiler exit 1', async () => {

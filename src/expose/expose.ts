@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { join } from 'node:path';
 import { BadRequestError, isMbxError } from '../errors.js';
 import { parseTier, type Tier } from '../policy/tiers.js';
@@ -23,8 +24,10 @@ export interface ExposeOptions extends DeviceSelection {
   address?: string;
   /** the tier each tool session asks for (default debug-read; the server caps it at its --max-tier) */
   tier?: Tier;
-  /** the host the tool acts for (default 0) */
+  /** the host the tool acts for (default: the one the server picks for this client) */
   host?: number;
+  /** a file whose first line is the token the server's token file gives this client (needed when it has one) */
+  tokenFile?: string;
   /** ask for fabric-manager sessions (needed to tunnel to an MLD's logical devices) */
   fabricManager?: boolean;
   /** where the library and maps are kept (default ~/.cache/mbxmux) */
@@ -65,11 +68,26 @@ function serverAddress(opts: ExposeOptions): { env: string; connect: Pick<Socket
  * The one place expose opens a session: the same hello the preload library sends for each device
  * (tier, host, fabric manager), with the device list.
  */
-function openControlSession(opts: ExposeOptions, where: Pick<SocketClientOptions, 'path' | 'port' | 'address'>): Promise<SocketClient> {
-  const o: SocketClientOptions = { ...where, tier: opts.tier ?? 'debug-read', host: opts.host ?? 0, name: 'expose', devices: true };
+async function openControlSession(opts: ExposeOptions, where: Pick<SocketClientOptions, 'path' | 'port' | 'address'>): Promise<SocketClient> {
+  const o: SocketClientOptions = { ...where, tier: opts.tier ?? 'debug-read', name: 'expose', devices: true };
+  if (opts.host !== undefined) o.host = opts.host;
+  if (opts.tokenFile !== undefined) o.token = await readToken(opts.tokenFile);
   if (opts.fabricManager) o.fabricManager = true;
   if (opts.signal) o.signal = opts.signal;
   return SocketClient.connect(o);
+}
+
+/** The first line of a client token file, as the preload library reads it (MBXMUX_TOKEN_FILE). */
+async function readToken(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new BadRequestError(`cannot read the token file ${file}: ${(e as Error).message}`);
+  }
+  const token = text.split(/\r?\n/, 1)[0]!;
+  if (token === '') throw new BadRequestError(`the token file ${file} is empty: its first line must be the token`);
+  return token;
 }
 
 /** A value as the shell reads it back unchanged. */
@@ -111,7 +129,9 @@ export async function exposeDevices(opts: ExposeOptions): Promise<ExposeResult> 
   await rename(tmp, map);
 
   const env: Record<string, string> = { LD_PRELOAD: library, MBXMUX_SOCKET: where.env, MBXMUX_MAP: map, MBXMUX_TIER: tier };
-  if ((opts.host ?? 0) !== 0) env.MBXMUX_HOST = String(opts.host);
+  if (opts.host !== undefined) env.MBXMUX_HOST = String(opts.host);
+  // the path, never the secret itself: the env line is printed and may end up in a shell history
+  if (opts.tokenFile !== undefined) env.MBXMUX_TOKEN_FILE = resolve(opts.tokenFile);
   if (opts.fabricManager) env.MBXMUX_FM = '1';
   const w = client.welcome;
   if (opts.fabricManager && !w.fabricManager) notes.push('the server refused fabric-manager sessions (start it with --allow-fm); tunnels to an MLD\'s LDs will be refused');

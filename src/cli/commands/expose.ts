@@ -37,7 +37,7 @@ export const expose: Command = {
   name: 'expose',
   summary: 'make emulated devices appear to unmodified host tools (nvme-cli, CXL uAPI programs) via a preload library',
   help: `usage: mbxmux expose (--socket PATH | --port N [--address A]) [--nvme LIST] [--mem LIST] [--switch LIST]
-                     [--tier T] [--host N] [--fm] [--cache-dir DIR] [--print-env | -- COMMAND ARGS...]
+                     [--token-file F] [--tier T] [--host N] [--fm] [--cache-dir DIR] [--print-env | -- COMMAND ARGS...]
   Presents devices of a running \`mbxmux serve\` as kernel device nodes to programs started with the
   environment it prints: /dev/nvme-mbx<i> (and /dev/nvme-mbx<i>n<nsid>) with the NVMe passthrough ioctls,
   /dev/cxl/mem-mbx<i> and /dev/cxl/switch-mbx<i> with the CXL_MEM_* ioctls. Every ioctl is a request on the
@@ -50,8 +50,10 @@ export const expose: Command = {
   --switch LIST   CXL switches -> /dev/cxl/switch-mbx<i>
                   "all" takes every device of the kind; with none of the three, every device of the three
                   kinds is exposed, numbered in the server's order (nvme<N> -> /dev/nvme-mbx<N> on a fresh fleet)
+  --token-file F  a file whose first line is this client's token (when serve has --tokens; TCP always does);
+                  the tool's sessions read it too (MBXMUX_TOKEN_FILE), the secret never goes in the env line
   --tier T        the tier each tool session asks for (default debug-read; the server caps it)
-  --host N        the host the tool acts for (default 0)
+  --host N        the host the tool acts for (default: the one the server gives this client)
   --fm            fabric-manager sessions (the server needs --allow-fm; needed to tunnel to an MLD's LDs)
   --cache-dir DIR where the library and device maps are kept (default ~/.cache/mbxmux)
   --print-env     print only the LD_PRELOAD=... MBXMUX_SOCKET=... line, e.g.
@@ -63,7 +65,7 @@ export const expose: Command = {
     const { values, positionals } = parse(dash >= 0 ? args.slice(0, dash) : args, {
       socket: { type: 'string' }, port: { type: 'string' }, address: { type: 'string' }, nvme: { type: 'string' }, mem: { type: 'string' },
       switch: { type: 'string' }, tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, 'cache-dir': { type: 'string' },
-      'print-env': { type: 'boolean' },
+      'print-env': { type: 'boolean' }, 'token-file': { type: 'string' },
     });
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length > 0) throw new UsageError(`expose takes no positional arguments; put the command after -- (got "${positionals[0]}")`);
@@ -89,6 +91,7 @@ export const expose: Command = {
     if (host !== undefined) opts.host = host;
     if (values.fm) opts.fabricManager = true;
     if (values['cache-dir'] !== undefined) opts.cacheDir = values['cache-dir'];
+    if (values['token-file'] !== undefined) opts.tokenFile = values['token-file'];
 
     const r = await exposeDevices(opts);
     if (command.length > 0) {
