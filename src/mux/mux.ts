@@ -13,6 +13,7 @@ import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
 import { decodeTunnelRequest } from '../devices/cxl/tunnel.js';
 import { Policy } from '../policy/engine.js';
+import type { VendorRules } from '../policy/policy-table.js';
 import { type AuditRecord, describeEffects } from '../policy/audit.js';
 import { parseTier, TierLevel, tierName } from '../policy/tiers.js';
 import { enumerate, type EnumerationReport } from './enumerate.js';
@@ -135,7 +136,6 @@ export class Mux extends EventEmitter implements SessionHost {
   /** the permission policy: effects tables per device, audit log, taint */
   readonly policy: Policy;
   private readonly checkPermissions: boolean;
-  private readonly vendorRules: { cxl: Map<number, number>; nvme: Map<number, number> };
   private system: Session | null = null;
   /** what enumeration found (set by start()) */
   enumeration: EnumerationReport | null = null;
@@ -168,9 +168,8 @@ export class Mux extends EventEmitter implements SessionHost {
     this.restartWindowMs = nonNegative(opts.restartWindowMs, 10_000, 'restartWindowMs');
     this.gates = { fabricDestructive: opts.gates?.fabricDestructive === true };
     this.checkPermissions = opts.checkPermissions !== false;
-    this.vendorRules = parseVendorRules(opts.vendorRules);
     this.policy = new Policy(this.fleet, {
-      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest,
+      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest, vendorRules: parseVendorRules(opts.vendorRules),
       ...(opts.audit?.file !== undefined ? { auditFile: opts.audit.file } : {}),
       ...(opts.audit?.limit !== undefined ? { auditLimit: opts.audit.limit } : {}),
     });
@@ -206,7 +205,7 @@ export class Mux extends EventEmitter implements SessionHost {
     try {
       await Promise.race([Promise.all(ready), limit]);
       this.system = new Session(0, this, 'fabric-destructive', 0, true, 1 << 30, 'mbxmux-enumeration', this.shards.length, true);
-      this.enumeration = await enumerate(this.fleet, this.policy, this.system, this.vendorRules);
+      this.enumeration = await enumerate(this.fleet, this.policy, this.system);
     } catch (e) {
       await this.close({ timeoutMs: 0 });
       throw e;
@@ -1009,8 +1008,8 @@ function captureResolvers(resolve: (v: CommandResult) => void, reject: (e: unkno
 }
 
 /** `{ cxl: { '0xc002': 'debug-write-full' }, nvme: { '0xc5': 'debug-write-full' } }` -> opcode -> level maps. */
-function parseVendorRules(v: MuxOptions['vendorRules']): { cxl: Map<number, number>; nvme: Map<number, number> } {
-  const out = { cxl: new Map<number, number>(), nvme: new Map<number, number>() };
+function parseVendorRules(v: MuxOptions['vendorRules']): VendorRules {
+  const out: Record<'cxl' | 'nvme', Map<number, number>> = { cxl: new Map(), nvme: new Map() };
   for (const proto of ['cxl', 'nvme'] as const) {
     for (const [k, tier] of Object.entries(v?.[proto] ?? {})) {
       const op = Number(k);

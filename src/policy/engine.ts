@@ -1,7 +1,7 @@
 import { BadRequestError, PermissionError } from '../errors.js';
 import type { Fleet } from '../fleet/types.js';
 import { AuditLog, type AuditRecord, describeEffects } from './audit.js';
-import { type PolicyTable, unknownEffectsTable } from './policy-table.js';
+import { type PolicyTable, PolicyTables, type VendorRules } from './policy-table.js';
 import { REFUSED_LEVEL, type Tier, TierLevel, tierName } from './tiers.js';
 
 /** What the policy needs to know about the session sending a request. */
@@ -23,6 +23,8 @@ export interface PolicyOptions {
   auditLimit?: number;
   auditFile?: string;
   decodeTunnel: (payload: Uint8Array) => TunnelDecode;
+  /** opcodes the devices' logs do not list, opened at a tier level (this mux's vendorRules) */
+  vendorRules: VendorRules;
 }
 
 const TUNNEL = 0x5300;
@@ -35,6 +37,8 @@ const hex4 = (n: number): string => `0x${n.toString(16).padStart(4, '0')}`;
  */
 export class Policy {
   readonly audit: AuditLog;
+  /** this mux's tables, built from the logs enumeration reads (never shared with another mux) */
+  readonly tableCache: PolicyTables;
   tainted = false;
   taintedBy: AuditRecord | null = null;
   private readonly tables: (PolicyTable | undefined)[];
@@ -51,6 +55,7 @@ export class Policy {
       this.isMld[d.index] = d.kind === 'cxl-mld' ? 1 : 0;
     }
     this.audit = new AuditLog(opts.auditLimit, opts.auditFile);
+    this.tableCache = new PolicyTables(opts.vendorRules);
   }
 
   setTable(index: number, table: PolicyTable): void {
@@ -117,7 +122,7 @@ export class Policy {
   }
 
   private unknownTable(di: number): PolicyTable {
-    return unknownEffectsTable(this.fleet.devices[di]!.kind === 'nvme' ? 'nvme' : 'cxl');
+    return this.tableCache.unknown(this.fleet.devices[di]!.kind === 'nvme' ? 'nvme' : 'cxl');
   }
 
   /** The device index behind a switch port or an MLD's LD id, or -1. */
