@@ -21,7 +21,8 @@ const NVME_EFFECTS_BYTES = 4096;
 /**
  * Reads every device's own effects log through its own interface and builds the policy from what each
  * reports: Get Supported Logs + Get Log (CEL) for CXL mailboxes, the same through a switch tunnel for an
- * MLD's FM-owned LD, Get Log Page 05h for NVMe. MCTP endpoints use the table of the component they front.
+ * MLD's FM-owned LD, Get Log Page 05h for NVMe. MCTP endpoints have no log of their own: the policy checks
+ * requests to one against the component it fronts.
  * A device that cannot be read stays without a table, and every request to it is refused.
  */
 export async function enumerate(fleet: Fleet, policy: Policy, system: Session, concurrency = 4096): Promise<EnumerationReport> {
@@ -87,10 +88,5 @@ export async function enumerate(fleet: Fleet, policy: Policy, system: Session, c
   // one at a time, before giving up on them.
   const retry = failed.splice(0).map((f) => fleet.byId.get(f.device)!);
   for (const d of retry) await one(d);
-  for (const d of fleet.devices) {
-    if (d.kind !== 'mctp-pcc') continue;
-    const t = policy.table(d.mctp!.fronts);
-    if (t !== undefined) policy.setTable(d.index, t);
-  }
   return { devices: fleet.devices.length, enumerated: queue.length - failed.length, failed, tables: tables.size, ms: performance.now() - t0 };
 }

@@ -385,7 +385,7 @@ export class Mux extends EventEmitter implements SessionHost {
   effects(device: string): { opcode: number; effects: number; effectNames: string[]; tier: string; reason: string }[] {
     const di = this.table.find(device);
     if (di < 0) throw new BadRequestError(`unknown device ${JSON.stringify(device)}: list devices with mux.devices()`, { device }, 'EMBX_UNKNOWN_DEVICE');
-    const t = this.policy.table(this.table.policyIndex[di]!);
+    const t = this.policy.tableFor(di);
     if (t === undefined) return [];
     const out = [];
     for (let op = 0; op < t.declared.length; op++) {
@@ -496,7 +496,7 @@ export class Mux extends EventEmitter implements SessionHost {
       p = new Pending(session, d, di, t.shard[di]!, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
     }
     if (!session.system && this.checkPermissions) {
-      p.audit = this.policy.check(session, t.policyIndex[di]!, p.opcode, p.payload);
+      p.audit = this.policy.check(session, di, p.opcode, p.payload);
       if (p.audit !== null) p.auditLog = this.policy.audit;
     }
     return p;
