@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { IMPLEMENTED_KINDS } from '../devices/build.js';
@@ -13,9 +12,9 @@ import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
 import { decodeTunnelRequest } from '../devices/cxl/tunnel.js';
 import { Policy } from '../policy/engine.js';
-import type { VendorRules } from '../policy/policy-table.js';
 import { type AuditRecord, describeEffects } from '../policy/audit.js';
-import { parseTier, TierLevel, tierName } from '../policy/tiers.js';
+import { parseTier, tierName } from '../policy/tiers.js';
+import { intOption, timeoutOption } from '../validate.js';
 import { enumerate, type EnumerationReport } from './enumerate.js';
 import { Deadlines } from './deadlines.js';
 import { Channels, newTraceId } from './diagnostics.js';
@@ -25,6 +24,7 @@ import { Pending, PState } from './pending.js';
 import { CqFlag, MUX_CTL_BYTES, MuxCtl, SqFlag, WorkerFailure } from './protocol.js';
 import { ByteSlab } from './byte-slab.js';
 import { Fifo } from './fifo.js';
+import { MAX_TURN_NS, resolveMuxOptions } from './options.js';
 import { Session, type SessionHost } from './session.js';
 import { payloadAreaFor, ShardLink } from './shard-link.js';
 import type { ShardReport, ShardTask } from './shard-server.js';
@@ -39,26 +39,8 @@ const QUANTUM = 16;
 const QUICK_MAX_IN_FLIGHT = 4;
 /** a shard counts as shared by several sessions for this long after a second session sent to it */
 const SHARED_NS = 1e9;
-/** quick polls (see Mux.quickPoll) do not extend one event-loop turn beyond this: timers and I/O get their turn */
-const MAX_TURN_NS = 100_000;
 const decoder = new TextDecoder();
 
-
-function positiveInt(v: unknown, dflt: number, what: string, max = 2 ** 31 - 1): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new BadRequestError(`${what} must be an integer from 1 to ${max} (got ${JSON.stringify(v)})`);
-  }
-  return v;
-}
-
-function nonNegative(v: unknown, dflt: number, what: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
-    throw new BadRequestError(`${what} must be a finite number >= 0 (got ${JSON.stringify(v)})`);
-  }
-  return v;
-}
 
 export interface MuxStats {
   shards: { index: number; status: string; generation: number; inFlight: number; requests: number; sleeps: number; cqWaits: number }[];
@@ -116,6 +98,7 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly defaultTimeoutMs: number;
   private readonly maxRestarts: number;
   private readonly restartWindowMs: number;
+  private readonly startTimeoutMs: number;
   private readonly fleetInput: FleetInput | undefined;
   private inFlightTotal = 0;
   private queuedTotal = 0;
@@ -143,39 +126,36 @@ export class Mux extends EventEmitter implements SessionHost {
   /** Use createMux(): construction starts workers, which must be awaited. */
   constructor(opts: MuxOptions = {}) {
     super();
-    const workers = positiveInt(opts.workers, availableParallelism(), 'workers', 1024);
+    const o = resolveMuxOptions(opts);
     this.fleetInput = typeof opts.fleet === 'string' ? loadFleetFile(opts.fleet) : opts.fleet;
-    this.fleet = buildFleet(this.fleetInput, workers);
+    this.fleet = buildFleet(this.fleetInput, o.workers);
     this.table = new DeviceTable(this.fleet);
     for (const d of this.fleet.devices) {
       if (!IMPLEMENTED_KINDS.has(d.kind)) throw new FleetError(`device kind ${d.kind} is not emulated by this build`);
     }
-    const slots = positiveInt(opts.ringSlots, 4096, 'ringSlots', 1 << 20);
-    if ((slots & (slots - 1)) !== 0 || slots < 2) throw new BadRequestError(`ringSlots must be a power of two >= 2 (got ${slots})`);
-    const window = Math.min(positiveInt(opts.shardWindow, 1024, 'shardWindow', 1 << 20), slots / 2);
-    this.sessionWindow = positiveInt(opts.sessionWindow, 128, 'sessionWindow', 1 << 20);
-    this.sharedSessionWindow = Math.min(this.sessionWindow, positiveInt(opts.sharedSessionWindow, 32, 'sharedSessionWindow', 1 << 20));
-    this.deviceWindow = positiveInt(opts.deviceWindow, 16, 'deviceWindow', 65535);
-    this.sharedDeviceWindow = Math.min(this.deviceWindow, positiveInt(opts.sharedDeviceWindow, 4, 'sharedDeviceWindow', 65535));
+    this.sessionWindow = o.sessionWindow;
+    this.sharedSessionWindow = o.sharedSessionWindow;
+    this.deviceWindow = o.deviceWindow;
+    this.sharedDeviceWindow = o.sharedDeviceWindow;
     this.devInFlight = new Uint16Array(this.fleet.devices.length);
-    this.spinNs = nonNegative(opts.spinUs, 50, 'spinUs') * 1000;
-    this.pollNs = nonNegative(opts.pollUs, 200, 'pollUs') * 1000;
-    this.mainSpinNs = nonNegative(opts.mainSpinUs, 20, 'mainSpinUs') * 1000;
-    this.napNs = nonNegative(opts.napUs, 0, 'napUs') * 1000;
-    this.maxSpinners = opts.maxSpinners === undefined ? Math.max(0, availableParallelism() - 1) : nonNegative(opts.maxSpinners, 1, 'maxSpinners');
-    this.defaultTimeoutMs = nonNegative(opts.defaultTimeoutMs, 5000, 'defaultTimeoutMs');
-    this.maxRestarts = nonNegative(opts.maxRestarts, 5, 'maxRestarts');
-    this.restartWindowMs = nonNegative(opts.restartWindowMs, 10_000, 'restartWindowMs');
+    this.spinNs = o.spinNs;
+    this.pollNs = o.pollNs;
+    this.mainSpinNs = o.mainSpinNs;
+    this.napNs = o.napNs;
+    this.maxSpinners = o.maxSpinners;
+    this.defaultTimeoutMs = o.defaultTimeoutMs;
+    this.maxRestarts = o.maxRestarts;
+    this.restartWindowMs = o.restartWindowMs;
+    this.startTimeoutMs = o.startTimeoutMs;
     this.gates = { fabricDestructive: opts.gates?.fabricDestructive === true };
     this.checkPermissions = opts.checkPermissions !== false;
     this.policy = new Policy(this.fleet, {
-      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest, vendorRules: parseVendorRules(opts.vendorRules),
+      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest, vendorRules: o.vendorRules, auditLimit: o.auditLimit,
       ...(opts.audit?.file !== undefined ? { auditFile: opts.audit.file } : {}),
-      ...(opts.audit?.limit !== undefined ? { auditLimit: opts.audit.limit } : {}),
     });
     let maxMessage = 0;
     for (const d of this.fleet.devices) maxMessage = Math.max(maxMessage, d.mailboxBytes);
-    const geometry = { slots, window, payloadBytes: payloadAreaFor(maxMessage + 64) };
+    const geometry = { slots: o.ringSlots, window: o.shardWindow, payloadBytes: payloadAreaFor(maxMessage + 64) };
     const muxWords = new Int32Array(this.muxBuf);
     this.shards = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry, { words: muxWords, index: MuxCtl.WAKES }));
     this.deadlines = new Deadlines((p) => this.expire(p, new CancelledError('EMBX_TIMEOUT',
@@ -183,19 +163,20 @@ export class Mux extends EventEmitter implements SessionHost {
       { device: p.device.id, opcode: p.opcode })));
     this.pool = new Piscina({
       filename: WORKER_FILE.href,
-      minThreads: workers,
-      maxThreads: workers,
+      minThreads: o.workers,
+      maxThreads: o.workers,
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
       maxQueue: Infinity,
-      ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}),
+      ...(o.resourceLimits ? { resourceLimits: o.resourceLimits } : {}),
     });
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
   }
 
-  /** Starts every shard and resolves when all serve their rings. */
-  async start(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
+  /** Starts every shard and resolves when all serve their rings (within startTimeoutMs unless given). */
+  async start(timeoutMs = this.startTimeoutMs, signal?: AbortSignal): Promise<void> {
+    timeoutMs = timeoutOption(timeoutMs, 'start timeoutMs', this.startTimeoutMs, 1);
     const ready = this.shards.map((sh) => this.launch(sh));
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
@@ -398,9 +379,8 @@ export class Mux extends EventEmitter implements SessionHost {
   openSession(opts: SessionOptions = {}): Session {
     if (this.closing) throw new ClosedError();
     const tier = parseTier(opts.tier ?? 'debug-read');
-    const host = opts.host === undefined ? 0 : opts.host;
-    if (!Number.isInteger(host) || host < 0 || host > 65535) throw new BadRequestError(`host must be an integer from 0 to 65535 (got ${JSON.stringify(host)})`);
-    const queueLimit = positiveInt(opts.queueLimit, 1 << 20, 'queueLimit', 1 << 30);
+    const host = intOption(opts.host, 'host', 0, 65535, 0);
+    const queueLimit = intOption(opts.queueLimit, 'queueLimit', 1, 1 << 30, 1 << 20);
     const id = this.nextSessionId++;
     const s = new Session(id, this, tier, host, opts.fabricManager === true, queueLimit, opts.name ?? `session-${id}`, this.shards.length);
     this.sessions.set(id, s);
@@ -473,9 +453,7 @@ export class Mux extends EventEmitter implements SessionHost {
     if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xffff) {
       throw new BadRequestError(`opcode must be an integer from 0x0000 to 0xFFFF (got ${JSON.stringify(opcode)})`, { opcode });
     }
-    if (req.timeoutMs !== undefined && (typeof req.timeoutMs !== 'number' || !(req.timeoutMs >= 0))) {
-      throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(req.timeoutMs)})`);
-    }
+    if (req.timeoutMs !== undefined) timeoutOption(req.timeoutMs, 'timeoutMs', 0);
     if (req.signal?.aborted) throw new CancelledError('EMBX_ABORTED', 'the request was aborted before it was sent', { device: d.id, opcode });
     if (this.shards[t.shard[di]!]!.status === 'dead') {
       throw new WorkerLostError(`the worker serving ${d.id} (shard ${t.shard[di]}) died too often and is not restarted; create a new mux`,
@@ -952,8 +930,14 @@ export class Mux extends EventEmitter implements SessionHost {
    */
   close(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.closePromise !== null) return this.closePromise;
+    let timeoutMs: number;
+    try {
+      timeoutMs = timeoutOption(opts.timeoutMs, 'close() timeoutMs', 10_000);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.closing = true;
-    this.closePromise = this.doClose(opts.timeoutMs ?? 10_000, opts.signal);
+    this.closePromise = this.doClose(timeoutMs, opts.signal);
     return this.closePromise;
   }
 
@@ -1007,20 +991,6 @@ function captureResolvers(resolve: (v: CommandResult) => void, reject: (e: unkno
   captured.reject = reject;
 }
 
-/** `{ cxl: { '0xc002': 'debug-write-full' }, nvme: { '0xc5': 'debug-write-full' } }` -> opcode -> level maps. */
-function parseVendorRules(v: MuxOptions['vendorRules']): VendorRules {
-  const out: Record<'cxl' | 'nvme', Map<number, number>> = { cxl: new Map(), nvme: new Map() };
-  for (const proto of ['cxl', 'nvme'] as const) {
-    for (const [k, tier] of Object.entries(v?.[proto] ?? {})) {
-      const op = Number(k);
-      const max = proto === 'cxl' ? 0xffff : 0xff;
-      if (!Number.isInteger(op) || op < 0 || op > max) throw new BadRequestError(`vendorRules.${proto}: "${k}" is not an opcode (0..0x${max.toString(16)})`);
-      out[proto].set(op, TierLevel[parseTier(tier)]);
-    }
-  }
-  return out;
-}
-
 function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
@@ -1037,6 +1007,6 @@ function completionError(p: Pending, flags: number, failure: number, detail: Uin
 /** Creates a mux and waits until every shard worker serves its rings. */
 export async function createMux(opts: MuxOptions = {}): Promise<Mux> {
   const mux = new Mux(opts);
-  await mux.start(opts.startTimeoutMs ?? 30_000, opts.signal);
+  await mux.start(undefined, opts.signal);
   return mux;
 }
