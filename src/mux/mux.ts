@@ -6,7 +6,7 @@ import { CompletionBell } from '../doorbell/async-waiter.js';
 import { nowNs } from '../doorbell/doorbell.js';
 import {
   BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, PermissionError,
-  TransportError, WorkerLostError,
+  ProtocolError, TransportError, WorkerLostError,
 } from '../errors.js';
 import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
@@ -775,8 +775,18 @@ export class Mux extends EventEmitter implements SessionHost {
         continue;
       }
       const payload = this.results.copy(cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
+      let result: unknown;
+      try {
+        result = p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), payload);
+      } catch (e) {
+        // A device answer the decoder cannot read fails this request only (never the drain, the batch or the
+        // process: this runs on the event loop with no caller's frame to catch it).
+        this.failed++;
+        p.settleError(malformedAnswer(p, e));
+        continue;
+      }
       this.completed++;
-      p.settle(p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), payload));
+      p.settle(result);
     }
     cq.release(n);
     return n;
@@ -1001,7 +1011,15 @@ function completionError(p: Pending, flags: number, failure: number, detail: Uin
     return new CancelledError('EMBX_ABORTED', `${p.device.id} dropped opcode 0x${hex4(p.opcode)} (cancelled in the worker)`, { device: p.device.id });
   }
   if (failure === WorkerFailure.TRANSPORT) return new TransportError(`${p.device.id}: ${text}`, { device: p.device.id, opcode: p.opcode });
+  if (failure === WorkerFailure.PROTOCOL) return malformedAnswer(p, new Error(text));
   return new BadRequestError(`${p.device.id}: ${text}`, { device: p.device.id, opcode: p.opcode });
+}
+
+/** EMBX_PROTOCOL for a device answer that cannot be read (found by the worker's host driver or the decoder). */
+function malformedAnswer(p: Pending, cause: unknown): ProtocolError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new ProtocolError(`${p.device.id} sent a malformed answer to opcode 0x${hex4(p.opcode)}, which was not delivered: ${why}; `
+    + 'retry, and check the device (or its faults.malformed)', { device: p.device.id, opcode: p.opcode });
 }
 
 /** Creates a mux and waits until every shard worker serves its rings. */

@@ -4,8 +4,8 @@ import { createMux, type FleetFile, type SendRequest } from '../../src/index.js'
 
 /**
  * Soak: several sessions drive a faulty fleet for SOAK_SECONDS (default 20) with faults injected at random —
- * worker crashes, worker exits, hangs, slow devices, busy storms, error codes, dropped MCTP fragments,
- * timeouts and aborts. Every request must settle exactly once: sent = completed + failed, lost = 0,
+ * worker crashes, worker exits, hangs, slow devices, busy storms, error codes, malformed answers, dropped
+ * MCTP fragments, timeouts and aborts. Every request must settle exactly once: sent = completed + failed, lost = 0,
  * duplicated = 0. The tally is printed.
  */
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 20);
@@ -19,7 +19,9 @@ const FLEET: FleetFile = {
     { kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }, // mem14
     { kind: 'cxl-type3', count: 1, faults: { slowMs: 2, busy: 0.2 } }, // mem15
     { kind: 'cxl-type3', count: 1, faults: { error: 0.3, errorRc: 0x05 } }, // mem16
+    { kind: 'cxl-type3', count: 1, faults: { malformed: [0x4200] } }, // mem17: Payload Length past its mailbox
     { kind: 'cxl-switch', count: 1 }, // sw0 + SLDs/MLD below
+    { kind: 'cxl-switch', count: 1, faults: { malformed: [0x5300] } }, // sw1: malformed tunnel responses
     { kind: 'nvme', count: 2, faults: { busy: 0.1 } },
     { kind: 'mctp-pcc', count: 2, fronts: ['mem0', 'sw0'], faults: { dropFragments: 0.05 } },
   ],
@@ -48,6 +50,8 @@ test(`soak ${SECONDS}s with random faults: nothing lost, nothing duplicated`, as
     if (r < 0.25) return { device: `nvme${Math.floor(random() * 2)}`, opcode: 0x06, cdw10: 1 };
     if (r < 0.3) return { device: `mctp${Math.floor(random() * 2)}`, opcode: 0x0001, timeoutMs: 2000 };
     if (r < 0.35) return { device: 'sw0', opcode: 0x4200, tunnel: [1] };
+    if (r < 0.36) return { device: 'sw1', opcode: 0x4200, tunnel: [1] };
+    if (r < 0.37) return { device: 'mem17', opcode: 0x4200 };
     return { device: `mem${Math.floor(random() * 12)}`, opcode: random() < 0.8 ? 0x4200 : 0x0300 };
   };
   const sessions = Array.from({ length: 4 }, (_, i) => mux.openSession({ name: `soak-${i}`, tier: 'debug-write-full', fabricManager: true }));
@@ -75,7 +79,8 @@ test(`soak ${SECONDS}s with random faults: nothing lost, nothing duplicated`, as
   assert.is(duplicated, 0, 'none settled twice');
   assert.ok(sent > 1000);
   assert.ok(injected > 0 && st.shards.some((x) => x.generation > 0), 'workers really died and came back');
-  assert.equal(Object.keys(tally).filter((k) => !['ok', 'device-error-rc', 'EMBX_TIMEOUT', 'EMBX_ABORTED', 'EMBX_WORKER_LOST', 'EMBX_TRANSPORT'].includes(k)), [],
+  assert.ok((tally['EMBX_PROTOCOL'] ?? 0) > 0, 'malformed answers were injected and failed only their requests');
+  assert.equal(Object.keys(tally).filter((k) => !['ok', 'device-error-rc', 'EMBX_TIMEOUT', 'EMBX_ABORTED', 'EMBX_WORKER_LOST', 'EMBX_TRANSPORT', 'EMBX_PROTOCOL'].includes(k)), [],
     'only the failures the faults explain');
 });
 
