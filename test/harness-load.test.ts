@@ -154,7 +154,7 @@ test('open loop: over max-in-flight is dropped (EHARNESS_OVERLOAD); what never a
   // Get Health Info never completes (the device still answers enumeration, so the policy knows its commands)
   const fleet = { devices: [{ kind: 'cxl-type3' as const, faults: { hang: [0x4200] } }] };
   const t0 = performance.now();
-  const r = await runLoad({ durationMs: 300, warmupMs: 0, rate: 1000, maxInFlight: 10, timeoutMs: 0, drainMs: 100, mix: 'health', muxOptions: { workers: 1, fleet } }).result;
+  const r = await runLoad({ durationMs: 300, warmupMs: 0, rate: 1000, maxInFlight: 10, timeoutMs: 0, drainMs: 100, mix: 'health', muxOptions: { workers: 1, fleet, noTimeoutTier: 'debug-read' } }).result;
   assert.is(r.sent, 300);
   assert.is(r.requests, 0);
   assert.is(r.peakInFlight, 10);

@@ -1,4 +1,4 @@
-import { decodeNvmeCompletion, encodeNvmeRequest } from '../devices/nvme/wire.js';
+import { decodeNvmeCompletion, encodeNvmeRequest, isLongLivedNvme } from '../devices/nvme/wire.js';
 import { decodeTunnelResponse, encodeTunnelRequest, TUNNEL_OPCODE } from '../devices/cxl/tunnel.js';
 import { BadRequestError, ProtocolError } from '../errors.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
@@ -13,6 +13,8 @@ export interface Encoded {
   payload: Uint8Array | null;
   a0: number;
   decode: Decoder;
+  /** the device may hold it indefinitely (an NVMe AER): it takes a long-lived slot, not a window place */
+  longLived?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -65,7 +67,7 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
       for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const) if (req[k] !== undefined) nv[k] = req[k];
       const data = req.data ?? req.payload;
       if (data !== undefined) nv.data = data;
-      return { opcode: req.opcode, flags: 0, payload: encodeNvmeRequest(nv, d.mailboxBytes), a0: 0, decode: decodeNvme };
+      return { opcode: req.opcode, flags: 0, payload: encodeNvmeRequest(nv, d.mailboxBytes), a0: 0, decode: decodeNvme, longLived: isLongLivedNvme(req.opcode) };
     }
     case 'mctp-pcc': {
       const t = req.mctpType;

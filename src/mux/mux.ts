@@ -151,6 +151,7 @@ export class Mux extends EventEmitter implements SessionHost {
     this.checkPermissions = opts.checkPermissions !== false;
     this.policy = new Policy(this.fleet, {
       fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest, vendorRules: o.vendorRules, auditLimit: o.auditLimit,
+      noTimeoutLevel: o.noTimeoutLevel,
       ...(opts.audit?.file !== undefined ? { auditFile: opts.audit.file } : {}),
     });
     let maxMessage = 0;
@@ -387,8 +388,24 @@ export class Mux extends EventEmitter implements SessionHost {
     return s;
   }
 
+  /**
+   * A closed session's requests are not left behind: queued and parked ones are rejected with EMBX_CLOSED,
+   * and in-flight ones too, each cancelled in the worker as a timeout is (its slot returns when the worker
+   * answers the cancel), so nothing it sent can keep a device or a window place after it is gone.
+   */
   closeSession(s: Session): void {
     this.sessions.delete(s.id);
+    const err = new ClosedError('the session was closed before this request completed', { session: s.name });
+    // waiting ones first (expire() leaves them in their FIFOs, dropped lazily), so that the pumps the cancels
+    // below run cannot write any of them into a ring
+    for (const q of s.queues) for (const p of q) this.expire(p, err);
+    if (s.parked !== null) for (const f of s.parked.values()) for (const p of f) this.expire(p, err);
+    for (const sh of this.shards) {
+      for (let tag = 0; tag < sh.slots.length; tag++) {
+        const p = sh.slots[tag];
+        if (p !== undefined && p.session === s) this.expire(p, err);
+      }
+    }
   }
 
   stats(): MuxStats {
@@ -472,8 +489,10 @@ export class Mux extends EventEmitter implements SessionHost {
     } else {
       const e = encodeRequest(req, d);
       p = new Pending(session, d, di, t.shard[di]!, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
+      if (e.longLived === true) p.longLived = true;
     }
     if (!session.system && this.checkPermissions) {
+      if (req.timeoutMs === 0 && this.defaultTimeoutMs !== 0) this.policy.checkNoTimeout(session, di, p.opcode);
       p.audit = this.policy.check(session, di, p.opcode, p.payload);
       if (p.audit !== null) p.auditLog = this.policy.audit;
     }
@@ -496,7 +515,7 @@ export class Mux extends EventEmitter implements SessionHost {
       sh.lastSendNs = this.turnStartNs;
     }
     const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.windowOf(sh)
-      && sh.free.length > 0 && this.devInFlight[p.di]! < this.deviceWindowOf(sh) && (session.parked === null || !session.parked.has(p.di));
+      && sh.free.length > 0 && this.deviceRoom(sh, p, this.deviceWindowOf(sh)) && (session.parked === null || !session.parked.has(p.di));
     if (!(direct && this.write(sh, p))) {
       if (req.noWait) {
         p.settleError(new BackpressureError('EMBX_RING_FULL',
@@ -549,8 +568,12 @@ export class Mux extends EventEmitter implements SessionHost {
     p.tag = tag;
     p.state = PState.IN_FLIGHT;
     sh.sq.commit(tag, p.local, p.opcode, p.flags, p.a0, p.a1, p.a2);
-    p.session.inFlight[sh.index]!++;
-    this.devInFlight[p.di]!++;
+    if (p.longLived) {
+      sh.longLived++;
+    } else {
+      p.session.inFlight[sh.index]!++;
+      this.devInFlight[p.di]!++;
+    }
     this.inFlightTotal++;
     if (!sh.dirty && sh.free.length === sh.geometry.window - 1) {
       // The first request to an idle shard goes out now: a spinning worker starts on it while the caller's
@@ -599,7 +622,7 @@ export class Mux extends EventEmitter implements SessionHost {
   private scheduleQuickPoll(sh: ShardLink): void {
     // only for a lightly loaded shard: under load an answer is either already there or behind a batch, and the
     // spin would only take time from the requests being processed
-    if (this.mainSpinNs > 0 && !this.quickScheduled && sh.inFlight <= QUICK_MAX_IN_FLIGHT && !sh.sq.dataBell.peerSleeping()) {
+    if (this.mainSpinNs > 0 && !this.quickScheduled && sh.inFlight - sh.longLived <= QUICK_MAX_IN_FLIGHT && !sh.sq.dataBell.peerSleeping()) {
       this.quickScheduled = true;
       queueMicrotask(this.quickPoll);
     }
@@ -656,7 +679,7 @@ export class Mux extends EventEmitter implements SessionHost {
             q.shift();
             continue;
           }
-          if (this.devInFlight[p.di]! >= devWindow || (s.parked !== null && s.parked.has(p.di))) {
+          if (!this.deviceRoom(sh, p, devWindow) || (s.parked !== null && s.parked.has(p.di))) {
             q.shift();
             this.park(s, p);
             continue;
@@ -689,11 +712,23 @@ export class Mux extends EventEmitter implements SessionHost {
     return this.turnStartNs < sh.sharedUntilNs ? this.sharedDeviceWindow : this.deviceWindow;
   }
 
+  /**
+   * Room for `p` at its device: a place in the device window or, for a long-lived request, one of the shard's
+   * long-lived slots (an AER the device may hold for good must not take a place other sessions wait for).
+   */
+  private deviceRoom(sh: ShardLink, p: Pending, devWindow: number): boolean {
+    return p.longLived ? sh.longLived < sh.longLivedCap : this.devInFlight[p.di]! < devWindow;
+  }
+
   private freeSlot(sh: ShardLink, tag: number, p: Pending): void {
     sh.slots[tag] = undefined;
     sh.free.push(tag);
-    p.session.inFlight[sh.index]!--;
-    this.devInFlight[p.di]!--;
+    if (p.longLived) {
+      sh.longLived--;
+    } else {
+      p.session.inFlight[sh.index]!--;
+      this.devInFlight[p.di]!--;
+    }
     this.inFlightTotal--;
     if (this.parkedBy.size > 0 && this.parkedBy.has(p.di)) this.unpark(p.di, sh);
   }
@@ -726,12 +761,12 @@ export class Mux extends EventEmitter implements SessionHost {
     const window = this.windowOf(sh);
     const devWindow = this.deviceWindowOf(sh);
     let progress = true;
-    while (progress && who.size > 0 && this.devInFlight[di]! < devWindow && sh.free.length > 0) {
+    while (progress && who.size > 0 && sh.free.length > 0) {
       progress = false;
       for (const s of who) {
         const f = s.parked!.get(di)!;
         while (f.length > 0 && !f.peek()!.active) f.shift();
-        if (f.length > 0 && this.devInFlight[di]! < devWindow && sh.free.length > 0 && s.inFlight[sh.index]! < window) {
+        if (f.length > 0 && this.deviceRoom(sh, f.peek()!, devWindow) && sh.free.length > 0 && s.inFlight[sh.index]! < window) {
           if (!this.write(sh, f.peek()!)) return;
           f.shift();
           s.queued--;

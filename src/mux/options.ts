@@ -37,6 +37,7 @@ export interface MuxSettings {
   auditLimit: number;
   resourceLimits: ResourceLimits | undefined;
   vendorRules: VendorRules;
+  noTimeoutLevel: number;
 }
 
 /**
@@ -70,6 +71,7 @@ export function resolveMuxOptions(opts: MuxOptions): MuxSettings {
     auditLimit: intOption(opts.audit?.limit, 'audit.limit', 1, MAX_AUDIT_RECORDS, 10_000),
     resourceLimits: resourceLimitsOf(opts.resourceLimits),
     vendorRules: parseVendorRules(opts.vendorRules),
+    noTimeoutLevel: TierLevel[parseTier(opts.noTimeoutTier ?? 'debug-write-full')],
   };
 }
 

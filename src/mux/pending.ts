@@ -30,6 +30,8 @@ export class Pending {
   auditLog: AuditLog | null = null;
   /** non-zero when someone subscribes to mbxmux:request:end */
   traceId = 0;
+  /** the device may hold it indefinitely (NVMe AER): counted in its shard's long-lived slots, not in windows */
+  longLived = false;
 
   constructor(
     readonly session: Session,

@@ -44,6 +44,11 @@ export interface MuxOptions {
    * ~3 µs of one more event-loop turn), µs (default 20, at most 100; 0: always wait for the next turn)
    */
   mainSpinUs?: number;
+  /**
+   * the lowest tier whose sessions may send a request with `timeoutMs: 0` (no timeout), which can hold its
+   * device for good (default 'debug-write-full'). With defaultTimeoutMs 0 every session may.
+   */
+  noTimeoutTier?: Tier;
   /** default per-request timeout in ms (default 5000; 0 = none; at most 2^31 - 1, the longest a Node timer waits) */
   defaultTimeoutMs?: number;
   /** config gates; fabricDestructive enables the fabric-destructive tier (default off) */

@@ -25,6 +25,8 @@ export interface PolicyOptions {
   decodeTunnel: (payload: Uint8Array) => TunnelDecode;
   /** opcodes the devices' logs do not list, opened at a tier level (this mux's vendorRules) */
   vendorRules: VendorRules;
+  /** the tier level a session needs to send a request with no timeout (MuxOptions.noTimeoutTier) */
+  noTimeoutLevel: number;
 }
 
 const TUNNEL = 0x5300;
@@ -100,13 +102,29 @@ export class Policy {
    */
   check(s: PolicySubject, sentTo: number, opcode: number, payload: Uint8Array | null): AuditRecord | null {
     const di = this.entry[sentTo]!;
-    const route = di === sentTo ? DIRECT : { path: [this.id(sentTo), this.id(di)], tunnel: false };
+    const route = this.routeOf(sentTo, di);
     this.reach(s, di, opcode, route);
     if (opcode === TUNNEL && this.tableOf(di).protocol === 'cxl') return this.checkTunnel(s, di, payload, route.path ?? [this.id(di)]);
     return this.decide(s, di, opcode, route);
   }
 
-  /** A 5300h request to `di`: every component it forwards through and reaches, then its innermost command. */
+  /**
+   * A request that never times out (timeoutMs 0) can hold its device, and a place other sessions wait for,
+   * for good: it needs noTimeoutLevel. Throws PermissionError (audited) for a session below it.
+   */
+  checkNoTimeout(s: PolicySubject, sentTo: number, opcode: number): void {
+    const need = this.opts.noTimeoutLevel;
+    if (s.level >= need) return;
+    const di = this.entry[sentTo]!;
+    this.refuse(s, di, opcode, need, 0, 'timeoutMs 0 (no timeout) lets a request hold its device for good; give a timeout, '
+      + 'or create the mux with a lower noTimeoutTier', this.routeOf(sentTo, di));
+  }
+
+  private routeOf(sentTo: number, di: number): Route {
+    return di === sentTo ? DIRECT : { path: [this.id(sentTo), this.id(di)], tunnel: false };
+  }
+
+    /** A 5300h request to `di`: every component it forwards through and reaches, then its innermost command. */
   private checkTunnel(s: PolicySubject, di: number, payload: Uint8Array | null, path: string[]): AuditRecord | null {
     this.forward(s, di, path.length > 1 ? { path, tunnel: false } : DIRECT);
     const dec = this.opts.decodeTunnel(payload ?? new Uint8Array(0));
