@@ -19,27 +19,33 @@ export interface Encoded {
 
 const EMPTY = new Uint8Array(0);
 
-export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, payload): CommandResult => ({
+/** Bytes of their own (an ArrayBuffer exactly their size) for what a result hands to the caller. */
+function own(bytes: Uint8Array, at: number, len: number): Uint8Array {
+  return len === 0 ? EMPTY : bytes.slice(at, at + len);
+}
+
+export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, ring, at, len): CommandResult => ({
   rc: rc32 & 0xffff,
-  payload,
+  payload: own(ring, at, len),
   vendorStatus: rc32 >>> 16,
   background: (flags & CqFlag.BACKGROUND) !== 0,
 });
 
-const decodeNvme: Decoder = (_rc32, _flags, _a1, _a2, payload): CommandResult => {
-  const c = decodeNvmeCompletion(payload);
-  return { rc: c.rc, payload: c.payload, cqe: c.cqe, vendorStatus: 0, background: false };
+const decodeNvme: Decoder = (_rc32, _flags, _a1, _a2, ring, at, len): CommandResult => {
+  const c = decodeNvmeCompletion(ring.subarray(at, at + len));
+  return { rc: c.rc, payload: own(c.payload, 0, c.payload.byteLength), cqe: own(c.cqe, 0, c.cqe.byteLength), vendorStatus: 0, background: false };
 };
 
 /** The answer to a tunnelled command: the innermost status and payload, with every hop's status. */
-const decodeTunnel: Decoder = (rc32, flags, a1, a2, payload): CommandResult => {
-  const outer = decodeCxl(rc32, flags, a1, a2, payload) as CommandResult;
-  if (outer.rc !== 0) return { ...outer, tunnel: { hops: [], failedAt: 0 } };
-  const r = decodeTunnelResponse(payload);
+const decodeTunnel: Decoder = (rc32, flags, _a1, _a2, ring, at, len): CommandResult => {
+  const rc = rc32 & 0xffff;
+  const background = (flags & CqFlag.BACKGROUND) !== 0;
+  if (rc !== 0) return { rc, payload: own(ring, at, len), vendorStatus: rc32 >>> 16, background, tunnel: { hops: [], failedAt: 0 } };
+  const r = decodeTunnelResponse(ring.subarray(at, at + len));
   if ('error' in r) throw new ProtocolError(`the switch answered a tunnel with a malformed response: ${r.detail}`);
   const failedAt = r.innerOpcode === TUNNEL_OPCODE ? r.hops.length : -1;
   return {
-    rc: r.innerRc, payload: r.innerPayload, vendorStatus: r.innerVendor, background: r.innerBackground,
+    rc: r.innerRc, payload: own(r.innerPayload, 0, r.innerPayload.byteLength), vendorStatus: r.innerVendor, background: r.innerBackground,
     tunnel: { hops: r.hops.map((h) => ({ opcode: h.opcode, rc: h.rc, vendorStatus: h.vendorStatus })), failedAt },
   };
 };

@@ -72,7 +72,6 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly deadlines: Deadlines;
   private readonly sessions = new Map<number, Session>();
   private readonly table: DeviceTable;
-  private readonly results = new ByteSlab();
   private readonly queuedBytes = new ByteSlab();
   private nextSessionId = 1;
   private readonly sessionWindow: number;
@@ -809,10 +808,10 @@ export class Mux extends EventEmitter implements SessionHost {
         p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
         continue;
       }
-      const payload = this.results.copy(cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
       let result: unknown;
       try {
-        result = p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), payload);
+        // the decoder copies the answer out of the ring (whose bytes are reused once released) into its own bytes
+        result = p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
       } catch (e) {
         // A device answer the decoder cannot read fails this request only (never the drain, the batch or the
         // process: this runs on the event loop with no caller's frame to catch it).
