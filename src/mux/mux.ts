@@ -760,7 +760,7 @@ export class Mux extends EventEmitter implements SessionHost {
     const window = this.windowOf(sh);
     const devWindow = this.deviceWindowOf(sh);
     let progress = true;
-    while (progress && who.size > 0 && sh.free.length > 0) {
+    while (progress && who.size > 0 && sh.free.length > 0 && (this.devInFlight[di]! < devWindow || sh.longLived < sh.longLivedCap)) {
       progress = false;
       for (const s of who) {
         const f = s.parked!.get(di)!;
