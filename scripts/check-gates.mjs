@@ -8,7 +8,7 @@
 //   skipped-test        a test file with a test.skip (the runner fails on uvu's Skipped count)
 //   empty-file          a test file that runs no test (Total: 0)
 //   fast-decoder-null   src/server/fast-msgpack.js: fastDecodeMap always returns null   -> server-codec.test.js
-//   dropped-completion  src/mux/shard-server.js: the CQ sink drops 1% of completions     -> reliability/soak.test.js
+//   dropped-completion  src/shard/shard-server.js: the CQ sink drops 1% of completions     -> reliability/soak.test.js
 //
 // Usage: node scripts/check-gates.mjs [name...]   (default: all). Run by test/gates.test.ts in `npm test`.
 // Exit 0 when every breakage named was caught, 1 otherwise.
@@ -53,7 +53,7 @@ const BREAKAGES = {
     filter: '^reliability/soak\\.test',
     env: { SOAK_SECONDS: '3' },
     // after the first 300 completions of a worker (the mux's enumeration at start), 1% are never written
-    apply: (tree) => patch(tree, 'dist/src/mux/shard-server.js', 'complete(tag, target, opcode, flags, a0, a1, a2, head, body) {',
+    apply: (tree) => patch(tree, 'dist/src/shard/shard-server.js', 'complete(tag, target, opcode, flags, a0, a1, a2, head, body) {',
       'complete(tag, target, opcode, flags, a0, a1, a2, head, body) { if ((globalThis.gateCompletions = (globalThis.gateCompletions ?? 0) + 1) > 300 && Math.random() < 0.01) return;'),
     expect: /reliability\/soak\.test\.js: [1-9]\d* of \d+ failed/,
   },

@@ -4,7 +4,7 @@ import { resetBackgroundTiming, setBackgroundTiming } from '../src/devices/cci/g
 import { Rc } from '../src/devices/cci/return-codes.js';
 import { CxlMailboxEndpoint } from '../src/devices/cxl/mailbox-endpoint.js';
 import { FaultInjector } from '../src/devices/faults.js';
-import { CqFlag } from '../src/mux/protocol.js';
+import { CqFlag } from '../src/shard/protocol.js';
 import { GiB, Harness, hex, le32, le64, MiB, MS, records, zeros } from './cxl-type3-harness.js';
 
 const SANITIZE = 0x4400;

@@ -10,7 +10,7 @@ import type { CompletionSink } from '../src/devices/endpoint.js';
 import { FaultInjector } from '../src/devices/faults.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { DeviceDescriptor, FaultSpec } from '../src/fleet/types.js';
-import { CqFlag, packStatus, SqFlag, WorkerFailure } from '../src/mux/protocol.js';
+import { CqFlag, packStatus, SqFlag, WorkerFailure } from '../src/shard/protocol.js';
 import { MCTP_HOST_EID, MctpPccEndpoint } from '../src/transport/mctp-endpoint.js';
 import { checkPccFrame } from '../src/transport/pcc-channel.js';
 import { pccSubspaceBytes } from '../src/transport/pcc-layout.js';

@@ -3,6 +3,7 @@ import { FleetError } from '../errors.js';
 import { mailboxBlockAlign, mailboxBlockBytes, MAX_MAILBOX_BYTES, MIN_MAILBOX_BYTES } from '../devices/cxl/mailbox-layout.js';
 import { nvmeBlockLayout } from '../devices/nvme/layout.js';
 import { pccBlockBytes } from '../transport/pcc-layout.js';
+import { type ErrorOf, intValue, probabilityValue } from '../validate.js';
 import type {
   DeviceDescriptor, DeviceKind, DeviceSpec, FaultSpec, Fleet, FleetCounts, FleetFile, FleetInput, MldSpec,
   SwitchSpec, Type3Spec, VendorMode,
@@ -53,11 +54,11 @@ function isFleetFile(x: unknown): x is FleetFile {
   return typeof x === 'object' && x !== null && Array.isArray((x as FleetFile).devices);
 }
 
+/** Every bad value in a fleet description is an EMBX_BAD_FLEET error. */
+const fleetError: ErrorOf = (message) => new FleetError(message);
+
 function intIn(v: unknown, lo: number, hi: number, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
-    throw new FleetError(`${what} must be an integer from ${lo} to ${hi} (got ${JSON.stringify(v)})`);
-  }
-  return v;
+  return intValue(v, what, lo, hi, '', fleetError);
 }
 
 function mailboxBytesOf(v: unknown, what: string): number {
@@ -79,11 +80,7 @@ function faultsOf(v: unknown, what: string, kind: DeviceKind): FaultSpec | undef
   const f = v as FaultSpec;
   const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'exitOn', 'oomOn', 'lieEffects', 'malformed', 'testOnly'];
   for (const k of Object.keys(f)) if (!known.includes(k)) throw new FleetError(`${what}.faults.${k} is not a fault; use ${known.join(', ')}`);
-  for (const p of ['busy', 'error', 'dropFragments'] as const) {
-    if (f[p] !== undefined && (typeof f[p] !== 'number' || !(f[p]! >= 0 && f[p]! <= 1))) {
-      throw new FleetError(`${what}.faults.${p} must be a probability from 0 to 1`);
-    }
-  }
+  for (const p of ['busy', 'error', 'dropFragments'] as const) if (f[p] !== undefined) probabilityValue(f[p], `${what}.faults.${p}`, fleetError);
   if (f.slowMs !== undefined) intIn(f.slowMs, 0, 600_000, `${what}.faults.slowMs`);
   if (f.errorRc !== undefined) intIn(f.errorRc, 0, 0xffff, `${what}.faults.errorRc`);
   if (f.error !== undefined && f.errorRc === undefined) throw new FleetError(`${what}.faults.error needs errorRc`);
@@ -105,7 +102,7 @@ function testOnlyOf(v: unknown, what: string): void {
   const known = ['dropCompletion', 'duplicateCompletion', 'misdeliverCompletion'];
   for (const [k, p] of Object.entries(v)) {
     if (!known.includes(k)) throw new FleetError(`${what}.${k} is not a test-only fault; use ${known.join(', ')}`);
-    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new FleetError(`${what}.${k} must be a probability from 0 to 1`);
+    probabilityValue(p, `${what}.${k}`, fleetError);
   }
 }
 

@@ -3,9 +3,9 @@ import { BadRequestError, isMbxError } from '../errors.js';
 import type { DeviceDescriptor, DeviceKind } from '../fleet/types.js';
 import { createMux } from '../mux/mux.js';
 import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
-import { parseTier, type Tier } from '../policy/tiers.js';
+import type { Tier } from '../policy/tiers.js';
 import { type LoadClock, realClock } from './clock.js';
-import { timeoutOption } from '../validate.js';
+import { positiveOption, tierOption, timeoutOption } from '../validate.js';
 import { Histogram } from './histogram.js';
 import { openIoQueues } from './io-queues.js';
 import { buildSchedule, DEFAULT_MIX, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
@@ -321,14 +321,6 @@ export function runLoad(opts: LoadOptions): { events: EventEmitter; result: Prom
   return { events, result: run(opts, events) };
 }
 
-function positive(v: number | undefined, what: string, integer: boolean, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new BadRequestError(`${what} must be ${integer ? 'an integer' : 'a number'} > 0 (got ${JSON.stringify(v)})`);
-  }
-  return v;
-}
-
 /** The interval width runLoad uses for a run of this length when none is given. */
 export function defaultIntervalMs(durationMs: number): number {
   return durationMs <= 10_000 ? 100 : Math.max(1000, Math.ceil(durationMs / 300 / 1000) * 1000);
@@ -355,25 +347,24 @@ interface Plan {
 
 function plan(opts: LoadOptions): Plan {
   if (typeof opts !== 'object' || opts === null) throw new BadRequestError('runLoad takes an options object: { durationMs, ... }');
-  const durationMs = positive(opts.durationMs, 'durationMs', false, NaN);
-  const warmupMs = opts.warmupMs === undefined ? (opts.rate !== undefined ? 2000 : 500) : opts.warmupMs;
-  if (typeof warmupMs !== 'number' || !(warmupMs >= 0) || !Number.isFinite(warmupMs)) throw new BadRequestError(`warmupMs must be a number >= 0 (got ${JSON.stringify(warmupMs)})`);
+  const durationMs = positiveOption(opts.durationMs, 'durationMs', false, NaN);
+  const warmupMs = timeoutOption(opts.warmupMs, 'warmupMs', opts.rate !== undefined ? 2000 : 500);
   const open = opts.rate !== undefined;
   if (open && opts.concurrency !== undefined) throw new BadRequestError('give concurrency (closed loop) or rate (open loop), not both');
   if (!open && opts.maxInFlight !== undefined) throw new BadRequestError('maxInFlight applies to the open loop: give rate too');
-  const rate = open ? positive(opts.rate, 'rate', false, 0) : 0;
-  const maxInFlight = positive(opts.maxInFlight, 'maxInFlight', true, 65536);
-  const concurrency = positive(opts.concurrency, 'concurrency', true, 64);
+  const rate = open ? positiveOption(opts.rate, 'rate', false, 0) : 0;
+  const maxInFlight = positiveOption(opts.maxInFlight, 'maxInFlight', true, 65536);
+  const concurrency = positiveOption(opts.concurrency, 'concurrency', true, 64);
   const timeoutMs = opts.timeoutMs === undefined ? undefined : timeoutOption(opts.timeoutMs, 'timeoutMs', 0);
   const host = opts.host ?? 0;
   return {
     durationMs, warmupMs, open, concurrency, rate, maxInFlight,
-    intervalMs: positive(opts.intervalMs, 'intervalMs', false, defaultIntervalMs(durationMs)),
-    progressMs: positive(opts.progressMs, 'progressMs', false, 1000),
+    intervalMs: positiveOption(opts.intervalMs, 'intervalMs', false, defaultIntervalMs(durationMs)),
+    progressMs: positiveOption(opts.progressMs, 'progressMs', false, 1000),
     drainMs: opts.drainMs ?? (timeoutMs ? timeoutMs + 1000 : 6000),
     rampUp: opts.rampUp ?? true,
     thresholds: (opts.thresholds ?? []).map((t) => (typeof t === 'string' ? parseThreshold(t) : t)),
-    tier: parseTier(opts.tier ?? 'debug-read'), host, fabricManager: opts.fabricManager ?? opts.host === undefined,
+    tier: tierOption(opts.tier, 'debug-read'), host, fabricManager: opts.fabricManager ?? opts.host === undefined,
     mix: opts.mix ?? DEFAULT_MIX,
     clock: opts.clock ?? realClock,
   };

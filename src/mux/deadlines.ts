@@ -1,5 +1,5 @@
 import { Fifo } from './fifo.js';
-import { type Pending } from './pending.js';
+import type { RequestRecord } from './request.js';
 // the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
 import { performance } from 'node:perf_hooks';
 
@@ -12,21 +12,21 @@ const KEEP_EMPTY = 8;
  * for the earliest live head.
  */
 export class Deadlines {
-  private readonly queues = new Map<number, Fifo<Pending>>();
+  private readonly queues = new Map<number, Fifo<RequestRecord>>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   /** most requests use the same timeout: skip the map lookup for a repeat */
   private lastKey = NaN;
-  private lastQueue: Fifo<Pending> | undefined = undefined;
+  private lastQueue: Fifo<RequestRecord> | undefined = undefined;
 
-  constructor(private readonly onExpire: (p: Pending) => void) {}
+  constructor(private readonly onExpire: (p: RequestRecord) => void) {}
 
   /** `nowMs` is performance.now(), read once per batch of sends by the caller. */
-  add(p: Pending, timeoutMs: number, nowMs: number): void {
+  add(p: RequestRecord, timeoutMs: number, nowMs: number): void {
     p.deadline = nowMs + timeoutMs;
     let q = timeoutMs === this.lastKey ? this.lastQueue : this.queues.get(timeoutMs);
     if (q === undefined) {
-      q = new Fifo<Pending>();
+      q = new Fifo<RequestRecord>();
       this.queues.set(timeoutMs, q);
     }
     this.lastKey = timeoutMs;
@@ -45,7 +45,7 @@ export class Deadlines {
     this.queues.forEach(this.pruneQueue);
   }
 
-  private readonly pruneQueue = (q: Fifo<Pending>, k: number): void => {
+  private readonly pruneQueue = (q: Fifo<RequestRecord>, k: number): void => {
     while (q.length > 0 && !q.peek()!.active) q.shift();
     this.dropIfSpare(q, k);
   };
@@ -54,7 +54,7 @@ export class Deadlines {
    * An empty queue is kept for the next request with the same timeout (one round trip after another would
    * otherwise build and drop a FIFO and a map entry each time); only many distinct timeouts are dropped.
    */
-  private dropIfSpare(q: Fifo<Pending>, k: number): void {
+  private dropIfSpare(q: Fifo<RequestRecord>, k: number): void {
     if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
   }
 

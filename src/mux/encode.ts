@@ -2,8 +2,8 @@ import { decodeNvmeCompletion, encodeNvmeRequest, isLongLivedNvme, nvmeRingField
 import { decodeTunnelResponse, encodeTunnelRequest, TUNNEL_OPCODE } from '../devices/cxl/tunnel.js';
 import { BadRequestError, ProtocolError } from '../errors.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
-import type { Decoder } from './pending.js';
-import { CqFlag, SqFlag } from './protocol.js';
+import type { Decoder } from './request.js';
+import { CqFlag, SqFlag } from '../shard/protocol.js';
 import type { CommandResult, SendRequest } from './types.js';
 
 /** A request as it goes into a ring descriptor, with the decoder for its answer. */

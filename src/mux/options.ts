@@ -3,7 +3,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { BadRequestError } from '../errors.js';
 import type { VendorRules } from '../policy/policy-table.js';
 import { parseTier, TierLevel } from '../policy/tiers.js';
-import { intOption, maxWorkers, maxWorkersWhy, numberOption, timeoutOption } from '../validate.js';
+import { intOption, maxWorkers, maxWorkersWhy, numberOption, tierOption, timeoutOption } from '../validate.js';
 import type { MuxOptions } from './types.js';
 
 /** quick polls (see Mux.quickPoll) never extend one event-loop turn beyond this: timers and I/O get their turn */
@@ -71,7 +71,7 @@ export function resolveMuxOptions(opts: MuxOptions): MuxSettings {
     auditLimit: intOption(opts.audit?.limit, 'audit.limit', 1, MAX_AUDIT_RECORDS, 10_000),
     resourceLimits: resourceLimitsOf(opts.resourceLimits),
     vendorRules: parseVendorRules(opts.vendorRules),
-    noTimeoutLevel: TierLevel[parseTier(opts.noTimeoutTier ?? 'debug-write-full')],
+    noTimeoutLevel: TierLevel[tierOption(opts.noTimeoutTier, 'debug-write-full')],
   };
 }
 

@@ -1,13 +1,13 @@
 import { type Tier, TierLevel } from '../policy/tiers.js';
 import { Fifo } from './fifo.js';
-import type { Pending } from './pending.js';
+import type { RequestRecord, RequestSession } from './request.js';
 import type { CommandResult, SendRequest } from './types.js';
 
 /** What a Session needs from its mux (kept narrow so sessions stay thin). */
 export interface SessionHost {
   dispatch(session: Session, req: SendRequest): Promise<CommandResult>;
   closeSession(session: Session): void;
-  /** a request was settled a second time (a bug the reliability tests look for; see Pending) */
+  /** a request was settled a second time (a bug the reliability tests look for; see RequestRecord) */
   noteSettledTwice(): void;
 }
 
@@ -15,17 +15,11 @@ export interface SessionHost {
  * A client's handle on the mux: a tier, a host identity, and its own queues (one per shard) so the mux can
  * serve sessions round-robin and one flooding session cannot starve the others.
  */
-export class Session {
-  readonly queues: Fifo<Pending>[];
-  /** requests in flight per shard (bounded by the mux's sessionWindow) */
+export class Session implements RequestSession {
+  readonly queues: Fifo<RequestRecord>[];
   readonly inFlight: Int32Array;
-  /** live requests waiting in `queues` or `parked` (settled ones are skipped lazily) */
   queued = 0;
-  /**
-   * Requests set aside because their device already has deviceWindow requests in flight, per device, in
-   * order: they wait here so requests for other devices behind them in `queues` are not blocked.
-   */
-  parked: Map<number, Fifo<Pending>> | null = null;
+  parked: Map<number, Fifo<RequestRecord>> | null = null;
   sent = 0;
   closed = false;
   /** the tier as a level, for the policy check */
@@ -44,7 +38,7 @@ export class Session {
     readonly system = false,
   ) {
     this.level = TierLevel[tier];
-    this.queues = Array.from({ length: shards }, () => new Fifo<Pending>());
+    this.queues = Array.from({ length: shards }, () => new Fifo<RequestRecord>());
     this.inFlight = new Int32Array(shards);
   }
 

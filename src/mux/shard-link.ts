@@ -1,8 +1,6 @@
 import { createRing, RingConsumer, RingProducer } from '../ring/spsc-ring.js';
 import { nextPowerOfTwo } from '../ring/layout.js';
-import { SHARD_CTL_BYTES, ShardCtl } from './protocol.js';
-import type { Pending } from './pending.js';
-import type { Session } from './session.js';
+import { SHARD_CTL_BYTES, ShardCtl } from '../shard/protocol.js';
 
 export type ShardStatus = 'starting' | 'ready' | 'restarting' | 'dead' | 'stopped';
 
@@ -19,8 +17,9 @@ export function payloadAreaFor(maxMessageBytes: number): number {
 }
 
 /**
- * The main thread's side of one shard: its rings, the table of requests in flight (indexed by tag), the
- * sessions waiting for room, and the supervision state of its worker task.
+ * The main thread's end of one shard: its rings and control block (new ones for every worker generation), its
+ * device arena (which outlives workers), and whether a worker serves it. The scheduler writes requests into
+ * `sq` and reads completions from `cq`; the supervisor replaces the rings when it restarts the worker.
  */
 export class ShardLink {
   status: ShardStatus = 'starting';
@@ -31,30 +30,6 @@ export class ShardLink {
   sq!: RingProducer;
   cq!: RingConsumer;
   ctl!: Int32Array;
-  /** in-flight table: tag -> request; a tag is a slot index, reused only after its completion arrives */
-  readonly slots: (Pending | undefined)[];
-  readonly free: number[];
-  /**
-   * Long-lived requests (NVMe AERs) in flight: they count here instead of in the session and device windows,
-   * which they would otherwise hold for good, and at most longLivedCap of the tags may be theirs.
-   */
-  longLived = 0;
-  readonly longLivedCap: number;
-  /** sessions with requests waiting for this shard, served round-robin */
-  readonly rr: Session[] = [];
-  /** tags to cancel, waiting for SQ room */
-  readonly cancels: Pending[] = [];
-  dirty = false;
-  /** requests were queued while the shard had room: pump at the next flush */
-  needsPump = false;
-  restarts: number[] = [];
-  /** the session that sent here last, and until when (ns, the mux's turn clock) the shard counts as shared */
-  lastSession: Session | null = null;
-  /** the turn clock when lastSession last sent here */
-  lastSendNs = 0;
-  sharedUntilNs = 0;
-  task: Promise<void> | null = null;
-  onReady: (() => void) | null = null;
 
   constructor(
     readonly index: number,
@@ -63,11 +38,11 @@ export class ShardLink {
     /** every wake-up of this shard's worker is counted here (SpinGate WAKES) */
     private readonly wakeCounter: { words: Int32Array; index: number } | null = null,
   ) {
-    this.slots = new Array<Pending | undefined>(geometry.window).fill(undefined);
-    this.longLivedCap = Math.max(1, Math.floor(geometry.window / 4));
-    this.free = [];
-    for (let i = geometry.window - 1; i >= 0; i--) this.free.push(i);
     this.freshRings();
+  }
+
+  get ready(): boolean {
+    return this.status === 'ready';
   }
 
   /** New rings and control block for a (re)started worker: nothing of a dead worker's traffic carries over. */
@@ -79,10 +54,6 @@ export class ShardLink {
     this.sq.dataBell.wakeCounter = this.wakeCounter;
     this.cq = new RingConsumer(this.cqBuf);
     this.ctl = new Int32Array(this.ctlBuf);
-  }
-
-  get inFlight(): number {
-    return this.geometry.window - this.free.length;
   }
 
   /** Asks the worker to return from its task and wakes it if it sleeps on the SQ. */

@@ -21,7 +21,7 @@ import { Rc } from '../devices/cci/return-codes.js';
 import type { CompletionSink, DeviceEndpoint } from '../devices/endpoint.js';
 import { executeWithFaults, type FaultInjector } from '../devices/faults.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
-import { CqFlag, packStatus, SqFlag, WorkerFailure } from '../mux/protocol.js';
+import { CqFlag, packStatus, SqFlag, WorkerFailure } from '../shard/protocol.js';
 import { CCI_HEADER_BYTES, CciCategory, newCciHeader, readCciHeaderInto, writeCciHeader } from '../devices/cxl/cci-message.js';
 import { Fragmenter, Reasm, Reassembler, reassemblyDropReason } from './mctp-fragment.js';
 import { cxlTypeAllowsSet, MCTP_IC, MctpType, mctpTypeForOpcode } from './mctp-packet.js';

@@ -3,7 +3,7 @@ import { Via } from '../cci/command-table.js';
 import { Rc } from '../cci/return-codes.js';
 import type { CompletionSink, DeviceEndpoint } from '../endpoint.js';
 import { executeWithFaults, type FaultInjector } from '../faults.js';
-import { CqFlag, packStatus, WorkerFailure } from '../../mux/protocol.js';
+import { CqFlag, packStatus, WorkerFailure } from '../../shard/protocol.js';
 import type { MailboxRegisters } from './mailbox.js';
 
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
 import type { DeviceDescriptor } from '../../fleet/types.js';
-import { CqFlag, packStatus, WorkerFailure } from '../../mux/protocol.js';
+import { CqFlag, packStatus, WorkerFailure } from '../../shard/protocol.js';
 import type { CompletionSink, DeviceEndpoint } from '../endpoint.js';
 import type { FaultInjector } from '../faults.js';
 import { NvmeController } from './controller.js';

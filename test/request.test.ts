@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { CancelledError, ClosedError, WorkerLostError } from '../src/errors.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import { decodeCxl } from '../src/mux/encode.js';
-import { Pending, PState } from '../src/mux/pending.js';
+import { RequestRecord, RState } from '../src/mux/request.js';
 import { Session, type SessionHost } from '../src/mux/session.js';
 
 /**
@@ -13,7 +13,7 @@ import { Session, type SessionHost } from '../src/mux/session.js';
 
 const device = buildFleet({ 'cxl-type3': 1 }, 1).devices[0]!;
 
-function setup(): { host: SessionHost & { twice: number }; make: () => { p: Pending; outcomes: string[] } } {
+function setup(): { host: SessionHost & { twice: number }; make: () => { p: RequestRecord; outcomes: string[] } } {
   const host = {
     twice: 0,
     dispatch: () => Promise.reject(new Error('not used')),
@@ -21,8 +21,8 @@ function setup(): { host: SessionHost & { twice: number }; make: () => { p: Pend
     noteSettledTwice(): void { this.twice++; },
   };
   const session = new Session(1, host, 'debug-read', 0, false, 100, 's', 1);
-  const make = (): { p: Pending; outcomes: string[] } => {
-    const p = new Pending(session, device, 0, 0, 0, 0x4200, 0, null, 0, 0, 0, decodeCxl);
+  const make = (): { p: RequestRecord; outcomes: string[] } => {
+    const p = new RequestRecord(session, device, 0, 0, 0, 0x4200, 0, null, 0, 0, 0, decodeCxl);
     const outcomes: string[] = [];
     p.resolve = (v) => outcomes.push(`resolve rc ${(v as { rc: number }).rc}`);
     p.reject = (e) => outcomes.push(`reject ${(e as { code: string }).code}`);
@@ -36,10 +36,10 @@ const answer = { rc: 0, payload: new Uint8Array(0), vendorStatus: 0, background:
 test('one settlement reaches the caller; nothing is counted', () => {
   const { host, make } = setup();
   const a = make();
-  a.p.state = PState.IN_FLIGHT;
+  a.p.state = RState.IN_FLIGHT;
   a.p.settle(answer);
   assert.equal(a.outcomes, ['resolve rc 0']);
-  assert.is(a.p.state, PState.DONE);
+  assert.is(a.p.state, RState.DONE);
   const b = make();
   b.p.settleError(new ClosedError());
   assert.equal(b.outcomes, ['reject EMBX_CLOSED']);
@@ -49,7 +49,7 @@ test('one settlement reaches the caller; nothing is counted', () => {
 test('a second settle, settleError or fail is counted and does not reach the caller', () => {
   const { host, make } = setup();
   const { p, outcomes } = make();
-  p.state = PState.IN_FLIGHT;
+  p.state = RState.IN_FLIGHT;
   p.settle(answer);
   p.settle(answer); // a duplicated completion
   p.settleError(new WorkerLostError('x')); // failed as lost after its answer
@@ -61,9 +61,9 @@ test('a second settle, settleError or fail is counted and does not reach the cal
 test('a late answer to a request already rejected (timed out while the worker held it) is counted, not delivered', () => {
   const { host, make } = setup();
   const { p, outcomes } = make();
-  p.state = PState.IN_FLIGHT;
+  p.state = RState.IN_FLIGHT;
   p.fail(new CancelledError('EMBX_TIMEOUT', 'late'));
-  assert.is(p.state, PState.CANCELLED, 'the worker still holds its slot');
+  assert.is(p.state, RState.CANCELLED, 'the worker still holds its slot');
   p.settle(answer);
   assert.equal(outcomes, ['reject EMBX_TIMEOUT']);
   assert.is(host.twice, 1);

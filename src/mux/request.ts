@@ -1,10 +1,11 @@
 import type { DeviceDescriptor } from '../fleet/types.js';
 import type { MbxError } from '../errors.js';
 import type { AuditLog, AuditRecord } from '../policy/audit.js';
+import type { PolicySubject } from '../policy/engine.js';
 import { Channels } from './diagnostics.js';
-import type { Session } from './session.js';
+import type { Fifo } from './fifo.js';
 
-export const enum PState {
+export const enum RState {
   QUEUED = 1,
   IN_FLIGHT = 2,
   DONE = 3,
@@ -19,9 +20,31 @@ export const enum PState {
  */
 export type Decoder = (rc32: number, flags: number, a1: number, a2: number, ring: Uint8Array, at: number, len: number) => unknown;
 
+/**
+ * What a request needs from the session that sent it: the policy subject, and the session's scheduling state
+ * (its queue and in-flight count per shard, the requests it parked per device). `Session` implements it;
+ * declaring it here keeps the dependency one way (session -> request).
+ */
+export interface RequestSession extends PolicySubject {
+  readonly queues: Fifo<RequestRecord>[];
+  /** requests in flight per shard (bounded by the session windows) */
+  readonly inFlight: Int32Array;
+  /** live requests waiting in `queues` or `parked` (settled ones are skipped lazily) */
+  queued: number;
+  /** requests set aside per device while the device's window is full, in order */
+  parked: Map<number, Fifo<RequestRecord>> | null;
+  sent: number;
+  readonly closed: boolean;
+  readonly queueLimit: number;
+  /** the mux's own session (enumeration): not subject to the policy */
+  readonly system: boolean;
+  /** the mux, named in diagnostics messages; counts a request settled twice (see settledAlready) */
+  readonly mux: { noteSettledTwice(): void };
+}
+
 /** One request from send() until its promise settles. Monomorphic class: the hot path allocates one per request. */
-export class Pending {
-  state: PState = PState.QUEUED;
+export class RequestRecord {
+  state: RState = RState.QUEUED;
   /** ring tag (slot index in the shard's in-flight table) while IN_FLIGHT or CANCELLED */
   tag = -1;
   /** performance.now() ms after which the request times out (Infinity = never) */
@@ -38,7 +61,7 @@ export class Pending {
   longLived = false;
 
   constructor(
-    readonly session: Session,
+    readonly session: RequestSession,
     readonly device: DeviceDescriptor,
     /** global device index, and (copied from the device table: the hot path never dereferences the
      *  descriptor) its shard and local index */
@@ -55,7 +78,7 @@ export class Pending {
   ) {}
 
   get active(): boolean {
-    return this.state === PState.QUEUED || this.state === PState.IN_FLIGHT;
+    return this.state === RState.QUEUED || this.state === RState.IN_FLIGHT;
   }
 
   /**
@@ -71,7 +94,7 @@ export class Pending {
 
   settle(value: unknown): void {
     if (this.settledAlready()) return;
-    this.state = PState.DONE;
+    this.state = RState.DONE;
     this.cleanup();
     if (this.audit !== null) this.auditLog!.finish(this.audit, (value as { rc: number }).rc);
     if (this.traceId !== 0) Channels.requestEnd.publish({ id: this.traceId, mux: this.session.mux, device: this.device.id, result: value, time: performance.now() });
@@ -81,7 +104,7 @@ export class Pending {
   /** Rejects a request that no longer holds a ring slot. */
   settleError(err: MbxError): void {
     if (this.settledAlready()) return;
-    this.state = PState.DONE;
+    this.state = RState.DONE;
     this.cleanup(err);
     this.reject(err);
   }
@@ -89,7 +112,7 @@ export class Pending {
   /** Rejects; a request whose slot the worker still holds becomes CANCELLED until its completion returns. */
   fail(err: MbxError): void {
     if (this.settledAlready()) return;
-    this.state = this.state === PState.IN_FLIGHT ? PState.CANCELLED : PState.DONE;
+    this.state = this.state === RState.IN_FLIGHT ? RState.CANCELLED : RState.DONE;
     this.cleanup(err);
     this.reject(err);
   }
