@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { createMux } from '../src/index.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { availableParallelism } from 'node:os';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { latencyStats, type LatencyStats, num, Samples, si, sig } from './stats.js';
 import { closedLoop, interleavedRoundTrips, interleavedThroughput, type Repeated, sleep } from './timing.js';
 
@@ -49,8 +50,10 @@ export const baselinesSection: Section = {
     const mux = await createMux({ workers, fleet: { 'cxl-type3': DEVICES } });
     // the same fleet with spinning off: every request finds its worker asleep in Atomics.wait
     const sleepy = await createMux({ workers, fleet: { 'cxl-type3': DEVICES }, spinUs: 0 });
-    const pool = new Piscina({ filename: BASELINE_WORKER.href, minThreads: workers, maxThreads: workers });
-    const posters = await Promise.all(Array.from({ length: workers }, async () => {
+    // the baselines get a thread per core (piscina's own default is that and more): at least as many as the mux
+    const baseThreads = Math.max(threadsOf(ctx), availableParallelism());
+    const pool = new Piscina({ filename: BASELINE_WORKER.href, minThreads: baseThreads, maxThreads: baseThreads });
+    const posters = await Promise.all(Array.from({ length: baseThreads }, async () => {
       const w = new Worker(BASELINE_WORKER, { workerData: { mode: 'post' } });
       await once(w, 'online');
       return w;
@@ -117,7 +120,7 @@ export const baselinesSection: Section = {
       return {
         tables: [
           {
-            title: `Round trip, one request outstanding (µs; ${DEVICES} type-3, Get Health Info, ${workers} workers)`,
+            title: `Round trip, one request outstanding (µs; ${DEVICES} type-3, Get Health Info; mbxmux ${threadsOf(ctx)} worker threads, piscina and postMessage ${baseThreads})`,
             head: ['method', 'p50', 'p99', 'p99.9', 'mean', 'max', 'samples'],
             rows: Object.entries(roundTrip).map(([k, s]) => [k, s.p50, s.p99, s.p999, s.mean, s.max, num(s.samples)]),
             note: `all rows but "cold": ${rounds} interleaved rounds, each request timed with performance.now(); "worker spinning" sends to one device (mem1),\n"alternating" walks mem0, mem1, ... whose consecutive devices live in different shards (the spinning worker is rarely the one that answers)`,

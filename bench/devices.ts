@@ -4,7 +4,7 @@
  * outstanding (worker spinning), and pipelined throughput spread over every device of the kind.
  */
 import { createMux, DEFAULT_FLEET, type SendRequest, type Session } from '../src/index.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { num, si } from './stats.js';
 import { closedLoop, tinybenchRoundTrips } from './timing.js';
 
@@ -83,7 +83,7 @@ export const devicesSection: Section = {
       }
       return {
         tables: [{
-          title: `Per device kind through the mux (default fleet, ${fleet.devices.length} devices, ${ctx.workers} workers)`,
+          title: `Per device kind through the mux (default fleet, ${fleet.devices.length} devices, ${threadsOf(ctx)} worker threads)`,
           head: ['command', 'devices', 'out B', 'p50 µs', 'p99 µs', 'p99.9 µs', 'mean µs', `ops/s @${ctx.concurrency}`],
           rows,
           note: `round trip (tinybench): one request outstanding to the first device, worker spinning; ops/s: ${ctx.concurrency} in flight spread over every device listed, one session.\nEvery answer checked for rc 0 (Success). Mux start (enumeration of the fleet): ${num(startMs)} ms.`,

@@ -10,7 +10,7 @@
  */
 import { createMux, type MuxOptions, type Session } from '../src/index.js';
 import { GcRecorder, type GcPauses } from './env.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { latencyStats, type LatencyStats, Samples, sig } from './stats.js';
 import { roundTrips } from './timing.js';
 
@@ -144,7 +144,7 @@ export const fairnessSection: Section = {
       return {
         data,
         tables: [{
-          title: `Light session round trips (µs; 16 type-3, ${ctx.workers} workers; the flood keeps ${FLOODERS} requests outstanding to ${victim.id}, ${sig(floodOpsPerSec)} req/s)`,
+          title: `Light session round trips (µs; 16 type-3, ${threadsOf(ctx)} worker threads; the flood keeps ${FLOODERS} requests outstanding to ${victim.id}, ${sig(floodOpsPerSec)} req/s)`,
           head: ['light session', 'p50', 'p99', 'p99.9', 'mean', 'samples'],
           rows: [
             row(`alone, to ${other.id}`, unloaded),

@@ -8,7 +8,7 @@ import { createMux, runLoad, type LoadOptions, type LoadResult, type Mux } from 
 import { DEFAULT_MIX } from '../src/harness/mix.js';
 import { GcRecorder, type GcPauses } from './env.js';
 import { type FloorPoint, pacingFloorFresh } from './open-loop-floor.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { num, si } from './stats.js';
 
 const LOAD_FRACTION = 0.5;
@@ -120,7 +120,7 @@ export const openLoopSection: Section = {
       }
       return {
         tables: [{
-          title: `Open-loop latency (1024 type-3, mix ${mix}, ${ctx.workers} workers; µs)`,
+          title: `Open-loop latency (1024 type-3, mix ${mix}, ${threadsOf(ctx)} worker threads; µs)`,
           head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 from send()', 'main-thread GC'],
           rows,
           note,

@@ -3,7 +3,6 @@
  * a summary of the project's targets. Tables go to stdout, progress to stderr, everything to --json FILE.
  */
 import { writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { baselinesSection } from './core.js';
@@ -15,7 +14,7 @@ import { openLoopSection } from './open-loop.js';
 import { policyCostSection } from './policy-cost.js';
 import { socketSection } from './socket.js';
 import { scaleDevicesSection, scalePayloadSection, scaleWorkersSection } from './scaling.js';
-import type { BenchContext, Section, SectionResult } from './section.js';
+import { type BenchContext, type Section, type SectionResult, threadsOf } from './section.js';
 import { renderTable, type Table } from './stats.js';
 import { evaluateTargets, targetsTable } from './summary.js';
 
@@ -49,7 +48,7 @@ export const USAGE = `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--j
   --list          list the section ids and exit
   --seconds N     pipelined throughput seconds per method and series (default 1.5)
   --concurrency N requests in flight in pipelined runs (default 1024)
-  --workers N     shard workers of the muxes (default: available parallelism)`;
+  --workers N     worker threads of the muxes (default: the mux's, available parallelism - 1)`;
 
 class UsageError extends Error {}
 
@@ -97,7 +96,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       full: values.full === true,
       seconds,
       concurrency: intOption(values.concurrency, '--concurrency', 1, 1 << 20, 1024),
-      workers: intOption(values.workers, '--workers', 1, 256, availableParallelism()),
+      workers: values.workers === undefined ? undefined : intOption(values.workers, '--workers', 1, 256, 1),
       log: (s) => console.error(`# ${s}`),
       results: new Map(),
     };
@@ -125,7 +124,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   console.log(`mbxmux benchmarks, ${env.date}`);
   console.log(`node ${env.node} (V8 ${env.v8}), ${env.platform}`);
   console.log(`CPU ${env.cpuModel}, ${env.cpus} cores (available parallelism ${env.availableParallelism}), ${env.memoryGiB.toFixed(1)} GiB RAM, load average ${env.loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`run: ${ctx.quick ? 'quick' : 'full'}${ctx.full && ctx.quick ? ' (+100k devices)' : ''}, ${ctx.workers} workers, ${ctx.concurrency} in flight, ${ctx.seconds} s per throughput series${only ? `, sections /${values.only}/` : ''}`);
+  console.log(`run: ${ctx.quick ? 'quick' : 'full'}${ctx.full && ctx.quick ? ' (+100k devices)' : ''}, ${threadsOf(ctx)} worker threads${ctx.workers === undefined ? ' (default)' : ''}, ${ctx.concurrency} in flight, ${ctx.seconds} s per throughput series${only ? `, sections /${values.only}/` : ''}`);
 
   const sections: Record<string, {
     title: string; seconds: number; foreignCpuPct: number | null; data?: Record<string, unknown>; tables?: Table[]; error?: string;

@@ -1,6 +1,7 @@
 /**
  * One row of a scaling table, in a fresh process so its RSS and start time are its own:
  *   node scale-child.js '{"devices":10000,"workers":2,"ms":1000,"warmMs":200,"concurrency":1024}'
+ * (`workers` / `shards` left out: the mux's defaults)
  * Prints one JSON line: start time, RSS before / after start / after the load, pipelined requests/s.
  */
 import { createMux } from '../src/index.js';
@@ -9,7 +10,10 @@ import { closedLoop, roundTrips } from './timing.js';
 
 export interface ScaleJob {
   devices: number;
-  workers: number;
+  /** worker threads (undefined: the mux's default) */
+  workers?: number | undefined;
+  /** shards (undefined: the mux's default) */
+  shards?: number | undefined;
   ms: number;
   warmMs: number;
   concurrency: number;
@@ -19,7 +23,9 @@ export interface ScaleJob {
 
 export interface ScaleRow {
   devices: number;
+  /** worker threads and shards the mux ran with */
   workers: number;
+  shards: number;
   startMs: number;
   rssBeforeMB: number;
   rssStartMB: number;
@@ -35,7 +41,10 @@ async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as ScaleJob;
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  const mux = await createMux({ workers: job.workers, fleet: { 'cxl-type3': job.devices } });
+  const mux = await createMux({
+    fleet: { 'cxl-type3': job.devices },
+    ...(job.workers !== undefined ? { workers: job.workers } : {}), ...(job.shards !== undefined ? { shards: job.shards } : {}),
+  });
   const startMs = performance.now() - t0;
   const rssStart = process.memoryUsage().rss;
   try {
@@ -44,7 +53,7 @@ async function main(): Promise<void> {
     const n = ids.length;
     const opsPerSec = await closedLoop(job.ms, job.concurrency, (i) => s.send({ device: ids[i % n]!, opcode: 0x4200 }), job.warmMs);
     const row: ScaleRow = {
-      devices: n, workers: job.workers, startMs, rssBeforeMB: rssBefore / MB, rssStartMB: rssStart / MB,
+      devices: n, workers: mux.stats().threads.length, shards: mux.stats().shards.length, startMs, rssBeforeMB: rssBefore / MB, rssStartMB: rssStart / MB,
       rssAfterLoadMB: process.memoryUsage().rss / MB, opsPerSec,
     };
     if (job.rtMs) {

@@ -6,9 +6,10 @@ import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { createMux } from '../src/index.js';
+import { defaultShards, defaultThreads } from '../src/mux/options.js';
 import { payloadAreaFor } from '../src/mux/shard-link.js';
 import type { ScaleJob, ScaleRow } from './scale-child.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { bandwidth, bytes, num, si, sig } from './stats.js';
 import { closedLoop } from './timing.js';
 
@@ -34,13 +35,14 @@ export const scaleDevicesSection: Section = {
     for (const devices of sizes) {
       ctx.log(`scale.devices: ${num(devices)} devices (fresh process)`);
       const r = await child({ devices, workers: ctx.workers, ms: dur(ctx, 1000, 250), warmMs: dur(ctx, 300, 100), concurrency: ctx.concurrency });
+      if (r.devices !== devices) throw new Error(`scale.devices: the child ran ${r.devices} devices, not ${devices}`);
       if (base === 0) base = r.opsPerSec;
       out.push(r);
       rows.push([num(devices), r.startMs / 1000, num(r.rssBeforeMB), num(r.rssStartMB), num(r.rssAfterLoadMB), si(r.opsPerSec), sig(r.opsPerSec / base)]);
     }
     return {
       tables: [{
-        title: `Fleet size (type-3 devices, ${ctx.workers} workers, Get Health Info spread over every device, ${ctx.concurrency} in flight)`,
+        title: `Fleet size (type-3 devices, ${threadsOf(ctx)} worker threads, Get Health Info spread over every device, ${ctx.concurrency} in flight)`,
         head: ['devices', 'start s', 'RSS before MB', 'RSS after start MB', 'RSS after load MB', 'ops/s', 'vs 1 device'],
         rows,
         note: `each row is a fresh process; start = createMux() including enumeration of every device; RSS is the whole process (workers included), MB = 2^20 B${withBig ? '' : '\nthe 100,000-device row is skipped in --quick runs (add --full)'}`,
@@ -52,30 +54,35 @@ export const scaleDevicesSection: Section = {
 
 export const scaleWorkersSection: Section = {
   id: 'scale.workers',
-  title: 'Scaling: workers',
+  title: 'Scaling: worker threads',
   async run(ctx: BenchContext) {
     const max = availableParallelism();
+    const dflt = defaultThreads(max);
+    const shards = defaultShards(undefined, max);
+    // 1..cores threads over the default layout (a shard per core), and the default among them
     const counts: number[] = [];
-    for (let w = 1; w < max; w *= 2) counts.push(w);
-    counts.push(max);
+    for (let w = 1; w <= max; w++) counts.push(w);
     const rows: (string | number)[][] = [];
     const out: ScaleRow[] = [];
-    let base = 0;
+    const byThreads = new Map<number, ScaleRow>();
     for (const workers of counts) {
-      ctx.log(`scale.workers: ${workers} worker(s) (fresh process)`);
-      const r = await child({ devices: 1024, workers, ms: dur(ctx, 1000, 250), warmMs: dur(ctx, 300, 100), concurrency: ctx.concurrency, rtMs: dur(ctx, 300, 100) });
-      if (base === 0) base = r.opsPerSec;
+      ctx.log(`scale.workers: ${workers} thread(s) serving ${shards} shards (fresh process)`);
+      const r = await child({ devices: 1024, workers, shards, ms: dur(ctx, 1000, 250), warmMs: dur(ctx, 300, 100), concurrency: ctx.concurrency, rtMs: dur(ctx, 300, 100) });
       out.push(r);
-      rows.push([String(workers), si(r.opsPerSec), sig(r.opsPerSec / base), r.rtP50us ?? NaN, r.rtP99us ?? NaN, r.startMs / 1000, num(r.rssStartMB)]);
+      byThreads.set(workers, r);
+    }
+    const base = byThreads.get(dflt)!.opsPerSec;
+    for (const r of out) {
+      rows.push([`${r.workers}${r.workers === dflt ? ' (default)' : ''}`, String(r.shards), si(r.opsPerSec), sig(r.opsPerSec / base), r.rtP50us ?? NaN, r.rtP99us ?? NaN, r.startMs / 1000, num(r.rssStartMB)]);
     }
     return {
       tables: [{
-        title: `Workers (1024 type-3, Get Health Info, ${ctx.concurrency} in flight; ${max} cores)`,
-        head: ['workers', 'ops/s', 'vs 1', 'rt p50 µs', 'rt p99 µs', 'start s', 'RSS MB'],
+        title: `Worker threads (1024 type-3, Get Health Info, ${ctx.concurrency} in flight; ${max} cores)`,
+        head: ['threads', 'shards', 'ops/s', 'vs default', 'rt p50 µs', 'rt p99 µs', 'start s', 'RSS MB'],
         rows,
-        note: 'each row is a fresh process; rt = round trip with one request outstanding; workers spin at most cores - 1 at a time',
+        note: `each row is a fresh process over the default layout (${shards} shards, one per core); the default is cores - 1 = ${dflt} thread(s), which leaves the main thread a core\nrt = round trip with one request outstanding; workers spin at most cores - 1 at a time`,
       }],
-      data: { rows: out, cores: max },
+      data: { rows: out, cores: max, defaultThreads: dflt, shards },
     };
   },
 };

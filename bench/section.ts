@@ -1,4 +1,5 @@
 /** What every benchmark section gets and returns. */
+import { defaultThreads } from '../src/mux/options.js';
 import type { Table } from './stats.js';
 
 export interface BenchContext {
@@ -10,8 +11,8 @@ export interface BenchContext {
   seconds: number;
   /** requests kept in flight by pipelined runs */
   concurrency: number;
-  /** shard workers for the muxes of the fleet-level sections */
-  workers: number;
+  /** worker threads for the muxes of the fleet-level sections (--workers); undefined: the mux's default */
+  workers: number | undefined;
   /** progress lines (stderr) */
   log: (line: string) => void;
   /** results of the sections already run in this process (later sections and the summary read them) */
@@ -29,6 +30,11 @@ export interface Section {
   id: string;
   title: string;
   run(ctx: BenchContext): Promise<SectionResult>;
+}
+
+/** Worker threads the sections' muxes run with. */
+export function threadsOf(ctx: BenchContext): number {
+  return ctx.workers ?? defaultThreads();
 }
 
 /** Scales a duration (ms) for quick runs. */

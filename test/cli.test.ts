@@ -35,6 +35,13 @@ test('devices --json lists the fleet', () => {
   assert.is(r.code, 0, r.err);
   const list = JSON.parse(r.out) as { id: string; shard: number }[];
   assert.equal(list.map((d) => d.id), ['mem0', 'mem1', 'mem2']);
+  assert.equal(list.map((d) => d.shard), [0, 1, 0], '--workers 2: two shards, as before');
+  const three = run('devices', '--json', '--fleet', 'cxl-type3=3', '--workers', '1', '--shards', '3');
+  assert.is(three.code, 0, three.err);
+  assert.equal((JSON.parse(three.out) as { shard: number }[]).map((d) => d.shard), [0, 1, 2], 'one thread serving three shards');
+  const bad = run('devices', '--shards', '0');
+  assert.is(bad.code, 2);
+  assert.match(bad.err, /--shards must be an integer from 1 to 1024/);
 });
 
 test('bad usage: one clear line on stderr, exit code 2', () => {

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { CompletionBell } from '../src/doorbell/async-waiter.js';
 import { Doorbell } from '../src/doorbell/doorbell.js';
 import { SpinGate } from '../src/doorbell/spin-gate.js';
+import { ThreadBell } from '../src/doorbell/thread-bell.js';
 import { WorkerWaiter } from '../src/doorbell/worker-waiter.js';
 
 const VALUE = 0;
@@ -48,27 +49,32 @@ test('spin gate: never more spinners than allowed', () => {
   assert.not.ok(new SpinGate(words, 0, 0).enter(), 'zero spinners: always sleep');
 });
 
+const noWork = (): boolean => false;
+
 test('worker waiter: spins first, naps without the flag, then sleeps with it', () => {
   const words = new Int32Array(new SharedArrayBuffer(256));
-  const bell = new Doorbell(words, VALUE, SLEEP);
+  const bell = new ThreadBell(words, VALUE, SLEEP);
   // windows far wider than any scheduling stall of a loaded 2-vCPU runner: 20 ms spin, then naps up to 1 s
   const w = new WorkerWaiter(bell, undefined, { spinNs: 20e6, napNs: 1000e6, napChunkMs: 0.2 });
   const now = (): number => performance.now() * 1e6;
-  w.wait(0, now(), 1000);
+  assert.is(w.wait(noWork, now(), 1000), false);
   assert.is(bell.sleeps, 0, 'within the spin window it does not sleep');
-  w.wait(0, now() - 25e6, 1000);
+  w.wait(noWork, now() - 25e6, 1000);
   assert.is(bell.sleeps, 0, 'napping does not count as sleeping (no flag, no notify needed)');
-  w.wait(0, now() - 2000e6, 2);
+  w.wait(noWork, now() - 2000e6, 2);
   assert.is(bell.sleeps, 1, 'after the nap window it sleeps with the flag set');
+  assert.is(Atomics.load(words, SLEEP), 0, 'and clears the flag when it wakes');
+  let calls = 0;
+  assert.is(w.wait(() => ++calls > 100, now(), 1000), true, 'a spin that finds work returns at once');
 });
 
 test('worker waiter: a worker the spin gate refuses sleeps with its flag set (so the main thread notifies it)', () => {
   const words = new Int32Array(new SharedArrayBuffer(512));
-  const bell = new Doorbell(words, VALUE, SLEEP);
+  const bell = new ThreadBell(words, VALUE, SLEEP);
   const gate = new SpinGate(words, 64, 1, 96);
   assert.ok(gate.enter(), 'another worker holds the only spin place');
   const w = new WorkerWaiter(bell, gate, { spinNs: 1e6, napNs: 1e6, napChunkMs: 0.2 });
-  w.wait(0, performance.now() * 1e6, 2);
+  w.wait(noWork, performance.now() * 1e6, 2);
   assert.is(bell.sleeps, 1, 'slept at once (with the flag) instead of napping unseen');
   gate.leave();
 });
@@ -80,18 +86,18 @@ test('worker waiter: a spinner stops spinning when the main thread wakes another
   const helper = new Worker(`const { workerData } = require('node:worker_threads');
     const w = new Int32Array(workerData); Atomics.wait(w, 120, 0, 5); Atomics.add(w, 96, 1);`, { eval: true, workerData: sab });
   await once(helper, 'online');
-  const bell = new Doorbell(words, VALUE, SLEEP);
+  const bell = new ThreadBell(words, VALUE, SLEEP);
   const gate = new SpinGate(words, 64, 1, 96);
   const w = new WorkerWaiter(bell, gate, { spinNs: 2000e6, napNs: 0, napChunkMs: 0.2 });
   const t = performance.now();
-  w.wait(0, performance.now() * 1e6, 1);
+  w.wait(noWork, performance.now() * 1e6, 1);
   const took = performance.now() - t;
   await once(helper, 'exit');
   assert.ok(took < 1000, `gave up a 2 s spin after the wake-up (took ${took.toFixed(0)} ms)`);
   assert.is(words[64], 0, 'left the spin gate');
   // the next idle period of this worker does not spin at all (back-off): it sleeps at once
   const t2 = performance.now();
-  w.wait(0, performance.now() * 1e6 + 1, 1);
+  w.wait(noWork, performance.now() * 1e6 + 1, 1);
   assert.ok(performance.now() - t2 < 500, 'no 2 s spin right after a yield');
 });
 
@@ -146,6 +152,76 @@ test('stress: no lost wake-up over 20,000 suppressed doorbells', async () => {
   await once(worker, 'exit');
   assert.is(Atomics.load(words, 96), 0, 'worker never timed out');
   assert.ok(bell.notifies > 0 && bell.notifies <= N, `notifies sent only to a sleeper (${bell.notifies} of ${N})`);
+});
+
+test('thread bell: ringing an awake worker sends nothing; a sleeping one gets one wake-up per sleep, however many rings', () => {
+  const words = new Int32Array(new SharedArrayBuffer(256));
+  const bell = new ThreadBell(words, VALUE, SLEEP);
+  for (let i = 0; i < 100; i++) assert.not.ok(bell.ring());
+  assert.is(bell.notifies, 0);
+  Atomics.store(words, SLEEP, 1); // the worker said it sleeps
+  assert.ok(bell.ring(), 'the first ring wakes it');
+  for (let i = 0; i < 100; i++) assert.not.ok(bell.ring(), 'later rings before it runs again cost a load');
+  assert.equal([bell.notifies, Atomics.load(words, VALUE), Atomics.load(words, SLEEP)], [1, 1, 0], 'SEQ moved once, the flag is clear');
+  // a sleep that finds work after setting its flag does not sleep
+  assert.not.ok(bell.sleep(() => true, 1000));
+  assert.is(Atomics.load(words, SLEEP), 0);
+  // one that finds none waits on SEQ until the timeout
+  assert.ok(bell.sleep(() => false, 1));
+  assert.is(bell.sleeps, 1);
+});
+
+// A worker serves two rings (words 64 and 65 hold what was published to each) through ThreadBell.sleep and
+// echoes the sum it saw; the main thread publishes to one ring or the other and rings. A lost wake-up leaves
+// the echo behind: the sleep runs into its 2 s timeout and the worker raises word 96.
+const THREAD_ECHO_WORKER = `
+const { workerData } = require('node:worker_threads');
+import(workerData.bell).then(({ ThreadBell }) => {
+  const w = new Int32Array(workerData.sab);
+  const bell = new ThreadBell(w, ${VALUE}, ${SLEEP});
+  let seen = 0;
+  const published = () => Atomics.load(w, 64) + Atomics.load(w, 65);
+  for (;;) {
+    const t = performance.now();
+    bell.sleep(() => published() !== seen, 2000);
+    const v = published();
+    if (v === seen) {
+      if (performance.now() - t >= 1900) { Atomics.store(w, 96, 1); break; } // timed out: a wake-up was lost
+      continue; // an early wake with nothing new (a ring that raced the worker's own wake)
+    }
+    seen = v;
+    Atomics.store(w, 80, v);
+    if (Atomics.load(w, 66) !== 0) break;
+  }
+});`;
+const THREAD_BELL_JS = new URL('../src/doorbell/thread-bell.js', import.meta.url).href;
+
+test('thread bell stress: no lost wake-up over 20,000 publishes to two rings of one sleeping worker', async () => {
+  const sab = new SharedArrayBuffer(512);
+  const words = new Int32Array(sab);
+  const bell = new ThreadBell(words, VALUE, SLEEP);
+  const worker = new Worker(THREAD_ECHO_WORKER, { eval: true, workerData: { sab, bell: THREAD_BELL_JS } });
+  await once(worker, 'online');
+  const N = 20_000;
+  try {
+    for (let i = 1; i <= N; i++) {
+      Atomics.add(words, 64 + (i & 1), 1); // publish to ring i mod 2
+      bell.ring();
+      const t = performance.now();
+      while (Atomics.load(words, 80) !== i) {
+        if (Atomics.load(words, 96) !== 0 || performance.now() - t > 3000) assert.unreachable(`wake-up lost at ${i}`);
+      }
+    }
+  } catch (e) {
+    await worker.terminate();
+    throw e;
+  }
+  Atomics.store(words, 66, 1);
+  Atomics.add(words, 64, 1);
+  bell.wake();
+  await once(worker, 'exit');
+  assert.is(Atomics.load(words, 96), 0, 'worker never timed out');
+  assert.ok(bell.notifies > 0 && bell.notifies <= N + 1, `notifies sent only to a sleeper (${bell.notifies} of ${N})`);
 });
 
 test('completion bell: arming after a worker rang returns at once (no lost wake-up)', async () => {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createMux, type Mux } from '../src/index.js';
+import { availableParallelism } from 'node:os';
+import { buildFleet, createMux, type Mux } from '../src/index.js';
 
 const codeOf = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -207,6 +208,33 @@ test('windows: a session alone on a shard gets deviceWindow; once another sessio
     await alone.close();
     await shared.close();
   }
+});
+
+test('threads and shards: by default the fleet keeps one shard per core and cores - 1 threads serve them; workers and shards override', async () => {
+  const cores = availableParallelism();
+  const fleet = { 'cxl-type3': 12 };
+  const layout = (shards: number): number[] => buildFleet(fleet, shards).devices.map((d) => d.shard);
+  const shape = (m: Mux): [number[], number[][]] => [m.devices().map((d) => d.shard), m.stats().threads.map((t) => t.shards)];
+  const cases: [Parameters<typeof createMux>[0], number, number[][]][] = [
+    [{ fleet }, cores, Array.from({ length: Math.max(1, cores - 1) }, (_, t) => Array.from({ length: cores }, (_, i) => i).filter((i) => i % Math.max(1, cores - 1) === t))],
+    [{ fleet, workers: 2 }, 2, [[0], [1]]],
+    [{ fleet, workers: 1, shards: 3 }, 3, [[0, 1, 2]]],
+    [{ fleet, workers: 4, shards: 2 }, 2, [[0], [1]]], // no thread without a shard
+    [{ fleet, shards: 5, workers: 2 }, 5, [[0, 2, 4], [1, 3]]],
+  ];
+  for (const [opts, shards, threads] of cases) {
+    const m = await createMux(opts);
+    try {
+      assert.equal(shape(m), [layout(shards), threads], JSON.stringify(opts));
+      const s = m.openSession();
+      const rs = await Promise.all(m.devices().map((d) => s.send({ device: d.id, opcode: 0x0001 })));
+      assert.ok(rs.every((r) => r.rc === 0), 'every shard answers');
+      assert.ok(m.stats().shards.every((x) => x.requests > 0 && x.status === 'ready'));
+    } finally {
+      await m.close();
+    }
+  }
+  for (const shards of [0, 1.5, 1025, NaN]) assert.is(await codeOf(createMux({ fleet, shards })), 'EMBX_BAD_REQUEST', String(shards));
 });
 
 test('a closed session refuses requests', async () => {

@@ -14,6 +14,7 @@ export interface Command {
 export const COMMON = {
   fleet: { type: 'string' },
   workers: { type: 'string' },
+  shards: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -28,16 +29,19 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   }
 }
 
-/** --fleet and --workers into mux options. */
-export function muxOptions(v: { fleet?: string | undefined; workers?: string | undefined }): MuxOptions {
+/** --fleet, --workers and --shards into mux options. */
+export function muxOptions(v: { fleet?: string | undefined; workers?: string | undefined; shards?: string | undefined }): MuxOptions {
   const o: MuxOptions = {};
   const fleet = parseFleetArg(v.fleet);
   if (fleet !== undefined) o.fleet = fleet;
   const workers = parseIntArg(v.workers, '--workers', 1, 256);
   if (workers !== undefined) o.workers = workers;
+  const shards = parseIntArg(v.shards, '--shards', 1, 1024);
+  if (shards !== undefined) o.shards = shards;
   return o;
 }
 
 export const COMMON_HELP = `  --fleet SPEC     counts like cxl-type3=1024,cxl-switch=4,nvme=256,mctp-pcc=16, or a JSON fleet file
-  --workers N      worker threads (default: CPU count)
+  --workers N      worker threads (default: CPU count - 1, at least 1)
+  --shards N       shards the fleet is laid out in (default: --workers if given, else CPU count)
   -h, --help       this help`;

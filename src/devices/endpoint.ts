@@ -5,7 +5,7 @@
 export interface CompletionSink {
   /**
    * Writes one completion: `head` then `body` become its payload (either may be null). ARG0..ARG2 as in
-   * src/mux/protocol.ts. Copies the bytes, so views into device memory may be passed; `head` and `body` are
+   * src/shard/protocol.ts. Copies the bytes, so views into device memory may be passed; `head` and `body` are
    * valid only during the call (an endpoint reuses its views for the next command).
    */
   complete(tag: number, target: number, opcode: number, flags: number, a0: number, a1: number, a2: number,

@@ -1,5 +1,6 @@
-import { type Doorbell, nowNs } from './doorbell.js';
+import { nowNs } from './doorbell.js';
 import type { SpinGate } from './spin-gate.js';
+import type { ThreadBell } from './thread-bell.js';
 
 export interface IdlePhases {
   /** spin this long after the last work, if the SpinGate lets this worker spin (ns) */
@@ -16,7 +17,8 @@ export interface IdlePhases {
  *   2. nap: Atomics.wait with a short timeout and the SLEEPING flag clear, so producers never pay for a
  *      notify while traffic is merely bursty (a notify to a sleeping thread measured ~3 µs p50 and ~44 µs
  *      mean under load on this 2-vCPU VM: it costs the main thread more than the requests it carries);
- *   3. sleep: set SLEEPING, re-check, Atomics.wait until notified or a timer is due.
+ *   3. sleep: set SLEEPING, re-check, Atomics.wait until notified or a timer is due (ThreadBell).
+ * `hasWork()` says whether any ring the thread serves has published work (a few Atomics.load).
  */
 export class WorkerWaiter {
   /** the idle period (its start, ns) in which this worker gave its core away: no more spinning until new work */
@@ -32,14 +34,13 @@ export class WorkerWaiter {
   private skipThis = false;
 
   constructor(
-    private readonly bell: Doorbell,
+    private readonly bell: ThreadBell,
     private readonly gate: SpinGate | undefined,
     private readonly phases: IdlePhases,
   ) {}
 
-  /** One wait step; returns the current value (changed, or `seen` after a timeout / stop). */
-  wait(seen: number, idleSinceNs: number, timeoutMs: number, stop?: () => boolean): number {
-    const { words, valueIndex } = this.bell;
+  /** One wait step; returns true if work arrived (false after a timeout, a nap or `stop()`: look again). */
+  wait(hasWork: () => boolean, idleSinceNs: number, timeoutMs: number, stop?: () => boolean): boolean {
     const idle = nowNs() - idleSinceNs;
     const ph = this.phases;
     if (idleSinceNs !== this.lastPeriod) {
@@ -53,12 +54,12 @@ export class WorkerWaiter {
       if (gate === undefined || gate.enter()) {
         // stop spinning when asked to stop, or when the main thread wakes another worker (see SpinGate)
         const quit = gate === undefined ? stop : () => gate.shouldYield() || (stop !== undefined && stop());
-        const v = this.bell.spin(seen, idleSinceNs + ph.spinNs, quit);
+        const got = spinFor(hasWork, idleSinceNs + ph.spinNs, quit);
         const yielded = gate !== undefined && gate.shouldYield();
         gate?.leave();
-        if (v !== seen) {
+        if (got) {
           this.backoff = 0;
-          return v;
+          return true;
         }
         if (yielded) {
           this.yieldedIn = idleSinceNs; // stay off the core until this worker gets work again
@@ -73,10 +74,22 @@ export class WorkerWaiter {
     // flag set, or the main thread would never notify it and it would answer a timer tick late.
     const idleNow = spun ? nowNs() - idleSinceNs : idle;
     if (ph.napNs > 0 && idleNow < ph.spinNs + ph.napNs && (spun || idleNow >= ph.spinNs)) {
-      if (stop !== undefined && stop()) return seen;
-      Atomics.wait(words, valueIndex, seen, Math.min(ph.napChunkMs, timeoutMs));
-      return Atomics.load(words, valueIndex);
+      if (stop !== undefined && stop()) return false;
+      this.bell.nap(Math.min(ph.napChunkMs, timeoutMs));
+      return hasWork();
     }
-    return this.bell.sleep(seen, timeoutMs, stop);
+    this.bell.sleep(hasWork, timeoutMs, stop);
+    return hasWork();
+  }
+}
+
+/**
+ * Spins until `hasWork()`, the clock passes `untilNs`, or `quit()` holds. The clock is read once per 256
+ * checks: a check is a few ns, a clock read ~30-70 ns.
+ */
+function spinFor(hasWork: () => boolean, untilNs: number, quit?: () => boolean): boolean {
+  for (let i = 1; ; i++) {
+    if (hasWork()) return true;
+    if ((i & 255) === 0 && (nowNs() >= untilNs || (quit !== undefined && quit()))) return false;
   }
 }

@@ -196,7 +196,7 @@ type Draft = Device;
  * Deterministic: the main thread and every worker compute the same result from the same input.
  */
 export function buildFleet(input: FleetInput | undefined, shards: number): Fleet {
-  intIn(shards, 1, 1024, 'workers');
+  intIn(shards, 1, 1024, 'shards');
   const file: FleetFile = input === undefined ? countsToFile(DEFAULT_FLEET) : 'devices' in input ? input : countsToFile(input);
   if (!Array.isArray(file.devices)) throw new FleetError('fleet.devices must be an array');
   const seed = file.seed === undefined ? 1 : intIn(file.seed, 0, 2 ** 31 - 1, 'fleet.seed');

@@ -8,7 +8,7 @@ import { decodeTunnelRequest } from '../devices/cxl/tunnel.js';
 import { Policy } from '../policy/engine.js';
 import { type AuditRecord, describeEffects } from '../policy/audit.js';
 import { tierName } from '../policy/tiers.js';
-import { MUX_CTL_BYTES, MuxCtl } from '../shard/protocol.js';
+import { MUX_CTL_BYTES, MuxCtl, ShardCtl } from '../shard/protocol.js';
 import { intOption, tierOption, timeoutOption } from '../validate.js';
 import { Admission } from './admission.js';
 import { Deadlines } from './deadlines.js';
@@ -20,7 +20,7 @@ import { CompletionPoller } from './poller.js';
 import { timeoutError } from './request-errors.js';
 import { ShardScheduler } from './scheduler.js';
 import { Session, type SessionHost } from './session.js';
-import { payloadAreaFor, ShardLink } from './shard-link.js';
+import { payloadAreaFor, ShardLink, ThreadLink } from './shard-link.js';
 import { ShardSupervisor } from './supervisor.js';
 import { Tally } from './tally.js';
 import type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions } from './types.js';
@@ -28,7 +28,9 @@ import type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions
 import { performance } from 'node:perf_hooks';
 
 export interface MuxStats {
-  shards: { index: number; status: string; generation: number; inFlight: number; requests: number; sleeps: number; cqWaits: number }[];
+  shards: { index: number; thread: number; status: string; generation: number; inFlight: number; requests: number; cqWaits: number }[];
+  /** worker threads: the shards each serves, times it slept, wake-ups the main thread sent it */
+  threads: { index: number; shards: number[]; generation: number; sleeps: number; wakeups: number }[];
   inFlight: number;
   queued: number;
   completed: number;
@@ -65,6 +67,7 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly fleetInput: FleetInput | undefined;
   private readonly table: DeviceTable;
   private readonly links: ShardLink[];
+  private readonly threads: ThreadLink[];
   private readonly scheds: ShardScheduler[];
   private readonly muxBuf = new SharedArrayBuffer(MUX_CTL_BYTES);
   private readonly bell = new CompletionBell(new Int32Array(this.muxBuf), MuxCtl.SEQ, MuxCtl.SLEEPING);
@@ -84,7 +87,7 @@ export class Mux extends EventEmitter implements SessionHost {
     super();
     const o = resolveMuxOptions(opts);
     this.fleetInput = typeof opts.fleet === 'string' ? loadFleetFile(opts.fleet) : opts.fleet;
-    this.fleet = buildFleet(this.fleetInput, o.workers);
+    this.fleet = buildFleet(this.fleetInput, o.shards);
     this.table = new DeviceTable(this.fleet);
     for (const d of this.fleet.devices) {
       if (!IMPLEMENTED_KINDS.has(d.kind)) throw new FleetError(`device kind ${d.kind} is not emulated by this build`);
@@ -100,13 +103,16 @@ export class Mux extends EventEmitter implements SessionHost {
     for (const d of this.fleet.devices) maxMessage = Math.max(maxMessage, d.mailboxBytes);
     const geometry = { slots: o.ringSlots, window: o.shardWindow, payloadBytes: payloadAreaFor(maxMessage + 64) };
     const muxWords = new Int32Array(this.muxBuf);
-    this.links = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry, { words: muxWords, index: MuxCtl.WAKES }));
+    this.links = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry));
+    // shard i is served by thread i mod threads
+    this.threads = Array.from({ length: o.threads }, (_, t) => new ThreadLink(t, this.links.filter((l) => l.index % o.threads === t),
+      { words: muxWords, index: MuxCtl.WAKES }));
     this.deadlines = new Deadlines((p) => this.scheds[p.shard]!.expire(p, timeoutError(p)));
     this.scheds = this.links.map((link, i) => new ShardScheduler(link, this.fleet.perShard[i]!.length, this.table.local, o, this.tally, this.deadlines));
     this.poller = new CompletionPoller(this.scheds, this.bell, o, this.tally, () => this.deadlines.prune());
     for (const s of this.scheds) s.turn = this.poller;
     this.admission = new Admission(this.fleet, this.table, this.policy, this.links, this.tally, opts.checkPermissions !== false, o.defaultTimeoutMs);
-    this.supervisor = new ShardSupervisor(this.links, this.scheds, this.poller, this.tally, this.fleetInput, this.muxBuf, o, {
+    this.supervisor = new ShardSupervisor(this.threads, this.scheds, this.poller, this.tally, this.fleetInput, this.muxBuf, o, {
       lost: (info) => this.emit('worker-lost', info),
       restarted: (info) => this.emit('worker-restarted', info),
     });
@@ -207,15 +213,18 @@ export class Mux extends EventEmitter implements SessionHost {
     const t = this.tally;
     return {
       shards: this.links.map((link, i) => ({
-        index: link.index, status: link.status, generation: link.generation, inFlight: this.scheds[i]!.inFlight,
-        requests: link.ctl[64] ?? 0, sleeps: link.ctl[66] ?? 0, cqWaits: link.ctl[67] ?? 0,
+        index: link.index, thread: link.thread.index, status: link.status, generation: link.generation, inFlight: this.scheds[i]!.inFlight,
+        requests: link.ctl[ShardCtl.STAT_REQUESTS] ?? 0, cqWaits: link.ctl[ShardCtl.STAT_CQ_WAITS] ?? 0,
+      })),
+      threads: this.threads.map((t) => ({
+        index: t.index, shards: t.shards.map((l) => l.index), generation: t.generation, sleeps: t.sleeps, wakeups: t.notifies,
       })),
       inFlight: t.inFlight,
       queued: t.queued,
       completed: t.completed,
       failed: t.failed,
       mainWakeups: this.bell.seq(),
-      workerWakeups: this.links.reduce((n, link) => n + link.sq.dataBell.notifies + link.cq.spaceBell.notifies, 0),
+      workerWakeups: this.threads.reduce((n, t) => n + t.notifies, 0) + this.links.reduce((n, link) => n + link.cq.spaceBell.notifies, 0),
       quickPolls: this.poller.quickPolls,
       quickHits: this.poller.quickHits,
       strayCompletions: t.strayCompletions,

@@ -11,14 +11,29 @@ export const MAX_TURN_NS = 100_000;
 /** spin, nap and poll budgets above a second only burn a core */
 const MAX_BUDGET_US = 1_000_000;
 const MAX_COUNT = 1 << 20;
+/** the fleet layout's limit (buildFleet) */
+const MAX_SHARDS = 1024;
 /** in-flight counters per device are 16 bits wide */
 const MAX_DEVICE_WINDOW = 65535;
 const MAX_AUDIT_RECORDS = 10_000_000;
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
 
+/** Worker threads by default: one core is left to the main thread, which does half of every request's work. */
+export function defaultThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
+
+/** Shards by default (the fleet layout of earlier versions, one shard per core), or `workers` when given. */
+export function defaultShards(workers: number | undefined, cores = availableParallelism()): number {
+  return workers ?? cores;
+}
+
 /** MuxOptions checked and resolved to what the mux runs with (every default filled in). */
 export interface MuxSettings {
-  workers: number;
+  /** worker threads (at most `shards`) */
+  threads: number;
+  /** shards of the fleet layout */
+  shards: number;
   ringSlots: number;
   shardWindow: number;
   sessionWindow: number;
@@ -51,8 +66,11 @@ export function resolveMuxOptions(opts: MuxOptions): MuxSettings {
   if ((ringSlots & (ringSlots - 1)) !== 0) throw new BadRequestError(`ringSlots must be a power of two (got ${ringSlots})`, { option: 'ringSlots' });
   const sessionWindow = intOption(opts.sessionWindow, 'sessionWindow', 1, MAX_COUNT, 128);
   const deviceWindow = intOption(opts.deviceWindow, 'deviceWindow', 1, MAX_DEVICE_WINDOW, 16);
+  const workers = intOption(opts.workers, 'workers', 1, maxWorkers(), defaultThreads(cores), maxWorkersWhy());
+  const shards = intOption(opts.shards, 'shards', 1, MAX_SHARDS, defaultShards(opts.workers === undefined ? undefined : workers, cores));
   return {
-    workers: intOption(opts.workers, 'workers', 1, maxWorkers(), cores, maxWorkersWhy()),
+    threads: Math.min(workers, shards),
+    shards,
     ringSlots,
     shardWindow: Math.min(intOption(opts.shardWindow, 'shardWindow', 1, MAX_COUNT, 1024), ringSlots / 2),
     sessionWindow,

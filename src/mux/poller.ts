@@ -67,7 +67,7 @@ export class CompletionPoller implements TurnOwner {
     if (this.dirty[i] === 0 && toIdleShard) {
       // The first request to an idle shard goes out now: a spinning worker starts on it while the caller's
       // burst (if any) is still being written; the rest of the burst is published once, at the microtask.
-      sched.link.sq.publish();
+      sched.link.publish();
       this.ensurePolling();
       this.scheduleQuickPoll(sched);
     } else {
@@ -100,7 +100,7 @@ export class CompletionPoller implements TurnOwner {
       }
       if (this.dirty[i] === 0) continue;
       this.dirty[i] = 0;
-      sched.link.sq.publish();
+      sched.link.publish();
       this.scheduleQuickPoll(sched);
     }
     if (this.tally.inFlight > 0) this.ensurePolling();
@@ -129,7 +129,7 @@ export class CompletionPoller implements TurnOwner {
   private scheduleQuickPoll(sched: ShardScheduler): void {
     // only for a lightly loaded shard: under load an answer is either already there or behind a batch, and the
     // spin would only take time from the requests being processed
-    if (this.s.mainSpinNs > 0 && !this.quickScheduled && sched.inFlightShortLived <= QUICK_MAX_IN_FLIGHT && !sched.link.sq.dataBell.peerSleeping()) {
+    if (this.s.mainSpinNs > 0 && !this.quickScheduled && sched.inFlightShortLived <= QUICK_MAX_IN_FLIGHT && !sched.link.thread.bell.peerSleeping()) {
       this.quickScheduled = true;
       queueMicrotask(this.quickPoll);
     }

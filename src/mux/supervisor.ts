@@ -2,17 +2,17 @@ import { MessageChannel, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { WorkerLostError } from '../errors.js';
 import type { FleetInput } from '../fleet/types.js';
-import type { ShardReport, ShardTask } from '../shard/shard-server.js';
+import type { ThreadReport, ThreadTask } from '../shard/task.js';
 import { Channels } from './diagnostics.js';
 import type { CompletionPoller } from './poller.js';
 import type { ShardScheduler } from './scheduler.js';
-import type { ShardLink } from './shard-link.js';
+import type { ThreadLink } from './shard-link.js';
 import type { Tally } from './tally.js';
 
-const WORKER_FILE = new URL('../../workers/shard.js', import.meta.url);
+const WORKER_FILE = new URL('../../workers/thread.js', import.meta.url);
 
 export interface SupervisorSettings {
-  workers: number;
+  threads: number;
   resourceLimits: ResourceLimits | undefined;
   maxRestarts: number;
   restartWindowMs: number;
@@ -23,6 +23,8 @@ export interface SupervisorSettings {
 
 export interface WorkerLostInfo {
   shard: number;
+  /** the worker thread that served the shard (and died with every shard it served) */
+  thread: number;
   generation: number;
   error: string;
   lost: number;
@@ -31,23 +33,22 @@ export interface WorkerLostInfo {
 /** What the supervisor reports to the mux (which re-emits it as events). */
 export interface SupervisorEvents {
   lost(info: WorkerLostInfo): void;
-  restarted(info: { shard: number; generation: number }): void;
+  restarted(info: { shard: number; thread: number; generation: number }): void;
 }
 
 /**
- * Runs the shard workers (one long-lived piscina task per shard) and keeps them running: launches each, and
- * when a task dies, delivers what the worker published, fails what it held exactly once (EMBX_WORKER_LOST),
- * and restarts it on fresh rings unless it died more than maxRestarts times in restartWindowMs (then the shard
- * is dead and what waits for it fails).
+ * Runs the worker threads (one long-lived piscina task per thread, serving its shards) and keeps them running:
+ * launches each, and when a task dies, delivers what its shards published, fails what they held exactly once
+ * each (EMBX_WORKER_LOST), and restarts the thread with fresh rings for all of its shards, unless it died more
+ * than maxRestarts times in restartWindowMs (then its shards are dead and what waits for them fails).
  */
 export class ShardSupervisor {
   private readonly pool: Piscina;
   private readonly tasks: (Promise<void> | null)[];
-  /** restart times per shard (ms), within the window */
-  private readonly restarts: number[][];
 
   constructor(
-    private readonly links: readonly ShardLink[],
+    private readonly threads: readonly ThreadLink[],
+    /** by shard index */
     private readonly scheds: readonly ShardScheduler[],
     private readonly poller: CompletionPoller,
     private readonly tally: Tally,
@@ -56,12 +57,11 @@ export class ShardSupervisor {
     private readonly s: SupervisorSettings,
     private readonly events: SupervisorEvents,
   ) {
-    this.tasks = links.map(() => null);
-    this.restarts = links.map(() => []);
+    this.tasks = threads.map(() => null);
     this.pool = new Piscina({
       filename: WORKER_FILE.href,
-      minThreads: s.workers,
-      maxThreads: s.workers,
+      minThreads: threads.length,
+      maxThreads: threads.length,
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
       maxQueue: Infinity,
@@ -69,25 +69,22 @@ export class ShardSupervisor {
     });
   }
 
-  /** Launches every shard; each promise resolves when its worker serves its rings. */
+  /** Launches every thread; each promise resolves when the thread serves its shards' rings. */
   startAll(): Promise<void>[] {
-    return this.links.map((_, i) => this.launch(i));
+    return this.threads.map((t) => this.launch(t));
   }
 
-  /** Runs (or re-runs) the shard's long-lived piscina task; resolves when the worker reports ready. */
-  private launch(i: number): Promise<void> {
-    const link = this.links[i]!;
+  /** Runs (or re-runs) the thread's long-lived piscina task; resolves when the worker reports ready. */
+  private launch(t: ThreadLink): Promise<void> {
     const { port1, port2 } = new MessageChannel();
-    const task: ShardTask = {
-      shard: link.index,
-      shards: this.links.length,
-      generation: link.generation,
+    const task: ThreadTask = {
+      thread: t.index,
+      shardCount: this.scheds.length,
+      parts: t.shards.map((l) => ({ shard: l.index, sq: l.sqBuf, cq: l.cqBuf, ctl: l.ctlBuf, arena: l.arena })),
+      generation: t.generation,
       fleet: this.fleet,
-      sq: link.sqBuf,
-      cq: link.cqBuf,
-      ctl: link.ctlBuf,
+      ctl: t.ctlBuf,
       mux: this.muxBuf,
-      arena: link.arena,
       port: port2,
       spinNs: this.s.spinNs,
       maxSpinners: this.s.maxSpinners,
@@ -95,21 +92,20 @@ export class ShardSupervisor {
     };
     const ready = new Promise<void>((resolve, reject) => {
       port1.on('message', (m: { type: string }) => {
-        if (m.type === 'ready') {
-          link.status = 'ready';
-          resolve();
-          this.poller.shardReady(this.scheds[i]!);
-        }
+        if (m.type !== 'ready') return;
+        for (const l of t.shards) l.status = 'ready';
+        resolve();
+        for (const l of t.shards) this.poller.shardReady(this.scheds[l.index]!);
       });
-      this.tasks[i] = this.pool.run(task, { transferList: [port2] }).then(
-        (_report: ShardReport) => {
+      this.tasks[t.index] = this.pool.run(task, { transferList: [port2] }).then(
+        (_report: ThreadReport) => {
           port1.close();
-          this.taskEnded(i, null);
+          this.taskEnded(t, null);
         },
         (err: unknown) => {
           port1.close();
           reject(err);
-          this.taskEnded(i, err instanceof Error ? err : new Error(String(err)));
+          this.taskEnded(t, err instanceof Error ? err : new Error(String(err)));
         },
       );
     });
@@ -117,53 +113,62 @@ export class ShardSupervisor {
     return ready;
   }
 
-  /** A shard task returned or died. Unless we asked it to stop, every request it held fails exactly once. */
-  private taskEnded(i: number, err: Error | null): void {
-    const link = this.links[i]!;
-    const sched = this.scheds[i]!;
+  /**
+   * A thread's task returned or died. Unless we asked it to stop, every request its shards held fails exactly
+   * once, and the thread restarts (or, past maxRestarts, its shards are dead).
+   */
+  private taskEnded(t: ThreadLink, err: Error | null): void {
     const tally = this.tally;
     if (tally.closed || (tally.closing && err === null)) {
-      link.status = 'stopped';
+      for (const l of t.shards) l.status = 'stopped';
       return;
     }
+    const reason = err?.message ?? 'the worker task returned unexpectedly';
     // Nothing may be written to the dead worker's rings from here on (freeing slots unparks requests).
-    link.status = 'restarting';
-    // Completions the worker published before it died are real answers: deliver them first.
-    sched.drain();
-    const reason = err?.message ?? 'the shard task returned unexpectedly';
-    const lost = sched.failHeld(reason);
+    for (const l of t.shards) l.status = 'restarting';
     const now = Date.now();
-    const restarts = (this.restarts[i] = this.restarts[i]!.filter((t) => now - t < this.s.restartWindowMs));
-    const lostInfo: WorkerLostInfo = { shard: link.index, generation: link.generation, error: reason, lost };
-    this.events.lost(lostInfo);
-    Channels.workerLost.publish(lostInfo);
-    if (tally.closing || restarts.length >= this.s.maxRestarts) {
-      link.status = 'dead';
-      sched.failWaiting(new WorkerLostError(
-        tally.closing ? `shard ${link.index} died while the mux was closing`
-          : `shard ${link.index} died ${restarts.length + 1} times within ${this.s.restartWindowMs} ms and will not be restarted: ${reason}`,
-        { shard: link.index }));
+    t.restarts = t.restarts.filter((x) => now - x < this.s.restartWindowMs);
+    const dead = tally.closing || t.restarts.length >= this.s.maxRestarts;
+    for (const l of t.shards) {
+      const sched = this.scheds[l.index]!;
+      // Completions the worker published before it died are real answers: deliver them first.
+      sched.drain();
+      const lost = sched.failHeld(reason);
+      const info: WorkerLostInfo = { shard: l.index, thread: t.index, generation: l.generation, error: reason, lost };
+      this.events.lost(info);
+      Channels.workerLost.publish(info);
+      if (dead) {
+        l.status = 'dead';
+        sched.failWaiting(new WorkerLostError(
+          tally.closing ? `shard ${l.index} died while the mux was closing`
+            : `the worker thread serving shard ${l.index} died ${t.restarts.length + 1} times within ${this.s.restartWindowMs} ms and will not be restarted: ${reason}`,
+          { shard: l.index }));
+      }
+    }
+    if (dead) {
       tally.checkDrained();
       return;
     }
-    restarts.push(now);
-    link.generation++;
-    link.status = 'restarting';
-    link.freshRings();
-    this.launch(i).then(
+    t.restarts.push(now);
+    t.generation++;
+    for (const l of t.shards) l.generation++;
+    t.fresh();
+    this.launch(t).then(
       () => {
-        const info = { shard: link.index, generation: link.generation };
-        this.events.restarted(info);
-        Channels.workerRestarted.publish(info);
+        for (const l of t.shards) {
+          const info = { shard: l.index, thread: t.index, generation: l.generation };
+          this.events.restarted(info);
+          Channels.workerRestarted.publish(info);
+        }
       },
       () => {},
     );
     tally.checkDrained();
   }
 
-  /** Asks every worker to return from its task and waits until each has. */
+  /** Asks every thread to return from its task and waits until each has. */
   async stopAll(): Promise<void> {
-    for (const link of this.links) link.requestStop();
+    for (const t of this.threads) t.requestStop();
     await Promise.allSettled(this.tasks);
   }
 

@@ -4,8 +4,17 @@ import type { DeviceKind, FleetInput } from '../fleet/types.js';
 import type { Tier } from '../policy/tiers.js';
 
 export interface MuxOptions {
-  /** worker threads (shards); default: os.availableParallelism(), at most 4 x that */
+  /**
+   * worker threads; each serves one or more shards. Default: os.availableParallelism() - 1 (at least 1), so
+   * the main thread keeps a core of its own; at most 4 x the cores, and never more than `shards`.
+   */
   workers?: number;
+  /**
+   * shards the fleet is laid out in (a device and everything behind it live in one shard, served by one
+   * thread). Default: `workers` when given, else os.availableParallelism(): the layout (which device is in
+   * which shard) of every earlier version. At most 1024.
+   */
+  shards?: number;
   /** the emulated fleet: counts, a fleet file object, or a path to a JSON fleet file; default DEFAULT_FLEET */
   fleet?: FleetInput | string;
   /** descriptor slots per submission and completion ring, a power of two (default 4096) */

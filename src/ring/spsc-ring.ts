@@ -195,10 +195,11 @@ export class RingProducer extends RingViews {
   }
 
   /**
-   * Publishes every descriptor written since the last publish with one Atomics.store, then rings the
-   * consumer's doorbell only if it said it sleeps. Returns how many descriptors were published.
+   * Publishes every descriptor written since the last publish with one Atomics.store, then (unless `wake` is
+   * false: the consumer sleeps elsewhere, e.g. a worker thread on its ThreadBell) rings the consumer's doorbell
+   * only if it said it sleeps. Returns how many descriptors were published.
    */
-  publish(): number {
+  publish(wake = true): number {
     const n = (this.tail - this.publishedTail) | 0;
     if (n === 0) return 0;
     // PAYLOAD_TAIL is informational (lets a debugger or a re-attaching producer see the byte counter);
@@ -206,7 +207,7 @@ export class RingProducer extends RingViews {
     Atomics.store(this.ctl, Ctl.PAYLOAD_TAIL, this.pTail);
     Atomics.store(this.ctl, Ctl.TAIL, this.tail);
     this.publishedTail = this.tail;
-    this.dataBell.ring();
+    if (wake) this.dataBell.ring();
     return n;
   }
 }

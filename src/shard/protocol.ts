@@ -46,15 +46,28 @@ export const ShardCtl = {
   STATE: 0,
   /** worker writes: the generation it serves (restart count), for diagnostics */
   GENERATION: 1,
-  /** main writes 1 to ask the worker to finish and return */
-  STOP: 32,
   /** worker-written statistics (plain stores, read approximately by main) */
   STAT_REQUESTS: 64,
   STAT_BATCHES: 65,
-  STAT_SLEEPS: 66,
   STAT_CQ_WAITS: 67,
 } as const;
 export const SHARD_CTL_BYTES = 128 * 3;
+
+/**
+ * Thread control buffer: one per worker thread (and generation), shared by every shard the thread serves. The
+ * main thread wakes a sleeping worker here, once for any number of its shards' SQs (see ThreadBell).
+ */
+export const ThreadCtl = {
+  /** bumped by main (Atomics.add) when it wakes the worker; the worker sleeps in Atomics.wait(SEQ, seen) */
+  SEQ: 0,
+  /** worker: 1 just before it sleeps, 0 after; main clears it (Atomics.exchange) when it wakes the worker */
+  SLEEPING: 32,
+  /** main writes 1 to ask the worker to finish and return */
+  STOP: 64,
+  /** worker-written statistics (plain stores): times it slept, times it woke (a notify or its SQs) */
+  STAT_SLEEPS: 96,
+} as const;
+export const THREAD_CTL_BYTES = 128 * 4;
 
 /** Mux control buffer: the main thread's completion doorbell, shared by all shards. */
 export const MuxCtl = {

@@ -1,47 +1,14 @@
-import type { MessagePort } from 'node:worker_threads';
 import { buildShardEndpoints } from '../devices/build.js';
 import type { CompletionSink, DeviceEndpoint } from '../devices/endpoint.js';
-import { CompletionBell } from '../doorbell/async-waiter.js';
-import { nowNs } from '../doorbell/doorbell.js';
-import { SpinGate } from '../doorbell/spin-gate.js';
-import { WorkerWaiter } from '../doorbell/worker-waiter.js';
-import { buildFleet } from '../fleet/expand.js';
-import type { FleetInput } from '../fleet/types.js';
+import type { CompletionBell } from '../doorbell/async-waiter.js';
+import type { SpinGate } from '../doorbell/spin-gate.js';
+import type { Fleet } from '../fleet/types.js';
 import { RingConsumer, RingProducer } from '../ring/spsc-ring.js';
-import { CqFlag, MuxCtl, ShardCtl, ShardState, SqFlag, WorkerFailure, packStatus } from './protocol.js';
-
-/** What the main thread hands a shard worker (one long-lived piscina task). */
-export interface ShardTask {
-  shard: number;
-  shards: number;
-  generation: number;
-  fleet: FleetInput | undefined;
-  sq: SharedArrayBuffer;
-  cq: SharedArrayBuffer;
-  ctl: SharedArrayBuffer;
-  mux: SharedArrayBuffer;
-  arena: SharedArrayBuffer;
-  port: MessagePort;
-  /** how long the worker spins on an empty ring before it sleeps (ns) */
-  spinNs: number;
-  /** how many workers of the mux may spin at once */
-  maxSpinners: number;
-  /** after spinning, how long the worker naps (short timed waits, no doorbell needed) before it sleeps (ns) */
-  napNs: number;
-}
-
-export interface ShardReport {
-  shard: number;
-  generation: number;
-  requests: number;
-  batches: number;
-  sleeps: number;
-}
+import { CqFlag, ShardCtl, ShardState, SqFlag, WorkerFailure, packStatus } from './protocol.js';
+import type { ShardPart } from './task.js';
 
 /** Requests taken from the SQ per batch: bounds the time before their slots are returned and results published. */
 const BATCH = 256;
-/** one nap of an idle worker (ms): bounds the extra latency of a request that arrives during a nap */
-const NAP_CHUNK_MS = 0.05;
 
 const encoder = new TextEncoder();
 
@@ -77,93 +44,102 @@ class CqSink implements CompletionSink {
 }
 
 /**
- * The shard loop: drain the SQ in batches, hand each request to its device, publish completions once per
- * batch, run device timers when due, and sleep (spin first) when there is nothing to do.
+ * One shard, served by the worker thread that holds it: drains its SQ in batches, hands each request to its
+ * device, publishes completions once per batch, and runs device timers when due. The thread's loop
+ * (thread-server.ts) calls it; it never waits.
  */
-export function serveShard(task: ShardTask): ShardReport {
-  const sq = new RingConsumer(task.sq);
-  const cq = new RingProducer(task.cq);
-  const ctl = new Int32Array(task.ctl);
-  const bell = new CompletionBell(new Int32Array(task.mux), MuxCtl.SEQ, MuxCtl.SLEEPING);
-  const gate = new SpinGate(new Int32Array(task.mux), MuxCtl.SPINNERS, task.maxSpinners, MuxCtl.WAKES);
-  const waiter = new WorkerWaiter(sq.dataBell, gate, { spinNs: task.spinNs, napNs: task.napNs, napChunkMs: NAP_CHUNK_MS });
-  let idleSince = nowNs();
-  const sink = new CqSink(cq, bell, task.spinNs, gate);
-  // The expanded fleet is needed only to build this shard's endpoints; nothing keeps the other shards' devices.
-  const eps: DeviceEndpoint[] = buildShardEndpoints(buildFleet(task.fleet, task.shards), task.shard, task.arena, sink);
-  const timed = new Set<DeviceEndpoint>();
-  let nextDeadline = Infinity;
-  let requests = 0;
-  let batches = 0;
-  const stop = (): boolean => Atomics.load(ctl, ShardCtl.STOP) !== 0;
-  const runTimers = (now: number): number => {
-    let next = Infinity;
-    for (const ep of timed) {
-      const d = ep.poll(now);
-      if (d === Infinity) timed.delete(ep);
-      else if (d < next) next = d;
-    }
-    return next;
-  };
+export class ShardServer {
+  private readonly sq: RingConsumer;
+  private readonly cq: RingProducer;
+  private readonly ctl: Int32Array;
+  private readonly sink: CqSink;
+  private readonly eps: DeviceEndpoint[];
+  private readonly timed = new Set<DeviceEndpoint>();
+  /** the earliest time (ns) a device of this shard has timer work, or Infinity */
+  nextDeadline = Infinity;
+  requests = 0;
+  batches = 0;
 
-  Atomics.store(ctl, ShardCtl.GENERATION, task.generation);
-  Atomics.store(ctl, ShardCtl.STATE, ShardState.SERVING);
-  task.port.postMessage({ type: 'ready', shard: task.shard, generation: task.generation, devices: eps.length });
+  constructor(readonly shard: number, part: ShardPart, fleet: Fleet, generation: number, bell: CompletionBell, spinNs: number, gate: SpinGate) {
+    this.sq = new RingConsumer(part.sq);
+    this.cq = new RingProducer(part.cq);
+    this.ctl = new Int32Array(part.ctl);
+    this.sink = new CqSink(this.cq, bell, spinNs, gate);
+    this.eps = buildShardEndpoints(fleet, shard, part.arena, this.sink);
+    Atomics.store(this.ctl, ShardCtl.GENERATION, generation);
+    Atomics.store(this.ctl, ShardCtl.STATE, ShardState.SERVING);
+  }
 
-  for (;;) {
+  get devices(): number {
+    return this.eps.length;
+  }
+
+  /** True if the SQ holds published requests (one Atomics.load of its TAIL). */
+  hasWork(): boolean {
+    return this.sq.available() > 0;
+  }
+
+  /** Serves up to BATCH requests from the SQ and publishes their completions; returns how many it took. */
+  serveBatch(now: number): number {
+    const sq = this.sq;
     let n = sq.available();
-    if (n > 0) {
-      if (n > BATCH) n = BATCH;
-      const now = nowNs();
-      for (let i = 0; i < n; i++) {
-        const w = sq.slotWord(i);
-        const tag = sq.tag(w);
-        const target = sq.target(w);
-        const opcode = sq.opcode(w);
-        const flags = sq.flags(w);
-        const ep = eps[target];
-        if (ep === undefined) {
-          sink.complete(tag, target, opcode, CqFlag.FAILED, packStatus(0, 0), WorkerFailure.BAD_REQUEST, 0, null,
-            encoder.encode(`no device with local index ${target} in shard ${task.shard}`));
-          continue;
-        }
-        if ((flags & SqFlag.CANCEL) !== 0) {
-          ep.cancel(tag, now);
-        } else {
-          ep.submit(tag, opcode, flags, sq.payloadOf(w), sq.arg0(w), sq.arg1(w), sq.arg2(w), now);
-          requests++;
-        }
-        const d = ep.deadline();
-        if (d !== Infinity) {
-          timed.add(ep);
-          if (d < nextDeadline) nextDeadline = d;
-        }
-      }
-      sq.release(n);
-      idleSince = now;
-      batches++;
-      ctl[ShardCtl.STAT_REQUESTS] = requests;
-      ctl[ShardCtl.STAT_BATCHES] = batches;
-      // Device timers run between batches too, so a busy shard still finishes slow commands on time.
-      if (timed.size > 0 && now >= nextDeadline) nextDeadline = runTimers(now);
-      sink.flush();
-      continue;
-    }
-    if (timed.size > 0) {
-      const now = nowNs();
-      if (now >= nextDeadline) {
-        nextDeadline = runTimers(now);
-        sink.flush();
+    if (n === 0) return 0;
+    if (n > BATCH) n = BATCH;
+    const eps = this.eps;
+    const sink = this.sink;
+    for (let i = 0; i < n; i++) {
+      const w = sq.slotWord(i);
+      const tag = sq.tag(w);
+      const target = sq.target(w);
+      const opcode = sq.opcode(w);
+      const flags = sq.flags(w);
+      const ep = eps[target];
+      if (ep === undefined) {
+        sink.complete(tag, target, opcode, CqFlag.FAILED, packStatus(0, 0), WorkerFailure.BAD_REQUEST, 0, null,
+          encoder.encode(`no device with local index ${target} in shard ${this.shard}`));
         continue;
       }
+      if ((flags & SqFlag.CANCEL) !== 0) {
+        ep.cancel(tag, now);
+      } else {
+        ep.submit(tag, opcode, flags, sq.payloadOf(w), sq.arg0(w), sq.arg1(w), sq.arg2(w), now);
+        this.requests++;
+      }
+      const d = ep.deadline();
+      if (d !== Infinity) {
+        this.timed.add(ep);
+        if (d < this.nextDeadline) this.nextDeadline = d;
+      }
     }
-    if (stop()) break;
-    const waitMs = nextDeadline === Infinity ? Infinity : Math.max(0, (nextDeadline - nowNs()) / 1e6);
-    waiter.wait(sq.position, idleSince, waitMs, stop);
-    ctl[ShardCtl.STAT_SLEEPS] = sq.dataBell.sleeps;
-    ctl[ShardCtl.STAT_CQ_WAITS] = sink.cqWaits;
+    sq.release(n);
+    this.batches++;
+    const ctl = this.ctl;
+    ctl[ShardCtl.STAT_REQUESTS] = this.requests;
+    ctl[ShardCtl.STAT_BATCHES] = this.batches;
+    // Device timers run between batches too, so a busy shard still finishes slow commands on time.
+    if (this.timed.size > 0 && now >= this.nextDeadline) this.runTimers(now);
+    sink.flush();
+    return n;
   }
-  sink.flush();
-  Atomics.store(ctl, ShardCtl.STATE, ShardState.STOPPED);
-  return { shard: task.shard, generation: task.generation, requests, batches, sleeps: sq.dataBell.sleeps };
+
+  /** Runs the device timers that are due; returns true if any device had timer work. */
+  runTimers(now: number): boolean {
+    if (this.timed.size === 0 || now < this.nextDeadline) return false;
+    let next = Infinity;
+    for (const ep of this.timed) {
+      const d = ep.poll(now);
+      if (d === Infinity) this.timed.delete(ep);
+      else if (d < next) next = d;
+    }
+    this.nextDeadline = next;
+    this.sink.flush();
+    this.ctl[ShardCtl.STAT_CQ_WAITS] = this.sink.cqWaits;
+    return true;
+  }
+
+  stop(): void {
+    this.sink.flush();
+    this.ctl[ShardCtl.STAT_CQ_WAITS] = this.sink.cqWaits;
+    Atomics.store(this.ctl, ShardCtl.STATE, ShardState.STOPPED);
+  }
 }

@@ -111,6 +111,66 @@ test('device state after a restart is the power-on state (documented: nothing of
   }
 });
 
+test('a thread serving two shards dies: each of its shards fails what it held exactly once and restarts; the other thread is untouched', async () => {
+  // 4 shards on 2 threads: thread 0 serves shards 0 and 2, thread 1 serves 1 and 3; mem8 (the last device) crashes
+  const mux = await createMux({
+    workers: 2, shards: 4,
+    fleet: { devices: [{ kind: 'cxl-type3', count: 8 }, { kind: 'cxl-type3', count: 1, faults: { crashOn: 0xc000 } }] },
+  });
+  try {
+    const st0 = mux.stats();
+    assert.equal(st0.threads.map((t) => t.shards), [[0, 2], [1, 3]]);
+    const devs = mux.devices();
+    const faulty = devs[8]!;
+    const thread = st0.shards[faulty.shard]!.thread;
+    const mine = st0.threads[thread]!.shards;
+    const lostEvents: { shard: number; thread: number; lost: number }[] = [];
+    mux.on('worker-lost', (e: { shard: number; thread: number; lost: number }) => lostEvents.push(e));
+    const restartedShards: number[] = [];
+    const restarted = new Promise<void>((resolve) => mux.on('worker-restarted', (e: { shard: number }) => {
+      restartedShards.push(e.shard);
+      if (restartedShards.length === mine.length) resolve();
+    }));
+    const s = mux.openSession({ tier: 'debug-write-full' });
+    const tally = new Map<number, { sent: number; ok: number; lost: number; other: number }>(st0.shards.map((x) => [x.index, { sent: 0, ok: 0, lost: 0, other: 0 }]));
+    const all: Promise<void>[] = [];
+    const burst = (): void => {
+      for (let i = 0; i < 4000; i++) {
+        const d = devs[i % 8]!;
+        const t = tally.get(d.shard)!;
+        t.sent++;
+        all.push(s.send({ device: d.id, opcode: 0x4200 }).then(() => { t.ok++; }, (e: { code: string }) => { if (e.code === 'EMBX_WORKER_LOST') t.lost++; else t.other++; }));
+      }
+    };
+    burst();
+    const trigger = s.send({ device: faulty.id, opcode: 0xc000 }).then(() => 'resolved', (e: { code: string }) => e.code);
+    burst();
+    await Promise.all(all);
+    assert.is(await trigger, 'EMBX_WORKER_LOST');
+    await restarted;
+    assert.equal(lostEvents.map((e) => e.shard).sort(), [...mine].sort(), 'one worker-lost per shard of the dead thread');
+    assert.ok(lostEvents.every((e) => e.thread === thread));
+    assert.equal(restartedShards.sort(), [...mine].sort(), 'each of its shards restarted once');
+    for (const [shard, t] of tally) {
+      assert.is(t.other, 0);
+      assert.ok(t.sent > 0);
+      assert.is(t.ok + t.lost, t.sent, `every request of shard ${shard} settled once`);
+      if (!mine.includes(shard)) assert.is(t.lost, 0, `shard ${shard} (the other thread) lost nothing`);
+    }
+    const lostByShard = new Map(lostEvents.map((e) => [e.shard, e.lost]));
+    for (const shard of mine) {
+      assert.is(lostByShard.get(shard), tally.get(shard)!.lost + (shard === faulty.shard ? 1 : 0), `shard ${shard}: the event counts its lost requests`);
+    }
+    const st = mux.stats();
+    assert.equal([st.settledTwice, st.strayCompletions], [0, 0]);
+    assert.equal(st.shards.map((x) => [x.status, x.generation]), st.shards.map((x) => ['ready', mine.includes(x.index) ? 1 : 0]));
+    assert.equal(st.threads.map((t) => t.generation), st.threads.map((t) => (t.index === thread ? 1 : 0)));
+    for (const d of devs.slice(0, 8)) assert.is((await s.send({ device: d.id, opcode: 0x4200 })).rc, 0, `${d.id} answers after the restart`);
+  } finally {
+    await mux.close();
+  }
+});
+
 test('a shard that keeps dying is declared dead after maxRestarts: its requests fail fast, others keep working', async () => {
   const mux = await createMux({ workers: 2, fleet: fleet({ crashOn: 0xc000 }), maxRestarts: 2, restartWindowMs: 60_000 });
   try {

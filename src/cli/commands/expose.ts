@@ -69,7 +69,7 @@ export const expose: Command = {
     });
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length > 0) throw new UsageError(`expose takes no positional arguments; put the command after -- (got "${positionals[0]}")`);
-    if (values.fleet !== undefined || values.workers !== undefined) throw new UsageError('expose talks to a running server; --fleet and --workers belong to mbxmux serve');
+    if (values.fleet !== undefined || values.workers !== undefined || values.shards !== undefined) throw new UsageError('expose talks to a running server; --fleet, --workers and --shards belong to mbxmux serve');
     if ((values.socket === undefined) === (values.port === undefined)) throw new UsageError('expose needs exactly one of --socket PATH or --port N (where mbxmux serve listens)');
     if (values.address !== undefined && values.port === undefined) throw new UsageError('--address applies to --port');
     if (dash >= 0 && command.length === 0) throw new UsageError('nothing to run after --');
