@@ -3,6 +3,8 @@
  */
 export { createMux, Mux, type MuxStats } from './mux/mux.js';
 export { Session } from './mux/session.js';
+export type { Answer } from './mux/answer.js';
+export type { Completion } from './mux/request.js';
 export type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions } from './mux/types.js';
 export { DEFAULT_FLEET, buildFleet, loadFleetFile, parseFleetFlag } from './fleet/expand.js';
 export type {

@@ -1,4 +1,4 @@
-import { CancelledError } from '../src/errors.js';
+import { CancelledError, type MbxError } from '../src/errors.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { LoadClock, LoadTimer } from '../src/harness/clock.js';
 import type { LoadSession, LoadTarget } from '../src/harness/load.js';
@@ -89,7 +89,14 @@ export class SimFleet implements LoadTarget {
   }
 
   openSession(): LoadSession {
-    return { send: (req) => this.send(req), close: () => {} };
+    return {
+      send: (req) => this.send(req),
+      // the same service, called back (never from inside submit(): the earliest answer is a timer away)
+      submit: (req, onDone) => {
+        this.send(req).then((r) => onDone(null, r), (e: MbxError) => onDone(e, null));
+      },
+      close: () => {},
+    };
   }
 
   private send(req: SendRequest): Promise<CommandResult> {

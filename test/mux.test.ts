@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { until } from './wait.js';
 import { availableParallelism } from 'node:os';
 import { buildFleet, createMux, type Mux } from '../src/index.js';
+import { submitAll, submitted } from './submitted.js';
 
 const codeOf = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -235,6 +237,93 @@ test('threads and shards: by default the fleet keeps one shard per core and core
     }
   }
   for (const shards of [0, 1.5, 1025, NaN]) assert.is(await codeOf(createMux({ fleet, shards })), 'EMBX_BAD_REQUEST', String(shards));
+});
+
+test('submit(): the answers send() gives, each callback exactly once and never from inside submit()', async () => {
+  const s = mux.openSession({ tier: 'debug-write-full' });
+  const reqs = [
+    ...mux.devices().slice(0, 6).map((d) => ({ device: d.id, opcode: 0x0001 })), // Identify: each device's own serial
+    { device: 'mem0', opcode: 0x7777 }, // Unsupported: an answer
+    { device: 'mem1', opcode: 0x4102, payload: Uint8Array.of(0, 0, 0, 0, 64, 0, 0, 0) }, // Get LSA, 64 bytes
+  ];
+  const viaSend = await Promise.all(reqs.map((r) => s.send(r)));
+  const records = reqs.map((r) => submitted(s, r));
+  const viaSubmit = await Promise.all(records.map((x) => x.done));
+  assert.equal(viaSubmit.map((x) => x.result), viaSend, 'the same answers, copied out of the view');
+  assert.ok(viaSubmit.every((x) => x.code === 'ok' && !x.early));
+  // a burst larger than the windows: every callback once, none early, whatever waited in the mux
+  const burst = Array.from({ length: 3000 }, (_, i) => submitted(s, { device: `mem${i % 6}`, opcode: 0x4200 }));
+  await Promise.all(burst.map((x) => x.done));
+  await until(() => mux.stats().inFlight === 0, 'drained');
+  assert.ok(burst.every((x) => x.record.calls === 1 && !x.record.early && x.record.code === 'ok'));
+  assert.equal([mux.stats().settledTwice, mux.stats().strayCompletions], [0, 0]);
+});
+
+test('submit(): the Answer is valid during the callback: rc, payload view, NVMe CQE, tunnel hops', async () => {
+  const m = await createMux({ workers: 1, fleet: { 'cxl-type3': 1, 'cxl-switch': 1, nvme: 1 } });
+  try {
+    const s = m.openSession({ fabricManager: true });
+    for (const req of [
+      { device: 'mem0', opcode: 0x4200 },
+      { device: 'nvme0', opcode: 0x06, cdw10: 1 }, // Identify Controller: a CQE and 4 KiB
+      { device: 'sw0', opcode: 0x4200, tunnel: [1] }, // tunnelled to the SLD on port 1
+    ]) {
+      const copy = await s.send(req);
+      const seen = await new Promise<{ rc: number; payload: Uint8Array; cqe: Uint8Array | undefined; tunnel: unknown; length: number }>((resolve, reject) => {
+        s.submit(req, (err, a) => {
+          if (err !== null) return reject(err);
+          // read inside the callback: copies of what the views show
+          resolve({ rc: a!.rc, payload: a!.payload().slice(), cqe: a!.cqe()?.slice(), tunnel: a!.tunnel, length: a!.length });
+        });
+      });
+      // (two commands: the CQEs differ in SQHD and CID, bytes 8-13; DW0, DW1 and the status match)
+      const cqeOf = (c: Uint8Array | undefined): number[] | undefined => (c === undefined ? undefined : [...c.subarray(0, 8), ...c.subarray(14)]);
+      assert.equal([seen.rc, seen.payload, cqeOf(seen.cqe), seen.tunnel, seen.length], [copy.rc, copy.payload, cqeOf(copy.cqe), copy.tunnel, copy.payload.byteLength], req.device);
+      if (copy.cqe !== undefined) assert.is(seen.cqe!.byteLength, 16);
+    }
+  } finally {
+    await m.close();
+  }
+});
+
+test('submit(): refusals reach the callback after submit() returns; a throwing callback does not stop the others', async () => {
+  const small = await createMux({ workers: 1, fleet: { 'cxl-type3': 2 }, shardWindow: 4, sessionWindow: 4 });
+  try {
+    const s = small.openSession({ queueLimit: 3 });
+    const pending = Array.from({ length: 7 }, () => submitted(s, { device: 'mem0', opcode: 0x4200 }));
+    const refused = [
+      submitted(s, { device: 'mem0', opcode: 0x4200, noWait: true }), // the ring is full: EMBX_RING_FULL
+      submitted(s, { device: 'mem0', opcode: 0x4200 }), // 3 already wait: EMBX_BACKPRESSURE
+      submitted(s, { device: 'mem9', opcode: 1 }),
+      submitted(s, { device: 'mem0', opcode: 0x10000 }),
+      submitted(s, null as unknown as { device: string; opcode: number }),
+    ];
+    assert.ok(refused.every((x) => x.record.calls === 0), 'no callback ran inside submit()');
+    assert.equal((await Promise.all(refused.map((x) => x.done))).map((x) => x.code),
+      ['EMBX_RING_FULL', 'EMBX_BACKPRESSURE', 'EMBX_UNKNOWN_DEVICE', 'EMBX_BAD_REQUEST', 'EMBX_BAD_REQUEST']);
+    assert.ok((await Promise.all(pending.map((x) => x.done))).every((x) => x.code === 'ok'), 'queued requests all completed');
+    assert.throws(() => s.submit({ device: 'mem0', opcode: 1 }, undefined as never), /submit\(\) takes a callback/);
+    // a callback that throws: its error surfaces as uncaught; the other answers of the same drain still arrive
+    const seen: unknown[] = [];
+    const handler = (e: unknown): void => void seen.push(e);
+    process.on('uncaughtException', handler);
+    try {
+      s.submit({ device: 'mem1', opcode: 0x4200 }, () => {
+        throw new Error('a caller bug');
+      });
+      const after = Array.from({ length: 3 }, () => submitted(s, { device: 'mem1', opcode: 0x4200 }));
+      assert.ok((await Promise.all(after.map((x) => x.done))).every((x) => x.code === 'ok'));
+      await until(() => seen.length === 1, 'the thrown error surfaced');
+      assert.is((seen[0] as Error).message, 'a caller bug');
+    } finally {
+      process.off('uncaughtException', handler);
+    }
+    s.close();
+    assert.equal((await submitAll(s, [{ device: 'mem0', opcode: 1 }])).map((x) => x.code), ['EMBX_CLOSED']);
+    assert.equal([small.stats().settledTwice, small.stats().strayCompletions, small.stats().inFlight], [0, 0, 0]);
+  } finally {
+    await small.close();
+  }
 });
 
 test('a closed session refuses requests', async () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { BadRequestError, isMbxError } from '../errors.js';
+import { BadRequestError, isMbxError, type MbxError } from '../errors.js';
 import type { DeviceDescriptor, DeviceKind } from '../fleet/types.js';
 import { createMux } from '../mux/mux.js';
 import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
@@ -64,8 +64,14 @@ export interface LoadTarget {
   openSession(opts: { tier: Tier; host: number; fabricManager: boolean; name: string }): LoadSession;
 }
 
+/**
+ * What a run drives on its target. The loops use `submit()` (no promise or result object per request: the
+ * callback reads the answer's rc while it is valid); `send()` sets up what a mix needs first (I/O queues).
+ */
 export interface LoadSession {
   send(req: SendRequest): Promise<CommandResult>;
+  /** calls back once per request, never from inside submit() (Session.submit) */
+  submit(req: SendRequest, onDone: (err: MbxError | null, answer: { readonly rc: number } | null) => void): void;
   close(): void;
 }
 
@@ -260,7 +266,7 @@ class Recorder {
     if (this.ivRequests + this.ivErrors > 0) this.close(Math.max(partial, 1e-3));
   }
 
-  ok(item: ScheduleItem, ns: number, serviceNs: number, r: CommandResult, now: number): void {
+  ok(item: ScheduleItem, ns: number, serviceNs: number, rc: number, now: number): void {
     if (now >= this.ivEnd) this.roll(now);
     this.hist.record(ns);
     this.iv.record(ns);
@@ -275,11 +281,11 @@ class Recorder {
     this.requests++;
     this.ivRequests++;
     this.winRequests++;
-    if (r.rc !== 0) {
-      bump(this.status, r.rc);
-      bump(c.status, r.rc);
-      bump(k.status, r.rc);
-      bump((this.statusByKind[item.kind] ??= {}), r.rc);
+    if (rc !== 0) {
+      bump(this.status, rc);
+      bump(c.status, rc);
+      bump(k.status, rc);
+      bump((this.statusByKind[item.kind] ??= {}), rc);
     }
   }
 
@@ -509,29 +515,44 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
   let stop = false;
   let inFlight = 0;
   let peak = 0;
-  const loop = async (): Promise<void> => {
-    while (!stop && !signal?.aborted) {
-      const item = items[next++ % items.length]!;
+  let running = p.concurrency;
+  let allStopped: (() => void) | null = null;
+  /**
+   * One caller: sends the next request of the mix from the callback of the previous one. Its callback is made
+   * once, so a request costs no closure; a refused request (it settles without a device) goes on in the next
+   * event-loop turn, so a caller refused over and over still lets timers and I/O run.
+   */
+  class Caller {
+    private item: ScheduleItem = items[0]!;
+    private t0 = 0;
+    private readonly onDone = (err: MbxError | null, answer: { readonly rc: number } | null): void => {
+      inFlight--;
+      if (rec !== null && !stop) {
+        const now = clock.now();
+        if (err === null) rec.ok(this.item, (now - this.t0) * 1e6, 0, answer!.rc, now);
+        else rec.fail(this.item, codeOf(err), now);
+      }
+      if (err === null) this.send();
+      else setImmediate(this.sendNext);
+    };
+
+    private readonly sendNext = (): void => this.send();
+
+    send(): void {
+      if (stop || signal?.aborted) {
+        if (--running === 0 && allStopped !== null) allStopped();
+        return;
+      }
+      this.item = items[next++ % items.length]!;
       inFlight++;
       if (inFlight > peak) peak = inFlight;
-      const t0 = clock.now();
-      try {
-        const r = await session.send(item.req);
-        inFlight--;
-        if (rec !== null && !stop) {
-          const now = clock.now();
-          rec.ok(item, (now - t0) * 1e6, 0, r, now);
-        }
-      } catch (e) {
-        inFlight--;
-        if (rec !== null && !stop) rec.fail(item, codeOf(e), clock.now());
-        // a refused request settles without waiting for a device: let timers and I/O run
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
+      this.t0 = clock.now();
+      session.submit(this.item.req, this.onDone);
     }
-  };
+  }
   events.emit('phase', 'warmup' satisfies LoadPhase);
-  const loops = Array.from({ length: p.concurrency }, loop);
+  const stopped = new Promise<void>((resolve) => (allStopped = resolve));
+  for (let i = 0; i < p.concurrency; i++) new Caller().send();
   await sleep(clock, p.warmupMs, signal);
   let tStart = clock.now();
   const wallStart = Date.now();
@@ -550,7 +571,7 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
   // callers finish the request they have outstanding (answers after the end are not counted); a device that
   // never answers (and no timeout) must not hold the run forever
   let drainTimer: ReturnType<LoadClock['setTimer']> | undefined;
-  await Promise.race([Promise.all(loops), new Promise<void>((resolve) => (drainTimer = clock.setTimer(resolve, p.drainMs)))]);
+  if (running > 0) await Promise.race([stopped, new Promise<void>((resolve) => (drainTimer = clock.setTimer(resolve, p.drainMs)))]);
   if (drainTimer !== undefined) clock.clearTimer(drainTimer);
   rec ??= new Recorder(schedule, tStart, p.intervalMs, false, events);
   rec.flush(tEnd);
@@ -622,31 +643,35 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
     outstanding[item.cmd * nk + item.kindIndex]! += d;
   };
 
-  const done = (item: ScheduleItem, intended: number, sentAt: number, measured: boolean, r: CommandResult): void => {
+  const settled = (item: ScheduleItem, intended: number, sentAt: number, measured: boolean, err: MbxError | null, rc: number): void => {
     inFlight--;
     if (measured) {
       measuredInFlight--;
       track(item, -1);
       if (book) {
         const now = clock.now();
-        rec.ok(item, (now - intended) * 1e6, (now - sentAt) * 1e6, r, now);
+        if (err === null) rec.ok(item, (now - intended) * 1e6, (now - sentAt) * 1e6, rc, now);
+        else rec.fail(item, codeOf(err), now);
       }
     }
     if (inFlight === 0 && onIdle !== null) onIdle();
   };
-  const failed = (item: ScheduleItem, measured: boolean, e: unknown): void => {
-    inFlight--;
-    if (measured) {
-      measuredInFlight--;
-      track(item, -1);
-      if (book) rec.fail(item, codeOf(e), clock.now());
-    }
-    if (inFlight === 0 && onIdle !== null) onIdle();
-  };
+  /** One outstanding request's context, with its callback made once: a pool of them, so a request costs no closure. */
+  class Flight {
+    item: ScheduleItem = items[0]!;
+    intended = 0;
+    sentAt = 0;
+    measured = false;
+    readonly onDone = (err: MbxError | null, answer: { readonly rc: number } | null): void => {
+      const { item, intended, sentAt, measured } = this;
+      flights.push(this);
+      settled(item, intended, sentAt, measured, err, err === null ? answer!.rc : 0);
+    };
+  }
+  const flights: Flight[] = [];
 
   const fire = (k: number): void => {
     const item = items[k % items.length]!;
-    const intended = tOrigin + pace.at(k);
     const measured = k >= iMeasure;
     if (inFlight >= p.maxInFlight) {
       if (measured) rec.fail(item, OVERLOAD, clock.now());
@@ -658,15 +683,12 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
       measuredInFlight++;
       track(item, 1);
     }
-    const sentAt = clock.now();
-    let promise: Promise<CommandResult>;
-    try {
-      promise = session.send(item.req);
-    } catch (e) {
-      failed(item, measured, e);
-      return;
-    }
-    promise.then((r) => done(item, intended, sentAt, measured, r), (e: unknown) => failed(item, measured, e));
+    const f = flights.pop() ?? new Flight();
+    f.item = item;
+    f.intended = tOrigin + pace.at(k);
+    f.measured = measured;
+    f.sentAt = clock.now();
+    session.submit(item.req, f.onDone);
   };
 
   events.emit('phase', 'warmup' satisfies LoadPhase);

@@ -3,8 +3,8 @@ import type { Fleet } from '../fleet/types.js';
 import type { Policy } from '../policy/engine.js';
 import { timeoutOption } from '../validate.js';
 import { type DeviceTable, Wire } from './device-table.js';
-import { decodeCxl, encodeRequest } from './encode.js';
-import { RequestRecord, type RequestSession } from './request.js';
+import { encodeRequest, fillCxl } from './encode.js';
+import type { RecordPool, RequestRecord, RequestSession } from './request.js';
 import type { ShardLink } from './shard-link.js';
 import type { Tally } from './tally.js';
 import type { SendRequest } from './types.js';
@@ -20,6 +20,7 @@ export class Admission {
     private readonly policy: Policy,
     private readonly links: readonly ShardLink[],
     private readonly tally: Tally,
+    private readonly pool: RecordPool,
     private readonly checkPermissions: boolean,
     private readonly defaultTimeoutMs: number,
   ) {}
@@ -51,25 +52,41 @@ export class Admission {
       throw new WorkerLostError(`the worker serving ${d.id} (shard ${shard}) died too often and is not restarted; create a new mux`,
         { device: d.id, shard });
     }
-    let p: RequestRecord;
     const payload = req.payload;
+    let ringOpcode = opcode;
+    let flags = 0;
+    let ringPayload: Uint8Array | null;
+    let a0 = 0;
+    let fill = fillCxl;
+    let longLived = false;
     if (t.wire[di] === Wire.CXL && req.tunnel === undefined && req.mctpType === undefined && req.data === undefined) {
-      // the hot path: a plain mailbox command, no allocation beyond the record
+      // the hot path: a plain mailbox command, nothing allocated
       if (payload !== undefined && !(payload instanceof Uint8Array)) throw new BadRequestError('payload must be a Uint8Array (or Buffer)');
       if (payload !== undefined && payload.byteLength > t.maxPayload[di]!) {
         throw new BadRequestError(`payload of ${payload.byteLength} bytes exceeds ${d.id}'s mailbox of ${d.mailboxBytes} bytes`,
           { device: d.id, length: payload.byteLength, limit: d.mailboxBytes });
       }
-      p = new RequestRecord(session, d, di, shard, t.local[di]!, opcode, 0, payload !== undefined && payload.byteLength > 0 ? payload : null, 0, 0, 0, decodeCxl);
+      ringPayload = payload !== undefined && payload.byteLength > 0 ? payload : null;
     } else {
       const e = encodeRequest(req, d);
-      p = new RequestRecord(session, d, di, shard, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
-      if (e.longLived === true) p.longLived = true;
+      ringOpcode = e.opcode;
+      flags = e.flags;
+      ringPayload = e.payload;
+      a0 = e.a0;
+      fill = e.fill;
+      longLived = e.longLived === true;
     }
+    let audit = null;
     if (!session.system && this.checkPermissions) {
-      if (req.timeoutMs === 0 && this.defaultTimeoutMs !== 0) this.policy.checkNoTimeout(session, di, p.opcode);
-      p.audit = this.policy.check(session, di, p.opcode, p.payload);
-      if (p.audit !== null) p.auditLog = this.policy.audit;
+      if (req.timeoutMs === 0 && this.defaultTimeoutMs !== 0) this.policy.checkNoTimeout(session, di, ringOpcode);
+      audit = this.policy.check(session, di, ringOpcode, ringPayload);
+    }
+    // nothing can fail from here: a record taken from the pool always goes back
+    const p = this.pool.take();
+    p.init(session, d, di, shard, t.local[di]!, ringOpcode, flags, ringPayload, a0, fill, longLived);
+    if (audit !== null) {
+      p.audit = audit;
+      p.auditLog = this.policy.audit;
     }
     return p;
   }

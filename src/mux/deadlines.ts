@@ -1,4 +1,4 @@
-import { Fifo } from './fifo.js';
+import { RecordQueue } from './record-queue.js';
 import type { RequestRecord } from './request.js';
 // the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
 import { performance } from 'node:perf_hooks';
@@ -12,12 +12,12 @@ const KEEP_EMPTY = 8;
  * for the earliest live head.
  */
 export class Deadlines {
-  private readonly queues = new Map<number, Fifo<RequestRecord>>();
+  private readonly queues = new Map<number, RecordQueue<RequestRecord>>();
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   /** most requests use the same timeout: skip the map lookup for a repeat */
   private lastKey = NaN;
-  private lastQueue: Fifo<RequestRecord> | undefined = undefined;
+  private lastQueue: RecordQueue<RequestRecord> | undefined = undefined;
 
   constructor(private readonly onExpire: (p: RequestRecord) => void) {}
 
@@ -26,7 +26,7 @@ export class Deadlines {
     p.deadline = nowMs + timeoutMs;
     let q = timeoutMs === this.lastKey ? this.lastQueue : this.queues.get(timeoutMs);
     if (q === undefined) {
-      q = new Fifo<RequestRecord>();
+      q = new RecordQueue<RequestRecord>();
       this.queues.set(timeoutMs, q);
     }
     this.lastKey = timeoutMs;
@@ -45,8 +45,8 @@ export class Deadlines {
     this.queues.forEach(this.pruneQueue);
   }
 
-  private readonly pruneQueue = (q: Fifo<RequestRecord>, k: number): void => {
-    while (q.length > 0 && !q.peek()!.active) q.shift();
+  private readonly pruneQueue = (q: RecordQueue<RequestRecord>, k: number): void => {
+    q.peekActive();
     this.dropIfSpare(q, k);
   };
 
@@ -54,7 +54,7 @@ export class Deadlines {
    * An empty queue is kept for the next request with the same timeout (one round trip after another would
    * otherwise build and drop a FIFO and a map entry each time); only many distinct timeouts are dropped.
    */
-  private dropIfSpare(q: Fifo<RequestRecord>, k: number): void {
+  private dropIfSpare(q: RecordQueue<RequestRecord>, k: number): void {
     if (q.length === 0 && this.queues.size > KEEP_EMPTY) this.dropQueue(k);
   }
 
@@ -71,12 +71,9 @@ export class Deadlines {
     const now = performance.now();
     let next = Infinity;
     for (const [k, q] of this.queues) {
-      while (q.length > 0) {
-        const p = q.peek()!;
-        if (!p.active) {
-          q.shift();
-          continue;
-        }
+      for (;;) {
+        const p = q.peekActive();
+        if (p === undefined) break;
         if (p.deadline > now) {
           if (p.deadline < next) next = p.deadline;
           break;

@@ -1,18 +1,25 @@
-import { decodeNvmeCompletion, encodeNvmeRequest, isLongLivedNvme, nvmeRingFields } from '../devices/nvme/wire.js';
+import { encodeNvmeRequest, isLongLivedNvme, nvmeRingFields } from '../devices/nvme/wire.js';
 import { decodeTunnelResponse, encodeTunnelRequest, TUNNEL_OPCODE } from '../devices/cxl/tunnel.js';
 import { BadRequestError, ProtocolError } from '../errors.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
-import type { Decoder } from './request.js';
+import { type Answer, AnswerKind, CQE_BYTES } from './answer.js';
 import { CqFlag, SqFlag } from '../shard/protocol.js';
-import type { CommandResult, SendRequest } from './types.js';
+import type { SendRequest } from './types.js';
 
-/** A request as it goes into a ring descriptor, with the decoder for its answer. */
+/**
+ * Reads a completion into the Answer the caller's callback sees, without allocating (a tunnel's hop list
+ * aside). The answer's bytes are `ring[at, at + len)`, valid until the completion is released. Throws for an
+ * answer it cannot read (EMBX_PROTOCOL for that request).
+ */
+export type Filler = (a: Answer, rc32: number, flags: number, a1: number, a2: number, ring: Uint8Array, at: number, len: number) => void;
+
+/** A request as it goes into a ring descriptor, with the reader of its answer. */
 export interface Encoded {
   opcode: number;
   flags: number;
   payload: Uint8Array | null;
   a0: number;
-  decode: Decoder;
+  fill: Filler;
   /** the device may hold it indefinitely (an NVMe AER): it takes a long-lived slot, not a window place */
   longLived?: boolean;
 }
@@ -20,34 +27,53 @@ export interface Encoded {
 const EMPTY = new Uint8Array(0);
 const NVME_FIELDS = ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
 
-/** Bytes of their own (an ArrayBuffer exactly their size) for what a result hands to the caller. */
-function own(bytes: Uint8Array, at: number, len: number): Uint8Array {
-  return len === 0 ? EMPTY : bytes.slice(at, at + len);
-}
+/** A plain CXL mailbox answer (and MCTP: the CCI answer of the component fronted): status words and payload. */
+export const fillCxl: Filler = (a, rc32, flags, _a1, _a2, ring, at, len) => {
+  a.kind = AnswerKind.CXL;
+  a.rc = rc32 & 0xffff;
+  a.vendorStatus = rc32 >>> 16;
+  a.background = (flags & CqFlag.BACKGROUND) !== 0;
+  a.ring = ring;
+  a.offset = at;
+  a.length = len;
+  a.cqeOffset = -1;
+  a.tunnel = undefined;
+};
 
-export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, ring, at, len): CommandResult => ({
-  rc: rc32 & 0xffff,
-  payload: own(ring, at, len),
-  vendorStatus: rc32 >>> 16,
-  background: (flags & CqFlag.BACKGROUND) !== 0,
-});
-
-const decodeNvme: Decoder = (_rc32, _flags, _a1, _a2, ring, at, len): CommandResult => {
-  const c = decodeNvmeCompletion(ring.subarray(at, at + len));
-  return { rc: c.rc, payload: own(c.payload, 0, c.payload.byteLength), cqe: own(c.cqe, 0, c.cqe.byteLength), vendorStatus: 0, background: false };
+/** An NVMe answer: the 16-byte CQE (its status field is the rc), then the data. */
+const fillNvme: Filler = (a, _rc32, _flags, _a1, _a2, ring, at, len) => {
+  if (len < CQE_BYTES) throw new ProtocolError(`an NVMe completion payload starts with a 16-byte CQE; got ${len} bytes`);
+  a.kind = AnswerKind.NVME;
+  // CQE bytes 14-15: phase tag in bit 0, the status field in 15:1 (NVMe Base 2.0 4.2.4)
+  a.rc = (ring[at + 14]! | (ring[at + 15]! << 8)) >>> 1;
+  a.vendorStatus = 0;
+  a.background = false;
+  a.ring = ring;
+  a.cqeOffset = at;
+  a.offset = at + CQE_BYTES;
+  a.length = len - CQE_BYTES;
+  a.tunnel = undefined;
 };
 
 /** The answer to a tunnelled command: the innermost status and payload, with every hop's status. */
-const decodeTunnel: Decoder = (rc32, flags, _a1, _a2, ring, at, len): CommandResult => {
-  const rc = rc32 & 0xffff;
-  const background = (flags & CqFlag.BACKGROUND) !== 0;
-  if (rc !== 0) return { rc, payload: own(ring, at, len), vendorStatus: rc32 >>> 16, background, tunnel: { hops: [], failedAt: 0 } };
+const fillTunnel: Filler = (a, rc32, flags, a1, a2, ring, at, len) => {
+  fillCxl(a, rc32, flags, a1, a2, ring, at, len);
+  a.kind = AnswerKind.TUNNEL;
+  if (a.rc !== 0) {
+    a.tunnel = { hops: [], failedAt: 0 };
+    return;
+  }
   const r = decodeTunnelResponse(ring.subarray(at, at + len));
   if ('error' in r) throw new ProtocolError(`the switch answered a tunnel with a malformed response: ${r.detail}`);
-  const failedAt = r.innerOpcode === TUNNEL_OPCODE ? r.hops.length : -1;
-  return {
-    rc: r.innerRc, payload: own(r.innerPayload, 0, r.innerPayload.byteLength), vendorStatus: r.innerVendor, background: r.innerBackground,
-    tunnel: { hops: r.hops.map((h) => ({ opcode: h.opcode, rc: h.rc, vendorStatus: h.vendorStatus })), failedAt },
+  a.rc = r.innerRc;
+  a.vendorStatus = r.innerVendor;
+  a.background = r.innerBackground;
+  // the inner payload is a view of the ring: where it starts there
+  a.offset = r.innerPayload.byteOffset - ring.byteOffset;
+  a.length = r.innerPayload.byteLength;
+  a.tunnel = {
+    hops: r.hops.map((h) => ({ opcode: h.opcode, rc: h.rc, vendorStatus: h.vendorStatus })),
+    failedAt: r.innerOpcode === TUNNEL_OPCODE ? r.hops.length : -1,
   };
 };
 
@@ -79,17 +105,17 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
       const ring = nvmeRingFields(nv);
       // an admin AER waits for an event indefinitely: it takes a long-lived slot, not a window place
       const longLived = (nv.queue ?? 0) === 0 && isLongLivedNvme(req.opcode);
-      return { opcode: ring.opcode, flags: 0, payload, a0: ring.a0, decode: decodeNvme, longLived };
+      return { opcode: ring.opcode, flags: 0, payload, a0: ring.a0, fill: fillNvme, longLived };
     }
     case 'mctp-pcc': {
       const t = req.mctpType;
       if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 0x7f)) throw new BadRequestError(`mctpType must be an MCTP message type 0..127 (got ${JSON.stringify(t)})`);
-      return { opcode: req.opcode, flags: t === undefined ? 0 : SqFlag.MCTP_TYPE, payload: payloadOf(req, d), a0: t ?? 0, decode: decodeCxl };
+      return { opcode: req.opcode, flags: t === undefined ? 0 : SqFlag.MCTP_TYPE, payload: payloadOf(req, d), a0: t ?? 0, fill: fillCxl };
     }
     default: {
       if (req.mctpType !== undefined) throw new BadRequestError(`mctpType applies to MCTP endpoints (mctp<N>), not ${d.id}`);
       const payload = payloadOf(req, d);
-      if (req.tunnel === undefined) return { opcode: req.opcode, flags: 0, payload, a0: 0, decode: decodeCxl };
+      if (req.tunnel === undefined) return { opcode: req.opcode, flags: 0, payload, a0: 0, fill: fillCxl };
       if (d.kind !== 'cxl-switch') throw new BadRequestError(`tunnel applies to CXL switches (sw<N>), not ${d.id} (${d.kind})`);
       if (!Array.isArray(req.tunnel) || req.tunnel.length === 0 || req.tunnel.length > 3 || !req.tunnel.every((h) => Number.isInteger(h) && h >= 0 && h <= 255)) {
         throw new BadRequestError('tunnel must list 1 to 3 port or LD ids (0..255), outermost first, e.g. [2, 1] = port 2, then LD 1');
@@ -98,7 +124,7 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
       if (wrapped.byteLength > d.mailboxBytes) {
         throw new BadRequestError(`the tunnelled request is ${wrapped.byteLength} bytes, more than ${d.id}'s mailbox of ${d.mailboxBytes} bytes`);
       }
-      return { opcode: TUNNEL_OPCODE, flags: 0, payload: wrapped, a0: 0, decode: decodeTunnel };
+      return { opcode: TUNNEL_OPCODE, flags: 0, payload: wrapped, a0: 0, fill: fillTunnel };
     }
   }
 }

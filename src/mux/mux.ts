@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { IMPLEMENTED_KINDS } from '../devices/build.js';
 import { CompletionBell } from '../doorbell/async-waiter.js';
-import { BadRequestError, CancelledError, ClosedError, FleetError, PermissionError, WorkerLostError } from '../errors.js';
+import { BadRequestError, CancelledError, ClosedError, FleetError, type MbxError, PermissionError, WorkerLostError } from '../errors.js';
 import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
 import { decodeTunnelRequest } from '../devices/cxl/tunnel.js';
@@ -17,6 +17,7 @@ import { DeviceTable } from './device-table.js';
 import { enumerate, type EnumerationReport } from './enumerate.js';
 import { resolveMuxOptions } from './options.js';
 import { CompletionPoller } from './poller.js';
+import { callLater, type Completion, RecordPool, type RequestRecord } from './request.js';
 import { timeoutError } from './request-errors.js';
 import { ShardScheduler } from './scheduler.js';
 import { Session, type SessionHost } from './session.js';
@@ -73,6 +74,7 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly bell = new CompletionBell(new Int32Array(this.muxBuf), MuxCtl.SEQ, MuxCtl.SLEEPING);
   private readonly deadlines: Deadlines;
   private readonly tally = new Tally();
+  private readonly pool = new RecordPool(this.tally);
   private readonly admission: Admission;
   private readonly poller: CompletionPoller;
   private readonly supervisor: ShardSupervisor;
@@ -111,7 +113,7 @@ export class Mux extends EventEmitter implements SessionHost {
     this.scheds = this.links.map((link, i) => new ShardScheduler(link, this.fleet.perShard[i]!.length, this.table.local, o, this.tally, this.deadlines));
     this.poller = new CompletionPoller(this.scheds, this.bell, o, this.tally, () => this.deadlines.prune());
     for (const s of this.scheds) s.turn = this.poller;
-    this.admission = new Admission(this.fleet, this.table, this.policy, this.links, this.tally, opts.checkPermissions !== false, o.defaultTimeoutMs);
+    this.admission = new Admission(this.fleet, this.table, this.policy, this.links, this.tally, this.pool, opts.checkPermissions !== false, o.defaultTimeoutMs);
     this.supervisor = new ShardSupervisor(this.threads, this.scheds, this.poller, this.tally, this.fleetInput, this.muxBuf, o, {
       lost: (info) => this.emit('worker-lost', info),
       restarted: (info) => this.emit('worker-restarted', info),
@@ -232,25 +234,46 @@ export class Mux extends EventEmitter implements SessionHost {
     };
   }
 
-  /** @internal see SessionHost */
-  noteSettledTwice(): void {
-    this.tally.settledTwice++;
-  }
-
   // ------------------------------------------------------------------ request path
 
+  /** session.send(): submit() with a promise that resolves with the answer's own copy. */
   dispatch(session: Session, req: SendRequest): Promise<CommandResult> {
-    let p;
-    try {
-      p = this.admission.admit(session, req);
-    } catch (e) {
-      if (e instanceof PermissionError && Channels.refused.hasSubscribers) Channels.refused.publish({ session: session.name, device: req.device, error: e });
-      return Promise.reject(e);
-    }
+    const p = this.admit(session, req);
+    if (p === null) return Promise.reject(this.refusal);
     // One shared executor instead of a closure per request (less garbage at a million requests a second).
     const promise = new Promise<CommandResult>(captureResolvers);
     p.resolve = captured.resolve;
     p.reject = captured.reject;
+    this.begin(session, p, req);
+    return promise;
+  }
+
+  /** session.submit(): no promise, no result object; the callback reads a reused Answer. */
+  submit(session: Session, req: SendRequest, onDone: Completion): void {
+    if (typeof onDone !== 'function') throw new BadRequestError('submit() takes a callback: submit(request, (err, answer) => ...)');
+    const p = this.admit(session, req);
+    if (p === null) {
+      callLater(onDone, this.refusal as MbxError);
+      return;
+    }
+    p.onDone = onDone;
+    this.begin(session, p, req);
+  }
+
+  /** why admit() last returned null */
+  private refusal: unknown = null;
+
+  private admit(session: Session, req: SendRequest): RequestRecord | null {
+    try {
+      return this.admission.admit(session, req);
+    } catch (e) {
+      if (e instanceof PermissionError && Channels.refused.hasSubscribers) Channels.refused.publish({ session: session.name, device: req.device, error: e });
+      this.refusal = e;
+      return null;
+    }
+  }
+
+  private begin(session: Session, p: RequestRecord, req: SendRequest): void {
     if (Channels.requestStart.hasSubscribers || Channels.requestEnd.hasSubscribers) {
       p.traceId = newTraceId();
       Channels.requestStart.publish({
@@ -259,7 +282,6 @@ export class Mux extends EventEmitter implements SessionHost {
       });
     }
     this.scheds[p.shard]!.enqueue(session, p, req);
-    return promise;
   }
 
   /** Resolves when nothing is queued or in flight. */
@@ -323,9 +345,9 @@ export class Mux extends EventEmitter implements SessionHost {
   }
 }
 
-const captured: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
+const captured: { resolve: (v: CommandResult) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
 function captureResolvers(resolve: (v: CommandResult) => void, reject: (e: unknown) => void): void {
-  captured.resolve = resolve as (v: unknown) => void;
+  captured.resolve = resolve;
   captured.reject = reject;
 }
 

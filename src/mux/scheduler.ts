@@ -2,15 +2,14 @@ import { nowNs } from '../doorbell/doorbell.js';
 import { BackpressureError, type MbxError } from '../errors.js';
 import { CqFlag, SqFlag } from '../shard/protocol.js';
 import type { Deadlines } from './deadlines.js';
-import { Fifo } from './fifo.js';
+import { Answer } from './answer.js';
 import { ByteSlab } from './byte-slab.js';
+import { RecordQueue } from './record-queue.js';
 import { RequestRecord, RState, type RequestSession } from './request.js';
 import { abortedError, completionError, malformedAnswer, workerLostError } from './request-errors.js';
 import type { ShardLink } from './shard-link.js';
 import type { Tally } from './tally.js';
 import type { SendRequest } from './types.js';
-// the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
-import { performance } from 'node:perf_hooks';
 
 /** requests moved from one session's queue per round-robin turn */
 const QUANTUM = 16;
@@ -41,6 +40,8 @@ export interface TurnOwner {
   hold(): void;
   /** when the current event-loop turn began (ns): the clock of the shared windows */
   readonly turnStartNs: number;
+  /** performance.now() as of this burst of requests (read once per burst: a clock read allocates) */
+  nowMs(): number;
 }
 
 /**
@@ -74,8 +75,10 @@ export class ShardScheduler {
   private readonly rr: RequestSession[] = [];
   /** devices (global index) with parked requests -> the sessions holding them */
   private readonly parkedBy = new Map<number, Set<RequestSession>>();
-  /** tags to cancel, waiting for SQ room */
-  private readonly cancels: RequestRecord[] = [];
+  /** requests to cancel in the worker, waiting for SQ room */
+  private readonly cancels = new RecordQueue<RequestRecord>();
+  /** the answer a completion's callback sees (one per shard: drains of a shard never nest) */
+  private readonly answer = new Answer();
   /** the session that sent here last, when (the turn clock), and until when the shard counts as shared */
   private lastSession: RequestSession | null = null;
   private lastSendNs = 0;
@@ -113,7 +116,10 @@ export class ShardScheduler {
     return this.inFlight - this.longLived;
   }
 
-  /** Takes an admitted request: into the SQ now if it may go, else into the session's queue for this shard. */
+  /**
+   * Takes an admitted request: into the SQ now if it may go, else into the session's queue for this shard. A
+   * request refused here (noWait, queueLimit) settles at once; a submit() callback hears of it in a microtask.
+   */
   enqueue(session: RequestSession, p: RequestRecord, req: SendRequest): void {
     const index = this.index;
     session.sent++;
@@ -136,13 +142,13 @@ export class ShardScheduler {
       if (req.noWait) {
         p.settleError(new BackpressureError('EMBX_RING_FULL',
           `no ring room for ${p.device.id} right now (shard ${index} has ${this.inFlight} requests in flight); retry, or send without noWait to queue`,
-          { device: p.device.id, shard: index }));
+          { device: p.device.id, shard: index }), true);
         return;
       }
       if (session.queued >= session.queueLimit) {
         p.settleError(new BackpressureError('EMBX_BACKPRESSURE',
           `session ${session.name} already has ${session.queued} requests waiting (queueLimit ${session.queueLimit}); await earlier requests or raise queueLimit`,
-          { session: session.name, queued: session.queued }));
+          { session: session.name, queued: session.queued }), true);
         return;
       }
       // Queued requests keep their own copy: the caller may reuse its buffer as soon as send() returns.
@@ -156,14 +162,22 @@ export class ShardScheduler {
       if (ready && this.free.length > 0 && session.inFlight[index]! < this.windowOf()) this.turn.pumpSoon(this);
     }
     const timeoutMs = req.timeoutMs ?? this.w.defaultTimeoutMs;
-    if (timeoutMs > 0) this.deadlines.add(p, timeoutMs, performance.now());
-    const signal = req.signal;
-    if (signal !== undefined) {
-      const onAbort = (): void => this.expire(p, abortedError(p));
-      signal.addEventListener('abort', onAbort, { once: true });
-      p.abortCleanup = () => signal.removeEventListener('abort', onAbort);
-    }
+    if (timeoutMs > 0) this.deadlines.add(p, timeoutMs, this.turn.nowMs());
+    if (req.signal !== undefined) this.watchAbort(p, req.signal);
     this.turn.hold();
+  }
+
+  /**
+   * An aborted signal expires the request. In a method of its own: closures in enqueue() would make V8 allocate
+   * their context on every call, signal or not.
+   */
+  private watchAbort(p: RequestRecord, signal: AbortSignal): void {
+    const gen = p.gen;
+    const onAbort = (): void => {
+      if (p.gen === gen) this.expire(p, abortedError(p));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.abortCleanup = () => signal.removeEventListener('abort', onAbort);
   }
 
   /** Writes one request into the SQ (unpublished). False if the ring has no room. */
@@ -214,8 +228,9 @@ export class ShardScheduler {
     }
     const sq = this.link.sq;
     while (this.cancels.length > 0) {
-      const p = this.cancels[0]!;
-      if (p.state !== RState.CANCELLED) {
+      const p = this.cancels.peek();
+      // answered (and maybe reused) before its cancel went out: nothing to cancel
+      if (p === undefined || p.state !== RState.CANCELLED) {
         this.cancels.shift();
         continue;
       }
@@ -235,12 +250,9 @@ export class ShardScheduler {
         const s = rr[i]!;
         const q = s.queues[index]!;
         let moved = 0;
-        while (moved < QUANTUM && q.length > 0 && this.free.length > 0 && s.inFlight[index]! < window) {
-          const p = q.peek()!;
-          if (!p.active) {
-            q.shift();
-            continue;
-          }
+        while (moved < QUANTUM && this.free.length > 0 && s.inFlight[index]! < window) {
+          const p = q.peekActive();
+          if (p === undefined) break;
           if (!this.deviceRoom(p, devWindow) || (s.parked !== null && s.parked.has(p.di))) {
             q.shift();
             this.park(s, p);
@@ -285,6 +297,7 @@ export class ShardScheduler {
   private freeSlot(tag: number, p: RequestRecord): void {
     this.slots[tag] = undefined;
     this.free.push(tag);
+    p.tag = -1;
     if (p.longLived) {
       this.longLived--;
     } else {
@@ -300,7 +313,7 @@ export class ShardScheduler {
     const parked = (s.parked ??= new Map());
     let f = parked.get(p.di);
     if (f === undefined) {
-      f = new Fifo<RequestRecord>();
+      f = new RecordQueue<RequestRecord>();
       parked.set(p.di, f);
     }
     f.push(p);
@@ -329,9 +342,9 @@ export class ShardScheduler {
       progress = false;
       for (const s of who) {
         const f = s.parked!.get(di)!;
-        while (f.length > 0 && !f.peek()!.active) f.shift();
-        if (f.length > 0 && this.deviceRoom(f.peek()!, devWindow) && this.free.length > 0 && s.inFlight[index]! < window) {
-          if (!this.write(f.peek()!)) return;
+        const head = f.peekActive();
+        if (head !== undefined && this.deviceRoom(head, devWindow) && this.free.length > 0 && s.inFlight[index]! < window) {
+          if (!this.write(head)) return;
           f.shift();
           s.queued--;
           this.tally.queued--;
@@ -351,12 +364,16 @@ export class ShardScheduler {
     if (who.size === 0) this.parkedBy.delete(di);
   }
 
-  /** Takes every published completion and settles its requests; returns how many it took. */
+  /**
+   * Takes every published completion and settles its requests; returns how many it took. A callback runs with
+   * the answer's bytes still in the ring (the Answer is valid until it returns); the ring is released after.
+   */
   drain(): number {
     const cq = this.link.cq;
     const n = cq.available();
     if (n === 0) return 0;
     const tally = this.tally;
+    const answer = this.answer;
     for (let i = 0; i < n; i++) {
       const w = cq.slotWord(i);
       const tag = cq.tag(w);
@@ -369,7 +386,7 @@ export class ShardScheduler {
       this.freeSlot(tag, p);
       const flags = cq.flags(w);
       if (p.state === RState.CANCELLED) {
-        p.state = RState.DONE;
+        p.retire();
         continue;
       }
       if ((flags & (CqFlag.CANCELLED | CqFlag.FAILED)) !== 0) {
@@ -377,19 +394,17 @@ export class ShardScheduler {
         p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
         continue;
       }
-      let result: unknown;
       try {
-        // the decoder copies the answer out of the ring (whose bytes are reused once released) into its own bytes
-        result = p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
+        p.fill(answer, cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
       } catch (e) {
-        // A device answer the decoder cannot read fails this request only (never the drain, the batch or the
+        // A device answer that cannot be read fails this request only (never the drain, the batch or the
         // process: this runs on the event loop with no caller's frame to catch it).
         tally.failed++;
         p.settleError(malformedAnswer(p, e));
         continue;
       }
       tally.completed++;
-      p.settle(result);
+      p.complete(answer);
     }
     cq.release(n);
     return n;
@@ -411,10 +426,10 @@ export class ShardScheduler {
         this.tally.failed++;
         p.settleError(workerLostError(p, this.index, reason));
       } else {
-        p.state = RState.DONE;
+        p.retire();
       }
     }
-    this.cancels.length = 0;
+    this.cancels.clear();
     return lost;
   }
 
@@ -423,23 +438,19 @@ export class ShardScheduler {
     const index = this.index;
     for (const s of this.rr) {
       const q = s.queues[index]!;
-      while (q.length > 0) {
-        const p = q.shift()!;
-        if (p.active) {
-          s.queued--;
-          this.tally.queued--;
-          this.tally.failed++;
-          p.fail(err);
-        }
+      for (const p of q.active()) {
+        s.queued--;
+        this.tally.queued--;
+        this.tally.failed++;
+        p.fail(err);
       }
+      q.clear();
     }
     this.rr.length = 0;
     for (const [di, who] of [...this.parkedBy]) {
       for (const s of who) {
         const f = s.parked!.get(di)!;
-        while (f.length > 0) {
-          const p = f.shift()!;
-          if (!p.active) continue;
+        for (const p of f.active()) {
           s.queued--;
           this.tally.queued--;
           this.tally.failed++;
@@ -468,9 +479,9 @@ export class ShardScheduler {
    * ones, each cancelled in the worker as a timeout is.
    */
   dropSession(s: RequestSession, err: MbxError): void {
-    for (const p of s.queues[this.index]!) this.expire(p, err);
+    for (const p of s.queues[this.index]!.active()) this.expire(p, err);
     if (s.parked !== null) {
-      for (const [di, f] of s.parked) if (this.parkedBy.has(di)) for (const p of f) this.expire(p, err);
+      for (const [di, f] of s.parked) if (this.parkedBy.has(di)) for (const p of f.active()) this.expire(p, err);
     }
     for (let tag = 0; tag < this.slots.length; tag++) {
       const p = this.slots[tag];

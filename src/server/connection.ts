@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { MbxError, ProtocolError } from '../errors.js';
 import type { Mux } from '../mux/mux.js';
 import type { Session } from '../mux/session.js';
-import type { CommandResult, SendRequest } from '../mux/types.js';
+import type { Answer } from '../mux/answer.js';
+import type { SendRequest } from '../mux/types.js';
 import { FrameWriter } from './fast-msgpack.js';
 import {
   decodeMap, errorFields, FrameDecoder, type HelloFrame, parseClientFrame, type ReqFrame, type StatsFrame, type DevicesFrame,
@@ -204,17 +205,18 @@ export class Connection {
     }
     this.track(id, bytes);
     const req: SendRequest = f as unknown as SendRequest; // parseClientFrame built it with request fields only (+ type, id: ignored by the mux)
-    this.session!.send(req).then(
-      (r) => this.answer(id, r),
-      (e) => this.failed(id, e),
-    );
+    // submit(): the answer is encoded into the client's frame while its bytes are still in the completion ring,
+    // with no promise or result copy in between
+    this.session!.submit(req, (err, a) => (err === null ? this.answer(id, a!) : this.failed(id, err)));
   }
 
-  private answer(id: number, r: CommandResult): void {
+  /** Encodes the answer into its frame now: `a` and its byte views are valid only during this call. */
+  private answer(id: number, a: Answer): void {
     if (!this.untrack(id) || this.state === State.DEAD) return;
-    const res: Record<string, unknown> = { type: 'res', id, rc: r.rc, payload: r.payload, vendorStatus: r.vendorStatus, background: r.background };
-    if (r.cqe !== undefined) res.cqe = r.cqe;
-    if (r.tunnel !== undefined) res.tunnel = r.tunnel;
+    const res: Record<string, unknown> = { type: 'res', id, rc: a.rc, payload: a.payload(), vendorStatus: a.vendorStatus, background: a.background };
+    const cqe = a.cqe();
+    if (cqe !== undefined) res.cqe = cqe;
+    if (a.tunnel !== undefined) res.tunnel = a.tunnel;
     this.queue(res);
     this.settled();
   }

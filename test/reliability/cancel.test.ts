@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMux } from '../../src/index.js';
+import { submitted } from '../submitted.js';
 import { until } from '../wait.js';
 
 /**
@@ -77,6 +78,31 @@ test('AbortSignal: abort before, while queued, and while in flight; a slow devic
     assert.is(mux.stats().settledTwice, 0, 'the late answer did not reach the aborted request');
     assert.is(mux.stats().strayCompletions, 0);
     assert.is(await code(s.send({ device: 'mem3', opcode: 0x4200 })), 'resolved', 'the window is whole again');
+  } finally {
+    await mux.close();
+  }
+});
+
+test('submit(): timeouts and aborts settle each request once, through its callback, and return every slot', async () => {
+  const mux = await createMux({ workers: 2, fleet: FLEET, shardWindow: 64, sessionWindow: 64 });
+  try {
+    const s = mux.openSession({ tier: 'debug-write-full' });
+    const targets = [{ device: 'mem2', opcode: 0x4200 }, { device: 'nvme0', opcode: 0x06, cdw10: 1 }, { device: 'mctp0', opcode: 0x4200 }];
+    const hung = Array.from({ length: 300 }, (_, i) => submitted(s, { ...targets[i % 3]!, timeoutMs: 20 + (i % 5) * 5 }));
+    // aborted: before, while in flight on the slow device, and while queued behind it (device window 16)
+    const pre = new AbortController();
+    pre.abort();
+    const before = submitted(s, { device: 'mem3', opcode: 0x4200, signal: pre.signal });
+    const ac = Array.from({ length: 20 }, () => new AbortController());
+    const slow = ac.map((a) => submitted(s, { device: 'mem3', opcode: 0x4200, signal: a.signal }));
+    for (let i = 0; i < 20; i += 2) ac[i]!.abort(); // even ones: the first in flight, the last queued
+    const got = await Promise.all([...hung, before, ...slow].map((x) => x.done));
+    assert.ok(got.slice(0, 300).every((x) => x.code === 'EMBX_TIMEOUT'), `all timed out: ${[...new Set(got.slice(0, 300).map((x) => x.code))]}`);
+    assert.is(got[300]!.code, 'EMBX_ABORTED');
+    assert.equal(got.slice(301).map((x) => x.code), ac.map((_, i) => (i % 2 === 0 ? 'EMBX_ABORTED' : 'ok')));
+    await until(() => mux.stats().inFlight === 0, 'every slot came back (the late answers to the cancels arrived)');
+    assert.ok([...hung, before, ...slow].every((x) => x.record.calls === 1 && !x.record.early), 'each callback ran exactly once, after submit() returned');
+    assert.equal([mux.stats().settledTwice, mux.stats().strayCompletions, mux.stats().queued], [0, 0, 0]);
   } finally {
     await mux.close();
   }

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMux } from '../../src/index.js';
+import { submitted } from '../submitted.js';
 import { until } from '../wait.js';
 
 const count = (): Record<string, number> => {
@@ -39,6 +40,26 @@ test('close() while busy: finished work resolves, the rest rejects with EMBX_CLO
   await mux.close(); // idempotent
   // the workers' handles go once their threads have exited (piscina's destroy resolves before the last 'exit')
   await until(() => noMoreThan(count(), before), `no more handles than before createMux: ${JSON.stringify(count())} vs ${JSON.stringify(before)}`);
+});
+
+test('submit(): close() while busy settles every request once through its callback; after it, submit() calls back EMBX_CLOSED', async () => {
+  const mux = await createMux({
+    workers: 1, shardWindow: 64, sessionWindow: 32, deviceWindow: 8, noTimeoutTier: 'debug-read',
+    fleet: { devices: [{ kind: 'cxl-type3', count: 4 }, { kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }] },
+  });
+  const s = mux.openSession();
+  const all = [
+    ...Array.from({ length: 20 }, () => submitted(s, { device: 'mem4', opcode: 0x4200, timeoutMs: 0 })),
+    ...Array.from({ length: 500 }, (_, i) => submitted(s, { device: `mem${i % 4}`, opcode: 0x4200 })),
+  ];
+  await mux.close({ timeoutMs: 200 });
+  const got = await Promise.all(all.map((x) => x.done));
+  assert.equal(got.slice(0, 20).map((x) => x.code), Array(20).fill('EMBX_CLOSED'), 'the hung requests were rejected by close');
+  assert.ok(got.slice(20).every((x) => x.code === 'ok'), 'everything that could finish did');
+  const after = submitted(s, { device: 'mem0', opcode: 0x4200 });
+  assert.is(after.record.calls, 0);
+  assert.is((await after.done).code, 'EMBX_CLOSED');
+  assert.ok(all.every((x) => x.record.calls === 1 && !x.record.early));
 });
 
 test('close({ signal }): aborting stops the drain at once; whenDrained({ signal }) rejects on abort', async () => {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMux, type FleetFile, type Mux } from '../../src/index.js';
+import { submitted } from '../submitted.js';
 import { until } from '../wait.js';
 
 /**
@@ -92,6 +93,33 @@ for (const [name, faults, limits] of [
     }
   });
 }
+
+test('submit(): a worker that dies mid-burst calls back each of its requests once (answer or EMBX_WORKER_LOST); the other shard is untouched', async () => {
+  const mux = await createMux({ workers: 2, fleet: fleet({ crashOn: 0xc000 }) });
+  try {
+    const devs = mux.devices();
+    const shard = devs[4]!.shard;
+    const s = mux.openSession({ tier: 'debug-write-full' });
+    const burst = (): ReturnType<typeof submitted>[] => Array.from({ length: 4000 }, (_, i) => submitted(s, { device: devs[i % 4]!.id, opcode: 0x4200 }));
+    const restarted = restartWait(mux);
+    const first = burst();
+    const trigger = submitted(s, { device: devs[4]!.id, opcode: 0xc000 });
+    const second = burst();
+    const got = await Promise.all([...first, ...second].map((x) => x.done));
+    assert.is((await trigger.done).code, 'EMBX_WORKER_LOST');
+    await restarted;
+    const reqs = [...first, ...second];
+    for (let i = 0; i < got.length; i++) {
+      const onShard = devs[i % 4]!.shard === shard;
+      assert.ok(onShard ? ['ok', 'EMBX_WORKER_LOST'].includes(got[i]!.code) : got[i]!.code === 'ok', `request ${i}: ${got[i]!.code}`);
+    }
+    await until(() => mux.stats().inFlight === 0, 'drained');
+    assert.ok([...reqs, trigger].every((x) => x.record.calls === 1 && !x.record.early), 'each callback exactly once');
+    assert.equal([mux.stats().settledTwice, mux.stats().strayCompletions], [0, 0]);
+  } finally {
+    await mux.close();
+  }
+});
 
 test('device state after a restart is the power-on state (documented: nothing of the dead worker survives)', async () => {
   const mux = await createMux({ workers: 1, fleet: fleet({ crashOn: 0xc000 }) });
