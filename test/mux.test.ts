@@ -114,8 +114,8 @@ test('noWait: EMBX_RING_FULL when the ring has no room; queueLimit: EMBX_BACKPRE
   try {
     const s = small.openSession({ queueLimit: 3 });
     const ps = Array.from({ length: 7 }, () => s.send({ device: 'mem0', opcode: 0x4200 }));
-    const full = await codeOf(s.send({ device: 'mem0', opcode: 0x4200, noWait: true }));
-    const over = await codeOf(s.send({ device: 'mem0', opcode: 0x4200 }));
+    // both sent before anything can complete (no await in between): the ring and the queue are still full
+    const [full, over] = await Promise.all([codeOf(s.send({ device: 'mem0', opcode: 0x4200, noWait: true })), codeOf(s.send({ device: 'mem0', opcode: 0x4200 }))]);
     assert.is(full, 'EMBX_RING_FULL');
     assert.is(over, 'EMBX_BACKPRESSURE');
     const rs = await Promise.all(ps);
@@ -323,6 +323,22 @@ test('submit(): refusals reach the callback after submit() returns; a throwing c
     assert.equal([small.stats().settledTwice, small.stats().strayCompletions, small.stats().inFlight], [0, 0, 0]);
   } finally {
     await small.close();
+  }
+});
+
+test('stats(): wake-ups per 1,000 settled requests, from the counts it reports', async () => {
+  // spinUs 0: the worker sleeps after every batch, so the main thread has to wake it (and it the main thread)
+  const m = await createMux({ workers: 1, shards: 2, spinUs: 0, fleet: { 'cxl-type3': 4 } });
+  try {
+    const s = m.openSession();
+    for (let i = 0; i < 20; i++) await Promise.all(m.devices().map((d) => s.send({ device: d.id, opcode: 0x4200 })));
+    const st = m.stats();
+    const settled = st.completed + st.failed;
+    assert.ok(st.workerWakeups > 0, 'a sleeping worker was woken');
+    assert.is(st.notifiesPer1k, ((st.mainWakeups + st.workerWakeups) * 1000) / settled);
+    assert.is(st.threads[0]!.wakeups, st.workerWakeups, 'one thread: every wake-up was its');
+  } finally {
+    await m.close();
   }
 });
 

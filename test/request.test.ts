@@ -16,8 +16,8 @@ import { RecordPool, type RequestRecord, type RequestSession, RState } from '../
 const device = buildFleet({ 'cxl-type3': 1 }, 1).devices[0]!;
 const session = { name: 's', mux: {} } as unknown as RequestSession;
 
-function setup(): { witness: { settledTwice: number }; pool: RecordPool; make: (mode?: 'callback' | 'promise') => { p: RequestRecord; outcomes: string[] } } {
-  const witness = { settledTwice: 0 };
+function setup(): { witness: { settledTwice: number; promised: number }; pool: RecordPool; make: (mode?: 'callback' | 'promise') => { p: RequestRecord; outcomes: string[] } } {
+  const witness = { settledTwice: 0, promised: 0 };
   const pool = new RecordPool(witness);
   const make = (mode: 'callback' | 'promise' = 'callback'): { p: RequestRecord; outcomes: string[] } => {
     const p = pool.take();

@@ -40,6 +40,8 @@ export interface MuxStats {
   mainWakeups: number;
   /** futex wake-ups the main thread sent to sleeping workers */
   workerWakeups: number;
+  /** both kinds of wake-up (Atomics.notify) per 1,000 requests settled: 0 while both sides keep looking */
+  notifiesPer1k: number;
   /** bounded main-thread waits for an awake worker's answer (mainSpinUs), and how many of them got one */
   quickPolls: number;
   quickHits: number;
@@ -213,6 +215,8 @@ export class Mux extends EventEmitter implements SessionHost {
 
   stats(): MuxStats {
     const t = this.tally;
+    const mainWakeups = this.bell.seq();
+    const workerWakeups = this.threads.reduce((n, th) => n + th.notifies, 0) + this.links.reduce((n, link) => n + link.cq.spaceBell.notifies, 0);
     return {
       shards: this.links.map((link, i) => ({
         index: link.index, thread: link.thread.index, status: link.status, generation: link.generation, inFlight: this.scheds[i]!.inFlight,
@@ -225,8 +229,9 @@ export class Mux extends EventEmitter implements SessionHost {
       queued: t.queued,
       completed: t.completed,
       failed: t.failed,
-      mainWakeups: this.bell.seq(),
-      workerWakeups: this.threads.reduce((n, t) => n + t.notifies, 0) + this.links.reduce((n, link) => n + link.cq.spaceBell.notifies, 0),
+      mainWakeups,
+      workerWakeups,
+      notifiesPer1k: t.completed + t.failed === 0 ? 0 : ((mainWakeups + workerWakeups) * 1000) / (t.completed + t.failed),
       quickPolls: this.poller.quickPolls,
       quickHits: this.poller.quickHits,
       strayCompletions: t.strayCompletions,

@@ -6,8 +6,13 @@ import type { Tally } from './tally.js';
 // the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
 import { performance } from 'node:perf_hooks';
 
-/** quick polls only follow a publish to a shard with at most this many requests in flight */
-const QUICK_MAX_IN_FLIGHT = 4;
+/**
+ * A burst's writes are published as soon as this many wait in one SQ, not only at the burst's end: the worker
+ * starts on the first ones while the caller is still writing the rest (one Atomics.store per chunk).
+ */
+const PUBLISH_CHUNK = 16;
+/** the clock is read once per this many looks at the CQs while spinning (a look is a few loads, a read ~50 ns) */
+const LOOKS_PER_CLOCK = 16;
 
 export interface PollSettings {
   /** keep looking for completions every event-loop turn for this long after the last one, then sleep (ns) */
@@ -19,26 +24,33 @@ export interface PollSettings {
 /**
  * The one owner of the main thread's event-loop turn: it alone decides when what the schedulers wrote is
  * published, when completion rings are drained, when the main thread spins for an answer and when it sleeps.
- * Every scheduling flag and clock of the main thread lives here:
+ * Every scheduling flag and clock of the main thread lives here.
  *
- *   write ──► wrote(): the first request to an idle shard is published at once, the rest are marked dirty
- *   flush (one microtask per burst): pump shards that asked for it, publish every dirty SQ (one store each)
- *   poll (setImmediate, every turn while requests are in flight): drain every CQ, then flush what the
- *       completions' callers wrote; after pollUs without a completion, arm one Atomics.waitAsync on SEQ
- *   quick poll (a microtask after a publish to a lightly loaded, awake shard): spin on the CQs for at most
- *       mainSpinUs per turn, never in a turn already MAX_TURN_NS long
+ *   write ──► wrote(): the first request to an idle shard is published at once, then every PUBLISH_CHUNK
+ *             writes; the rest of a burst at its end (the flush microtask: one store per SQ, pumps)
+ *   turn  ──► poll (setImmediate while requests are in flight) runs steps until the turn is MAX_TURN_NS old:
+ *   step  ──► publish, drain every CQ (callbacks write the next requests), publish again, and again while
+ *             completions keep coming. When send() promises were settled, the next step is a microtask, so
+ *             their callers' code runs between steps, in the same turn. When nothing came but a reply is due
+ *             (requests in flight on an awake worker), spin on the CQs: at most mainSpinUs per turn.
+ *   idle  ──► nothing for pollUs: arm one Atomics.waitAsync on SEQ (the workers ring it only then)
  *   keep-alive: a ref'd timer while requests are outstanding (Atomics.waitAsync does not keep Node alive)
+ *
+ * So under load the caller's code, the mux and the workers overlap: a worker takes the first requests of a
+ * burst while the rest are written, the main thread takes the first answers of a batch while the worker still
+ * runs the rest, and no wake-up is needed while either side keeps looking.
  */
 export class CompletionPoller implements TurnOwner {
-  /** when the current event-loop turn's poll began (ns) */
+  /** when the current event-loop turn began (ns) */
   turnStartNs = 0;
-  /** time spent in quick polls since the turn began */
+  /** time spent spinning since the turn began */
   private turnSpinNs = 0;
   /** when a completion last arrived (or polling began) */
   private lastActivityNs = 0;
   private flushScheduled = false;
   private pollScheduled = false;
-  private quickScheduled = false;
+  private stepScheduled = false;
+  private inStep = false;
   private waiter: Promise<unknown> | null = null;
   private kept = false;
   /** the burst clock (nowMs): valid until this burst's flush microtask runs */
@@ -47,6 +59,7 @@ export class CompletionPoller implements TurnOwner {
   /** per shard: written to since the last publish / asked to pump at the next flush */
   private readonly dirty: Uint8Array;
   private readonly needsPump: Uint8Array;
+  /** spins begun, and how many of them got an answer */
   quickPolls = 0;
   quickHits = 0;
   private readonly keepAlive: NodeJS.Timeout;
@@ -71,10 +84,14 @@ export class CompletionPoller implements TurnOwner {
     const i = sched.index;
     if (this.dirty[i] === 0 && toIdleShard) {
       // The first request to an idle shard goes out now: a spinning worker starts on it while the caller's
-      // burst (if any) is still being written; the rest of the burst is published once, at the microtask.
+      // burst (if any) is still being written; then every PUBLISH_CHUNK writes, the rest at the microtask.
       sched.link.publish();
       this.ensurePolling();
-      this.scheduleQuickPoll(sched);
+      this.scheduleStep();
+    } else if (sched.link.sq.unpublished >= PUBLISH_CHUNK) {
+      sched.link.publish();
+      this.dirty[i] = 0;
+      this.ensurePolling();
     } else {
       this.dirty[i] = 1;
       this.scheduleFlush();
@@ -115,7 +132,6 @@ export class CompletionPoller implements TurnOwner {
       if (this.dirty[i] === 0) continue;
       this.dirty[i] = 0;
       sched.link.publish();
-      this.scheduleQuickPoll(sched);
     }
     if (this.tally.inFlight > 0) this.ensurePolling();
   }
@@ -141,14 +157,18 @@ export class CompletionPoller implements TurnOwner {
     this.flush();
   };
 
-  private scheduleQuickPoll(sched: ShardScheduler): void {
-    // only for a lightly loaded shard: under load an answer is either already there or behind a batch, and the
-    // spin would only take time from the requests being processed
-    if (this.s.mainSpinNs > 0 && !this.quickScheduled && sched.inFlightShortLived <= QUICK_MAX_IN_FLIGHT && !sched.link.thread.bell.peerSleeping()) {
-      this.quickScheduled = true;
-      queueMicrotask(this.quickPoll);
+  /** A step soon (a microtask): after a publish to an idle shard, its answer may be a microsecond away. */
+  private scheduleStep(): void {
+    if (!this.stepScheduled && !this.inStep && this.s.mainSpinNs > 0) {
+      this.stepScheduled = true;
+      queueMicrotask(this.stepTask);
     }
   }
+
+  private readonly stepTask = (): void => {
+    this.stepScheduled = false;
+    if (!this.tally.closed) this.step();
+  };
 
   private ensurePolling(): void {
     if (this.bell.sleeping()) this.bell.setSleeping(false);
@@ -158,6 +178,13 @@ export class CompletionPoller implements TurnOwner {
       setImmediate(this.pollTask);
     }
   }
+
+  private readonly pollTask = (): void => {
+    this.pollScheduled = false;
+    this.turnSpinNs = 0;
+    this.turnStartNs = nowNs();
+    if (!this.stepScheduled) this.step();
+  };
 
   /** Drains every serving shard's CQ and refills the shards that freed slots; returns the completions taken. */
   private drainAll(): number {
@@ -174,61 +201,86 @@ export class CompletionPoller implements TurnOwner {
   }
 
   /**
-   * A request went to an idle shard whose worker is awake: its answer is ~1 µs away, while waiting for the
-   * next event-loop turn costs ~3 µs. So, once the caller's synchronous code is done (a microtask), watch
-   * the completion rings in a tight loop, at most mainSpinUs per event-loop turn in all: the main thread is
-   * never held longer than that, and a turn whose budget is spent falls back to pollTask.
+   * Publish, drain, publish ... while completions keep coming and the turn is young; when none came but one
+   * is due, spin for it within the turn's budget. Ends by yielding to promise callers (a microtask step), to
+   * the event loop (the next turn's poll), or to sleep (waitAsync).
    */
-  private readonly quickPoll = (): void => {
-    this.quickScheduled = false;
+  private step(): void {
+    const tally = this.tally;
+    this.inStep = true;
+    let got = 0;
+    let now = nowNs();
+    for (;;) {
+      this.flush();
+      const promised = tally.promised;
+      let n = this.drainAll();
+      if (n === 0 && tally.inFlight > 0 && this.replyDue()) n = this.spin(now);
+      if (n === 0) break;
+      got += n;
+      now = nowNs();
+      this.lastActivityNs = now;
+      if (tally.promised !== promised) {
+        // send() callers continue in microtasks queued by their promises: let them run (and write) first
+        this.flush();
+        this.onCompletions();
+        this.inStep = false;
+        if (now - this.turnStartNs < MAX_TURN_NS) {
+          this.stepScheduled = true;
+          queueMicrotask(this.stepTask);
+        } else {
+          this.ensurePolling();
+        }
+        return;
+      }
+      if (now - this.turnStartNs >= MAX_TURN_NS) break;
+    }
+    this.flush();
+    if (got > 0) this.onCompletions();
+    this.inStep = false;
+    if (tally.inFlight === 0) {
+      this.becameIdle();
+      return;
+    }
+    if (this.pollScheduled) return;
+    if (nowNs() - this.lastActivityNs < this.s.pollNs) {
+      this.pollScheduled = true;
+      setImmediate(this.pollTask);
+    } else {
+      this.armBell();
+    }
+  }
+
+  /** An answer is due soon: a request in flight (not long-lived) on a shard whose worker thread is awake. */
+  private replyDue(): boolean {
+    for (const sched of this.shards) {
+      if (sched.inFlightShortLived > 0 && sched.link.ready && !sched.link.thread.bell.peerSleeping()) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits in a tight loop (Atomics.load only) for a completion, within what is left of this turn's mainSpinUs
+   * and never in a turn already MAX_TURN_NS long: a spinning worker answers in ~1 µs, one more turn costs more.
+   * Returns the completions taken.
+   */
+  private spin(t0: number): number {
     const budget = this.s.mainSpinNs - this.turnSpinNs;
-    if (budget <= 0 || this.tally.inFlight === 0 || this.tally.closed) return;
-    const t0 = nowNs();
-    if (t0 - this.turnStartNs > MAX_TURN_NS) return;
+    if (budget <= 0 || t0 - this.turnStartNs > MAX_TURN_NS) return 0;
     this.quickPolls++;
     const until = t0 + budget;
     let got = 0;
     let now = t0;
-    // the clock is read once per 16 looks: a look is a few loads, a clock read ~50 ns and a heap number
     for (let i = 1; ; i++) {
       got = this.drainAll();
-      if (got > 0 || (i & 15) === 0) {
+      if (got > 0 || i % LOOKS_PER_CLOCK === 0) {
         now = nowNs();
         if (got > 0 || now >= until) break;
       }
     }
     this.turnSpinNs += now - t0;
-    if (got > 0) {
-      this.quickHits++;
-      this.lastActivityNs = now;
-      this.flush();
-    }
-  };
-
-  private readonly pollTask = (): void => {
-    this.pollScheduled = false;
-    this.turnSpinNs = 0;
-    this.turnStartNs = nowNs();
-    const got = this.drainAll();
-    if (got > 0) {
-      this.onCompletions();
-      this.flush();
-    }
-    const now = nowNs();
-    if (got > 0) this.lastActivityNs = now;
-    if (this.tally.inFlight === 0) {
-      this.becameIdle();
-      return;
-    }
-    if (now - this.lastActivityNs < this.s.pollNs) {
-      if (!this.pollScheduled) {
-        this.pollScheduled = true;
-        setImmediate(this.pollTask);
-      }
-    } else {
-      this.armBell();
-    }
-  };
+    if (got > 0) this.quickHits++;
+    return got;
+  }
 
   private anyCompletion(): boolean {
     for (const sched of this.shards) if (sched.link.ready && sched.link.cq.available() > 0) return true;

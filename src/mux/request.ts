@@ -138,6 +138,7 @@ export class RequestRecord {
     } else {
       const result = answer.result();
       if (this.traceId !== 0) this.traceEnd(result, undefined);
+      this.pool.witness.promised++;
       this.resolve!(result);
     }
     this.recycle();
@@ -172,8 +173,10 @@ export class RequestRecord {
 
   private deliver(err: MbxError, later: boolean): void {
     const cb = this.onDone;
-    if (cb === null) this.reject!(err);
-    else if (later) callLater(cb, err);
+    if (cb === null) {
+      this.pool.witness.promised++;
+      this.reject!(err);
+    } else if (later) callLater(cb, err);
     else call(cb, err, null);
   }
 
@@ -239,8 +242,8 @@ export class RecordPool {
   private readonly free: RequestRecord[] = [];
 
   constructor(
-    /** the exactly-once witness (Tally) a record counts a second settlement in */
-    readonly witness: { settledTwice: number },
+    /** the Tally a record counts a second settlement (exactly-once witness) and settled promises in */
+    readonly witness: { settledTwice: number; promised: number },
     /** most free records kept (a burst of queued requests would otherwise pin its records for good) */
     private readonly cap = 1 << 16,
   ) {}

@@ -15,6 +15,11 @@ export class Tally {
   strayCompletions = 0;
   /** requests settled a second time (the promise ignores it) */
   settledTwice = 0;
+  /**
+   * send() promises settled so far: their callers continue in microtasks, which the poller lets run before it
+   * looks for more completions
+   */
+  promised = 0;
   /** close() began: no new requests or sessions, and a shard task that returns is not restarted */
   closing = false;
   /** close() finished: the workers are gone */

@@ -9,6 +9,11 @@ import type { ShardPart } from './task.js';
 
 /** Requests taken from the SQ per batch: bounds the time before their slots are returned and results published. */
 const BATCH = 256;
+/**
+ * Completions are published as soon as this many wait, not only at a batch's end: the main thread takes the
+ * first answers of a batch while the worker still runs the rest (one Atomics.store per chunk).
+ */
+const PUBLISH_CHUNK = 32;
 
 const encoder = new TextEncoder();
 
@@ -36,6 +41,7 @@ class CqSink implements CompletionSink {
     if (head !== null) this.cq.payload.set(head, at);
     if (body !== null) this.cq.payload.set(body, at + hl);
     this.cq.commit(tag, target, opcode, flags, a0, a1, a2);
+    if (this.cq.unpublished >= PUBLISH_CHUNK) this.flush();
   }
 
   flush(): void {
