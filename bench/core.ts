@@ -10,7 +10,7 @@ import { createMux } from '../src/index.js';
 import { availableParallelism } from 'node:os';
 import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { latencyStats, type LatencyStats, num, Samples, si, sig } from './stats.js';
-import { closedLoop, interleavedRoundTrips, interleavedThroughput, type Repeated, sleep } from './timing.js';
+import { callbackLoop, closedLoop, interleavedRoundTrips, interleavedThroughput, type Repeated, sleep } from './timing.js';
 
 const BASELINE_WORKER = new URL('./baseline-worker.js', import.meta.url);
 const OPCODE = 0x4200; // Get Health Info: no input, 18-byte output
@@ -23,11 +23,16 @@ export const RT_COLD = 'mbxmux, cold (4 ms idle before each request)';
 export const RT_PISCINA = 'piscina.run per command';
 export const RT_POST = 'postMessage per command';
 
+export const TP_SEND = 'mbxmux send()';
+export const TP_SUBMIT = 'mbxmux submit()';
+
 export interface CoreData {
   roundTrip: Record<string, LatencyStats>;
   throughput: Record<string, Repeated>;
   ratios: Record<string, number>;
   concurrency: number;
+  /** wake-ups (Atomics.notify, both ways) per 1,000 requests over the pipelined runs of both APIs */
+  pipelinedNotifiesPer1k: number;
 }
 
 /** `gapMs` of idleness (a timer) before each request: both threads go idle first. */
@@ -69,12 +74,14 @@ export const baselinesSection: Section = {
       });
     };
     const ids = mux.devices().map((d) => d.id);
+    const reqs = ids.map((device) => ({ device, opcode: OPCODE }));
     const session = mux.openSession();
     const sleepySession = sleepy.openSession();
     try {
       // warm every path up so JIT tiers do not land inside a measurement
       const warm = dur(ctx, 300, 100);
       await closedLoop(warm, 64, (i) => session.send({ device: ids[i % DEVICES]!, opcode: OPCODE }), 0);
+      await callbackLoop(warm, 64, (i, done) => session.submit(reqs[i % DEVICES]!, done), 0);
       await closedLoop(warm, 64, (i) => sleepySession.send({ device: ids[i % DEVICES]!, opcode: OPCODE }), 0);
       await closedLoop(warm, 64, (i) => pool.run({ id: i, device: i % DEVICES, opcode: OPCODE }), 0);
       await closedLoop(warm, 64, (i) => post(i % DEVICES), 0);
@@ -102,21 +109,28 @@ export const baselinesSection: Section = {
       const repeats = ctx.quick ? 2 : 3;
       const ms = dur(ctx, (ctx.seconds * 1000) / repeats, 250);
       ctx.log(`baselines: pipelined throughput (${ctx.concurrency} in flight, ${repeats} interleaved runs of ${num(ms)} ms per method)...`);
+      const before = mux.stats();
       const throughput = await interleavedThroughput({
-        mbxmux: (i) => session.send({ device: ids[i % DEVICES]!, opcode: OPCODE }),
+        [TP_SUBMIT]: { submit: (i, done) => session.submit(reqs[i % DEVICES]!, done) },
+        [TP_SEND]: (i) => session.send(reqs[i % DEVICES]!),
         'piscina.run': (i) => pool.run({ id: i, device: i % DEVICES, opcode: OPCODE }),
         postMessage: (i) => post(i % DEVICES),
       }, ms, repeats, ctx.concurrency);
+      const after = mux.stats();
+      const settled = after.completed + after.failed - before.completed - before.failed;
+      const pipelinedNotifiesPer1k = ((after.mainWakeups + after.workerWakeups - before.mainWakeups - before.workerWakeups) * 1000) / Math.max(1, settled);
       const tp = (k: string): number => throughput[k]!.median;
       const ratios = {
-        'throughput mbxmux / piscina.run': tp('mbxmux') / tp('piscina.run'),
-        'throughput mbxmux / postMessage': tp('mbxmux') / tp('postMessage'),
+        'throughput mbxmux submit() / piscina.run': tp(TP_SUBMIT) / tp('piscina.run'),
+        'throughput mbxmux send() / piscina.run': tp(TP_SEND) / tp('piscina.run'),
+        'throughput mbxmux send() / postMessage': tp(TP_SEND) / tp('postMessage'),
+        'throughput mbxmux submit() / postMessage': tp(TP_SUBMIT) / tp('postMessage'),
         'p50 round trip piscina.run / mbxmux spinning': roundTrip[RT_PISCINA]!.p50 / roundTrip[RT_SPINNING]!.p50,
         'p50 round trip postMessage / mbxmux spinning': roundTrip[RT_POST]!.p50 / roundTrip[RT_SPINNING]!.p50,
         'p50 round trip piscina.run / mbxmux asleep': roundTrip[RT_PISCINA]!.p50 / roundTrip[RT_ASLEEP]!.p50,
         'p50 round trip postMessage / mbxmux asleep': roundTrip[RT_POST]!.p50 / roundTrip[RT_ASLEEP]!.p50,
       };
-      const data: CoreData = { roundTrip, throughput, ratios, concurrency: ctx.concurrency };
+      const data: CoreData = { roundTrip, throughput, ratios, concurrency: ctx.concurrency, pipelinedNotifiesPer1k };
       return {
         tables: [
           {
@@ -127,9 +141,10 @@ export const baselinesSection: Section = {
           },
           {
             title: `Pipelined throughput, ${ctx.concurrency} requests in flight (requests/s)`,
-            head: ['method', 'median', 'min', 'max', 'µs/request', 'mbxmux ×'],
-            rows: Object.entries(throughput).map(([k, r]) => [k, si(r.median), si(r.min), si(r.max), sig(1e6 / r.median), sig(tp('mbxmux') / r.median)]),
-            note: `${repeats} interleaved runs of ${num(ms)} ms per method (after 100 ms warm-up each); the same device work per command in every method`,
+            head: ['method', 'median', 'min', 'max', 'µs/request', 'submit() ×'],
+            rows: Object.entries(throughput).map(([k, r]) => [k, si(r.median), si(r.min), si(r.max), sig(1e6 / r.median), sig(tp(TP_SUBMIT) / r.median)]),
+            note: `${repeats} interleaved runs of ${num(ms)} ms per method (after 100 ms warm-up each); the same device work per command in every method\n`
+              + `submit(): callbacks, no promise; send(): awaited promises. Wake-ups (Atomics.notify, either way) during the mbxmux runs: ${pipelinedNotifiesPer1k.toFixed(2)} per 1,000 requests`,
           },
           {
             title: 'Ratios (×)',

@@ -1,5 +1,6 @@
 /**
- * Open-loop latency at 50% of the measured closed-loop maximum, through the load harness (src/harness/load.ts).
+ * Open-loop latency at 10%, 25% and 50% of the measured closed-loop maximum, through the load harness
+ * (src/harness/load.ts), each beside the floor at the same rate (the pacing loop alone, bench/open-loop-floor.ts).
  * The harness's open-loop mode is selected by `rate` (requests/s) and reports `mode: 'open'` with latency
  * measured from each request's intended send time; a harness without it answers with a closed-loop result,
  * which this section detects and reports as unavailable instead of printing a number.
@@ -11,18 +12,20 @@ import { type FloorPoint, pacingFloorFresh } from './open-loop-floor.js';
 import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { num, si } from './stats.js';
 
+/** the load points, as fractions of the closed-loop maximum; the targets are judged at each */
+export const FRACTIONS = [0.1, 0.25, 0.5] as const;
 const LOAD_FRACTION = 0.5;
 
 export interface OpenLoopData {
   available: boolean;
   mix: string;
   closedLoop: { concurrency: number; throughput: number; p50: number; p99: number };
-  /** the target's point: LOAD_FRACTION of the closed-loop maximum */
+  /** the 50% point (kept for earlier readers of this JSON) */
   rate?: number;
   open?: OpenPoint;
-  /** every open-loop point run (a full run adds 10% and 25%) */
+  /** every open-loop point run, each with its floor rows at the same rate */
   sweep?: OpenPoint[];
-  /** the pacing loop alone, no mux, at the 50% rate (see bench/open-loop-floor.ts) */
+  /** every floor row run (see bench/open-loop-floor.ts) */
   floor?: FloorPoint[];
 }
 
@@ -37,10 +40,19 @@ export interface OpenPoint {
   max: number;
   requests: number;
   errors: Record<string, number>;
+  /** requests dropped because maxInFlight were outstanding (the harness could not keep up) */
+  overload: number;
   /** latency from the moment send() was called, when the harness reports it */
   serviceP99?: number;
   /** the main thread's GC pauses during the run (warm-up included) */
   gc: GcPauses;
+  /** the pacing loop alone at this rate, in a fresh process: p99 (µs) without and with a thread spinning beside it */
+  floorP99: number;
+  floorSpinP99: number;
+  /** p99 / floorSpinP99: the target's ratio (<= 2) */
+  p99OverFloor: number;
+  /** the mux's wake-ups (either way) per 1,000 requests in the measured phase */
+  notifiesPer1k?: number;
 }
 
 type OpenOptions = LoadOptions & { rate: number };
@@ -55,7 +67,7 @@ async function load(o: LoadOptions | OpenOptions): Promise<LoadResult> {
 
 export const openLoopSection: Section = {
   id: 'open-loop',
-  title: 'Open-loop latency at 50% load',
+  title: 'Open-loop latency at 10%, 25% and 50% of the closed-loop maximum',
   async run(ctx: BenchContext) {
     const mux: Mux = await createMux({ workers: ctx.workers, fleet: { 'cxl-type3': 1024 } });
     try {
@@ -69,7 +81,7 @@ export const openLoopSection: Section = {
         closedLoop: { concurrency: ctx.concurrency, throughput: closed.throughput, p50: closed.latency.p50, p99: closed.latency.p99 },
       };
       const rows: (string | number)[][] = [
-        [`closed loop, ${ctx.concurrency} callers (maximum)`, si(closed.throughput), closed.latency.p50, closed.latency.p99, closed.latency.p999, closed.latency.max, '-', '-'],
+        [`closed loop, ${ctx.concurrency} callers (maximum)`, si(closed.throughput), closed.latency.p50, closed.latency.p99, closed.latency.p999, closed.latency.max, '-', '-', '-'],
       ];
       // feature detection: a short run with `rate`; only an open-loop harness answers mode 'open'
       const probe = await load({ rate: 1000, durationMs: 20, warmupMs: 0, mix, mux } satisfies OpenOptions);
@@ -77,51 +89,58 @@ export const openLoopSection: Section = {
       if (mode(probe) === 'open') {
         data.available = true;
         data.sweep = [];
+        data.floor = [];
         const errNotes: string[] = [];
-        // the target's point, plus lighter loads in a full run to show where latency comes from
-        for (const fraction of ctx.quick ? [LOAD_FRACTION] : [0.1, 0.25, LOAD_FRACTION]) {
+        const floorMs = dur(ctx, 1500, 300);
+        for (const fraction of FRACTIONS) {
           const rate = closed.throughput * fraction;
           ctx.log(`open-loop: ${si(rate)} req/s (${fraction * 100}%) for ${durationMs} ms`);
           const gcRec = new GcRecorder();
           const r = await load({ rate, durationMs, warmupMs, mix, mux } satisfies OpenOptions);
           const gc = gcRec.stop();
           if (mode(r) !== 'open') throw new Error('open-loop: the harness answered a closed-loop result to an open-loop request');
-          const svc = (r as { serviceLatency?: { p99: number } }).serviceLatency;
-          const point = {
+          // the floor at this very rate: the same pacing with no mux, each row in a fresh process
+          const floors: FloorPoint[] = [];
+          for (const spinner of [false, true]) {
+            ctx.log(`open-loop: floor, pacing alone at ${si(rate)} req/s${spinner ? ', one thread spinning beside it' : ''}`);
+            const f = await pacingFloorFresh(rate, floorMs, 0, spinner);
+            floors.push(f);
+            data.floor.push(f);
+          }
+          const svc = r.serviceLatency;
+          const point: OpenPoint = {
             fraction, rate, throughput: r.throughput, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p999,
-            max: r.latency.max, requests: r.requests, errors: r.errors, ...(svc ? { serviceP99: svc.p99 } : {}), gc,
+            max: r.latency.max, requests: r.requests, errors: r.errors, overload: r.errors['EHARNESS_OVERLOAD'] ?? 0,
+            ...(svc ? { serviceP99: svc.p99 } : {}), gc,
+            floorP99: floors[0]!.delay.p99, floorSpinP99: floors[1]!.delay.p99, p99OverFloor: r.latency.p99 / floors[1]!.delay.p99,
+            ...(r.wakeups ? { notifiesPer1k: r.wakeups.per1k } : {}),
           };
           data.sweep.push(point);
           if (fraction === LOAD_FRACTION) {
             data.rate = rate;
             data.open = point;
           }
-          rows.push([`open loop at ${fraction * 100}%: ${si(rate)} req/s offered`, si(r.throughput), r.latency.p50, r.latency.p99, r.latency.p999, r.latency.max, svc ? svc.p99 : '-',
-            `${gc.perSecond.toFixed(0)}/s, ${gc.percent.toFixed(1)}%, max ${gc.maxMs.toFixed(1)} ms`]);
+          const gcText = (g: GcPauses): string => `${g.perSecond.toFixed(0)}/s, ${g.percent.toFixed(1)}%, max ${g.maxMs.toFixed(1)} ms`;
+          rows.push([`open loop at ${fraction * 100}%: ${si(rate)} req/s offered`, si(r.throughput), r.latency.p50, r.latency.p99, r.latency.p999, r.latency.max,
+            `${point.p99OverFloor.toFixed(2)}×`, num(point.overload), gcText(gc)]);
+          for (const f of floors) {
+            rows.push([`  floor at ${si(rate)} req/s: pacing alone${f.spinner ? ', a thread spinning' : ''}`, si(f.rate), f.delay.p50, f.delay.p99, f.delay.p999, f.delay.max, '-', '-', gcText(f.gc)]);
+          }
           const errs = Object.entries(r.errors).map(([k, v]) => `${k} ${num(v)}`).join(', ');
           if (errs) errNotes.push(`${fraction * 100}%: ${errs}`);
         }
-        // the floor: the same pacing with no mux at all, at the target's rate
-        data.floor = [];
-        const floorMs = dur(ctx, 1500, 300);
-        for (const [allocBytes, spinner] of [[0, false], [0, true], [16, true], [1024, false], [1024, true]] as const) {
-          ctx.log(`open-loop: floor, pacing alone at ${si(data.rate!)} req/s, ${allocBytes} B of garbage per request${spinner ? ', one thread spinning beside' : ''}`);
-          const f = await pacingFloorFresh(data.rate!, floorMs, allocBytes, spinner);
-          data.floor.push(f);
-          rows.push([`floor: no mux, ${allocBytes} B garbage/request${spinner ? ', a thread spinning' : ''}`, si(f.rate), f.delay.p50, f.delay.p99, f.delay.p999, f.delay.max, '-',
-            `${f.gc.perSecond.toFixed(0)}/s, ${f.gc.percent.toFixed(1)}%, max ${f.gc.maxMs.toFixed(1)} ms`]);
-        }
-        note = `open-loop latency is measured from each request's intended send time (no coordinated omission); "from send()" is the harness's uncorrected latency\n`
-          + `floor rows: the same pacing loop with no mux, each in a fresh process, only that much garbage per request (the last 256 kept alive): the tail this machine gives any open loop at this rate\n`
+        note = `open-loop latency is measured from each request's intended send time (no coordinated omission)\n`
+          + `floor rows: the harness's pacing loop at the same rate with no mux, each in a fresh process, alone and with one thread spinning beside it (as a worker does): the tail this machine gives any JS open loop at that rate\n`
+          + `p99 / floor: the mux's p99 over the floor with a spinning thread at the same rate (target <= 2, and no EHARNESS_OVERLOAD)\n`
           + `main-thread GC: pauses per second, share of the run's wall time, longest pause; every request due during a pause waits for its end${errNotes.length ? `\nerrors: ${errNotes.join('; ')}` : ''}`;
       } else {
-        rows.push([`open loop at ${LOAD_FRACTION * 100}%`, 'open-loop harness not available', '', '', '', '', '', '']);
+        rows.push([`open loop at ${LOAD_FRACTION * 100}%`, 'open-loop harness not available', '', '', '', '', '', '', '']);
         note = 'src/harness/load.ts runLoad() does not support `rate` yet (it answered mode "closed"): open-loop harness not available';
       }
       return {
         tables: [{
           title: `Open-loop latency (1024 type-3, mix ${mix}, ${threadsOf(ctx)} worker threads; µs)`,
-          head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 from send()', 'main-thread GC'],
+          head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 / floor', 'EHARNESS_OVERLOAD', 'main-thread GC'],
           rows,
           note,
         }],

@@ -5,6 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { allocSection } from './alloc.js';
+import { closedLoopSection } from './closed-loop.js';
 import { baselinesSection } from './core.js';
 import { devicesSection } from './devices.js';
 import { fairnessSection } from './fairness.js';
@@ -28,6 +30,8 @@ export const SECTIONS: readonly Section[] = [
   policyCostSection,
   fairnessSection,
   openLoopSection,
+  closedLoopSection,
+  allocSection,
   devicesSection,
   socketSection,
   ...MICRO_SECTIONS,

@@ -138,6 +138,48 @@ export async function closedLoop(ms: number, concurrency: number, send: (i: numb
   return (count * 1000) / ms;
 }
 
+/**
+ * The same closed loop driven by callbacks (session.submit): each caller submits the next request from the
+ * previous one's callback, with a callback made once per caller (the loop allocates nothing per request).
+ */
+export function callbackLoop(ms: number, concurrency: number, submit: (i: number, done: (err: Error | null) => void) => void, warmMs = 100): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let i = 0;
+    let count = 0;
+    let running = concurrency;
+    const start = performance.now() + warmMs;
+    const end = start + ms;
+    let failed: Error | null = null;
+    class Caller {
+      private readonly done = (err: Error | null): void => {
+        if (err !== null) failed ??= err;
+        const now = performance.now();
+        if (now >= end || failed !== null) {
+          if (--running === 0) {
+            if (failed !== null) reject(failed);
+            else resolve((count * 1000) / ms);
+          }
+          return;
+        }
+        if (now >= start) count++;
+        submit(i++, this.done);
+      };
+
+      go(): void {
+        submit(i++, this.done);
+      }
+    }
+    for (let k = 0; k < concurrency; k++) new Caller().go();
+  });
+}
+
+/** A pipelined method: promise-returning (closedLoop) or callback-driven (callbackLoop). */
+export type PipelinedMethod = ((i: number) => Promise<unknown>) | { submit: (i: number, done: (err: Error | null) => void) => void };
+
+function runPipelined(m: PipelinedMethod, ms: number, concurrency: number, warmMs: number): Promise<number> {
+  return typeof m === 'function' ? closedLoop(ms, concurrency, m, warmMs) : callbackLoop(ms, concurrency, m.submit, warmMs);
+}
+
 export interface Repeated {
   median: number;
   min: number;
@@ -153,12 +195,12 @@ export function repeated(runs: number[]): Repeated {
  * Interleaved repeats of several closed loops: `repeats` rounds, each running every method for ms, in an
  * order that alternates between rounds (so no method always runs right after another). Medians per method.
  */
-export async function interleavedThroughput(methods: Record<string, (i: number) => Promise<unknown>>, ms: number, repeats: number, concurrency: number, warmMs = 100): Promise<Record<string, Repeated>> {
+export async function interleavedThroughput(methods: Record<string, PipelinedMethod>, ms: number, repeats: number, concurrency: number, warmMs = 100): Promise<Record<string, Repeated>> {
   const names = Object.keys(methods);
   const runs: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < repeats; r++) {
     const order = r % 2 === 0 ? names : [...names].reverse();
-    for (const n of order) runs[n]!.push(await closedLoop(ms, concurrency, methods[n]!, warmMs));
+    for (const n of order) runs[n]!.push(await runPipelined(methods[n]!, ms, concurrency, warmMs));
   }
   return Object.fromEntries(names.map((n) => [n, repeated(runs[n]!)]));
 }

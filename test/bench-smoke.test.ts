@@ -51,7 +51,7 @@ test('--quick --only micro.cci|micro.ring --json: the sections, with positive nu
     for (const d of Object.values(ring.data)) assert.ok(d.nsPerOp > 0 && d.opsPerSec > 0);
     assert.ok(ring.tables[0]!.rows.length === 4);
     // targets whose sections did not run are reported as such, never guessed
-    assert.is(j.targets.length, 7);
+    assert.is(j.targets.length, TARGETS);
     for (const t of j.targets) assert.is(t.status, 'not measured', t.target);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -88,10 +88,30 @@ test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix so
   }
 });
 
+test('--quick --only ^alloc$: bytes per request for submit() and send(), measured with no GC in the run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
+  try {
+    const file = join(dir, 'bench.json');
+    const r = run('--quick', '--only', '^alloc$', '--json', file);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /Main-thread heap allocated per request/);
+    const d = (JSON.parse(readFileSync(file, 'utf8')) as Report).sections['alloc']!.data as unknown as {
+      requests: number; submitBytes: number; sendBytes: number; driverBytes: number; sendOwnBytes: number; floorBytes: number; rows: { gcsDuring: number }[];
+    };
+    assert.ok(d.requests >= 100_000);
+    assert.ok(d.rows.every((x) => x.gcsDuring === 0));
+    // what is measured, not how much: every figure positive, send() costs more than submit() (a promise and a copy)
+    assert.ok(d.submitBytes >= 0 && d.sendBytes > d.submitBytes && d.driverBytes > 0 && d.floorBytes > 0, JSON.stringify(d));
+    assert.is(d.sendOwnBytes, d.sendBytes - d.driverBytes);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--list names the sections; bad usage exits 2 with one line', () => {
   const l = run('--list');
   assert.is(l.code, 0, l.err);
-  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket']) {
+  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket', 'alloc', 'closed-loop', 'scale.workers']) {
     assert.match(l.out, new RegExp(`^${id.replace('.', '\\.')}\\s`, 'm'));
   }
   for (const args of [['--only', 'no-such-section'], ['--seconds', '-1'], ['--frobnicate'], ['--only', '(']]) {
@@ -101,55 +121,81 @@ test('--list names the sections; bad usage exits 2 with one line', () => {
   }
 });
 
+/** the targets the summary judges */
+const TARGETS = 17;
+
+interface Measured {
+  submitPiscina: number; sendPiscina: number; postMessage: number; asleep: number; spinning: number; cost: number; fairness: number;
+  overload: number; overFloor: number; closedPct: number; submitBytes: number; sendOwnBytes: number; rssMiB: number; openAvailable?: boolean;
+}
+
 /** Section results as the bench records them, holding only the numbers the targets read. */
-function results(v: { piscina: number; postMessage: number; asleep: number; spinning: number; cost: number; fairness: number; openP99: number; openAvailable?: boolean }): Map<string, SectionResult> {
+function results(v: Measured): Map<string, SectionResult> {
   const r = (data: Record<string, unknown>): SectionResult => ({ tables: [], data });
   return new Map([
     ['baselines', r({
-      ratios: { 'throughput mbxmux / piscina.run': v.piscina, 'throughput mbxmux / postMessage': v.postMessage },
+      ratios: {
+        'throughput mbxmux submit() / piscina.run': v.submitPiscina, 'throughput mbxmux send() / piscina.run': v.sendPiscina,
+        'throughput mbxmux send() / postMessage': v.postMessage,
+      },
       roundTrip: { [RT_ASLEEP]: { p50: v.asleep }, [RT_SPINNING]: { p50: v.spinning } },
     })],
     ['policy-cost', r({ costPct: v.cost })],
     ['fairness', r({ p99Ratio: v.fairness })],
-    ['open-loop', r({ available: v.openAvailable ?? true, open: { p99: v.openP99 } })],
+    ['open-loop', r({ available: v.openAvailable ?? true, sweep: [0.1, 0.25, 0.5].map((fraction) => ({ fraction, overload: v.overload, p99OverFloor: v.overFloor })) })],
+    ['closed-loop', r({ ratio: v.closedPct / 100 })],
+    ['alloc', r({ submitBytes: v.submitBytes, sendOwnBytes: v.sendOwnBytes })],
+    ['scale.devices', r({ rows: [{ devices: 100, rssAfterLoadMB: 9999 }, { devices: 100_000, rssAfterLoadMB: v.rssMiB }] })],
   ]);
 }
 
+const AT: Measured = { submitPiscina: 80, sendPiscina: 30, postMessage: 3, asleep: 25, spinning: 3, cost: 5, fairness: 2, overload: 0, overFloor: 2, closedPct: 50, submitBytes: 64, sendOwnBytes: 300, rssMiB: 1024 };
+
 test('targets: MET and MISSED from the measured values, each comparison at its boundary', () => {
   const status = (m: Map<string, SectionResult>): string[] => evaluateTargets(m).map((t) => t.status);
+  const names = evaluateTargets(results(AT)).map((t) => t.target);
+  assert.is(names.length, TARGETS);
   // exactly at every threshold: >= and <= are met there, the permission cost's < is not
-  assert.equal(status(results({ piscina: 30, postMessage: 3, asleep: 25, spinning: 3, cost: 5, fairness: 2, openP99: 100 })),
-    ['MET', 'MET', 'MET', 'MET', 'MISSED', 'MET', 'MET']);
+  assert.equal(status(results(AT)), names.map((n) => (n.startsWith('permission check') ? 'MISSED' : 'MET')));
   // just on the wrong side of each
-  assert.equal(status(results({ piscina: 29.9, postMessage: 2.9, asleep: 25.1, spinning: 3.1, cost: 5.1, fairness: 2.1, openP99: 100.1 })),
-    ['MISSED', 'MISSED', 'MISSED', 'MISSED', 'MISSED', 'MISSED', 'MISSED']);
+  assert.equal(status(results({
+    submitPiscina: 79.9, sendPiscina: 29.9, postMessage: 2.9, asleep: 25.1, spinning: 3.1, cost: 5.1, fairness: 2.1, overload: 1, overFloor: 2.01,
+    closedPct: 49.9, submitBytes: 65, sendOwnBytes: 301, rssMiB: 1025,
+  })), Array(TARGETS).fill('MISSED'));
   // comfortably met
-  assert.equal(status(results({ piscina: 50.9, postMessage: 13.3, asleep: 23.2, spinning: 2.56, cost: -2.5, fairness: 1.2, openP99: 80 })),
-    ['MET', 'MET', 'MET', 'MET', 'MET', 'MET', 'MET']);
+  assert.equal(status(results({
+    submitPiscina: 95, sendPiscina: 50.9, postMessage: 13.3, asleep: 23.2, spinning: 2.56, cost: -2.5, fairness: 1.2, overload: 0, overFloor: 1.1,
+    closedPct: 123, submitBytes: 19, sendOwnBytes: 200, rssMiB: 700,
+  })), Array(TARGETS).fill('MET'));
   // a value that could not be computed is not measured, never met; an open loop the harness cannot run is not available
-  assert.equal(status(results({ piscina: NaN, postMessage: 13.3, asleep: 23.2, spinning: 2.56, cost: 1, fairness: Infinity, openP99: 80, openAvailable: false })),
-    ['not measured', 'MET', 'MET', 'MET', 'MET', 'not measured', 'not available']);
+  const odd = evaluateTargets(results({ ...AT, submitPiscina: NaN, fairness: Infinity, openAvailable: false }));
+  assert.is(odd.find((t) => t.target.includes('submit() / piscina'))!.status, 'not measured');
+  assert.is(odd.find((t) => t.target.includes('beside a flood'))!.status, 'not measured');
+  assert.equal(odd.filter((t) => t.section === 'open-loop').map((t) => t.status), Array(6).fill('not available'));
+  // a scale.devices run without the 100,000-device row says so
+  const quick = results(AT);
+  quick.set('scale.devices', { tables: [], data: { rows: [{ devices: 100, rssAfterLoadMB: 50 }] } });
+  assert.is(evaluateTargets(quick).at(-1)!.status, 'not measured');
 });
 
 test('targets table: measured value with its unit, the target with its comparison, the status', () => {
-  const t = targetsTable(evaluateTargets(results({ piscina: 29.9, postMessage: 13.3, asleep: 25, spinning: 2.56, cost: 5, fairness: 4.09, openP99: 3420 })));
+  const t = targetsTable(evaluateTargets(results({ ...AT, submitPiscina: 79.9, cost: 5, fairness: 4.09, overload: 12, overFloor: 1.5, rssMiB: 998.4 })));
   assert.is(t.title, 'Summary: targets');
   assert.equal(t.head, ['target', 'measured', 'target', 'status']);
-  assert.equal(t.rows.map((r) => r.slice(1)), [
-    ['29.9 ×', '≥ 30 ×', 'MISSED'],
-    ['13.3 ×', '≥ 3 ×', 'MET'],
+  assert.equal(t.rows.slice(0, 7).map((r) => r.slice(1)), [
+    ['79.9 ×', '≥ 80 ×', 'MISSED'],
+    ['30.0 ×', '≥ 30 ×', 'MET'],
+    ['3.00 ×', '≥ 3 ×', 'MET'],
     ['25.0 µs', '≤ 25 µs', 'MET'],
-    ['2.56 µs', '≤ 3 µs', 'MET'],
+    ['3.00 µs', '≤ 3 µs', 'MET'],
     ['5.00 %', '< 5 %', 'MISSED'],
     ['4.09 ×', '≤ 2 ×', 'MISSED'],
-    ['3,420 µs', '≤ 100 µs', 'MISSED'],
   ]);
+  assert.equal(t.rows[7]!.slice(1), ['12', '≤ 0', 'MISSED'], 'a count without a unit');
+  assert.equal(t.rows[8]!.slice(1), ['1.50 ×', '≤ 2 ×', 'MET']);
+  assert.equal(t.rows.at(-1)!.slice(1), ['998 MiB', '≤ 1024 MiB', 'MET']);
   const none = targetsTable(evaluateTargets(new Map()));
-  assert.equal(none.rows.map((r) => [r[1], r[3]]), [
-    ['(run section baselines)', 'not measured'], ['(run section baselines)', 'not measured'], ['(run section baselines)', 'not measured'],
-    ['(run section baselines)', 'not measured'], ['(run section policy-cost)', 'not measured'], ['(run section fairness)', 'not measured'],
-    ['(run section open-loop)', 'not measured'],
-  ]);
+  assert.ok(none.rows.every((r) => r[3] === 'not measured' && /^\(run section [a-z.-]+\)$/.test(String(r[1]))), JSON.stringify(none.rows));
 });
 
 test.run();

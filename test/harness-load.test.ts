@@ -5,6 +5,7 @@ import { BadRequestError } from '../src/errors.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { FleetInput } from '../src/fleet/types.js';
 import { Histogram } from '../src/harness/histogram.js';
+import { formatLoadTable } from '../src/harness/report.js';
 import { Pace, runLoad, type LoadOptions, type LoadPhase, type LoadProgress, type LoadResult } from '../src/harness/load.js';
 import { buildSchedule, mixDevices, parseMix } from '../src/harness/mix.js';
 import { createMux } from '../src/mux/mux.js';
@@ -226,6 +227,13 @@ test('against a real mux: closed and open loop report consistent results (timing
     assert.equal(open.errors, {});
     checkConsistent(open);
     assert.equal(phases, ['warmup', 'measure', 'drain', 'done']);
+    // the mux's wake-ups in the measured phase, per 1,000 requests it settled
+    for (const r of [closed, open]) {
+      const w = r.wakeups!;
+      assert.ok(w.mainWakeups >= 0 && w.workerWakeups >= 0 && w.quickHits <= w.quickPolls, JSON.stringify(w));
+      assert.ok(Number.isFinite(w.per1k) && (w.per1k === 0) === (w.mainWakeups + w.workerWakeups === 0), JSON.stringify(w));
+    }
+    assert.match(formatLoadTable(open), /wake-ups {5}\d+\.\d\d per 1,000 requests/);
   } finally {
     await mux.close();
   }

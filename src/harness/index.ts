@@ -1,7 +1,7 @@
 /** The load-testing harness (`mbxmux load`): closed and open loop, named command mixes, reports, thresholds. */
 export {
   runLoad, evaluateThresholds, defaultIntervalMs, Pace,
-  type LoadOptions, type LoadTarget, type LoadSession, type LoadResult, type LoadProgress, type LoadPhase, type LatencySummary, type GroupStats, type IntervalStats,
+  type LoadOptions, type LoadTarget, type WakeCounts, type LoadSession, type LoadResult, type LoadProgress, type LoadPhase, type LatencySummary, type GroupStats, type IntervalStats,
 } from './load.js';
 export { realClock, type LoadClock, type LoadTimer } from './clock.js';
 export { Histogram, type HistogramJSON } from './histogram.js';

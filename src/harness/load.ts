@@ -62,6 +62,19 @@ export interface LoadOptions {
 export interface LoadTarget {
   readonly fleet: { readonly devices: readonly DeviceDescriptor[] };
   openSession(opts: { tier: Tier; host: number; fabricManager: boolean; name: string }): LoadSession;
+  /** a Mux's counters: when present, the result reports the wake-ups of the measured phase (LoadResult.wakeups) */
+  stats?(): WakeCounts;
+}
+
+/** The Mux counters a run reads (a subset of MuxStats). */
+export interface WakeCounts {
+  completed: number;
+  failed: number;
+  /** Atomics.notify of the main thread by workers, and of workers by the main thread */
+  mainWakeups: number;
+  workerWakeups: number;
+  quickPolls: number;
+  quickHits: number;
 }
 
 /**
@@ -166,6 +179,11 @@ export interface LoadResult {
   intervals: IntervalStats[];
   /** set when thresholds were given */
   thresholds?: ThresholdResult[];
+  /**
+   * the mux's wake-ups during the measured phase (when the target reports them): Atomics.notify sent either way,
+   * per 1,000 requests the mux settled, and the main thread's spins for an answer
+   */
+  wakeups?: { mainWakeups: number; workerWakeups: number; per1k: number; quickPolls: number; quickHits: number };
   /** the run was stopped by its signal */
   aborted: boolean;
   histogram: Histogram;
@@ -428,7 +446,8 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
     try {
       const closeQueues = await openIoQueues(session, p.tier, schedule.ioQueueDevices);
       try {
-        const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal);
+        const wake = mux.stats === undefined ? undefined : () => mux.stats!();
+        const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal, wake);
         outstanding = left;
         return r;
       } finally {
@@ -507,7 +526,18 @@ function result(p: Plan, rec: Recorder, schedule: Schedule, durationMs: number, 
   return r;
 }
 
-async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
+/** Wake-ups between two snapshots of the mux's counters. */
+function wakeDelta(a: WakeCounts, b: WakeCounts): NonNullable<LoadResult['wakeups']> {
+  const mainWakeups = b.mainWakeups - a.mainWakeups;
+  const workerWakeups = b.workerWakeups - a.workerWakeups;
+  const settled = b.completed + b.failed - a.completed - a.failed;
+  return {
+    mainWakeups, workerWakeups, per1k: settled > 0 ? ((mainWakeups + workerWakeups) * 1000) / settled : 0,
+    quickPolls: b.quickPolls - a.quickPolls, quickHits: b.quickHits - a.quickHits,
+  };
+}
+
+async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal, wake?: () => WakeCounts): Promise<[LoadResult, number]> {
   const clock = p.clock;
   const items = schedule.items;
   let rec: Recorder | null = null;
@@ -557,14 +587,17 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
   let tStart = clock.now();
   const wallStart = Date.now();
   let stopProgress = (): void => {};
+  let w0: WakeCounts | undefined;
   if (!signal?.aborted) {
     tStart = clock.now();
+    w0 = wake?.();
     rec = new Recorder(schedule, tStart, p.intervalMs, false, events);
     events.emit('phase', 'measure' satisfies LoadPhase);
     stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tStart, () => inFlight);
     await sleep(clock, p.durationMs, signal);
   }
   const tEnd = clock.now();
+  const w1 = wake?.();
   stop = true;
   stopProgress();
   events.emit('phase', 'drain' satisfies LoadPhase);
@@ -576,7 +609,9 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
   rec ??= new Recorder(schedule, tStart, p.intervalMs, false, events);
   rec.flush(tEnd);
   events.emit('phase', 'done' satisfies LoadPhase);
-  return [result(p, rec, schedule, Math.max(0, tEnd - tStart), wallStart, peak, signal?.aborted === true), inFlight];
+  const r = result(p, rec, schedule, Math.max(0, tEnd - tStart), wallStart, peak, signal?.aborted === true);
+  if (w0 !== undefined && w1 !== undefined) r.wakeups = wakeDelta(w0, w1);
+  return [r, inFlight];
 }
 
 /**
@@ -613,7 +648,7 @@ export class Pace {
   }
 }
 
-async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
+async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal, wake?: () => WakeCounts): Promise<[LoadResult, number]> {
   const clock = p.clock;
   const items = schedule.items;
   const pace = new Pace(p.rate, p.warmupMs, p.rampUp);
@@ -691,9 +726,11 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
     session.submit(item.req, f.onDone);
   };
 
+  let w0: WakeCounts | undefined;
   events.emit('phase', 'warmup' satisfies LoadPhase);
   if (p.warmupMs === 0) {
     measuring = true;
+    w0 = wake?.();
     events.emit('phase', 'measure' satisfies LoadPhase);
     stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tMeasure, () => inFlight);
   }
@@ -708,6 +745,7 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
       }
       if (!measuring && now >= tMeasure && !aborted) {
         measuring = true;
+        w0 = wake?.();
         events.emit('phase', 'measure' satisfies LoadPhase);
         stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tMeasure, () => inFlight);
       }
@@ -722,6 +760,7 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
   // the schedule is over: wait for the measured phase to end (the last requests are due just before it), then drain
   const untilEnd = tEnd - clock.now();
   if (untilEnd > 0 && !aborted) await sleep(clock, untilEnd, signal);
+  const w1 = wake?.();
   stopProgress();
   events.emit('phase', 'drain' satisfies LoadPhase);
   if (inFlight > 0) {
@@ -743,5 +782,7 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
   rec.flush(now);
   events.emit('phase', 'done' satisfies LoadPhase);
   const durationMs = Math.max(0, Math.min(tEnd, now) - tMeasure);
-  return [result(p, rec, schedule, durationMs, wallOrigin + p.warmupMs, peak, aborted || signal?.aborted === true), inFlight];
+  const r = result(p, rec, schedule, durationMs, wallOrigin + p.warmupMs, peak, aborted || signal?.aborted === true);
+  if (w0 !== undefined && w1 !== undefined) r.wakeups = wakeDelta(w0, w1);
+  return [r, inFlight];
 }

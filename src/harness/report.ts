@@ -65,6 +65,10 @@ export function formatLoadTable(r: LoadResult): string {
     `errors       ${errors}${r.sent > r.requests ? ` (${n(((r.sent - r.requests) / r.sent) * 100, 3)}% of ${int(r.sent)})` : ''}`,
   );
   if (r.mode === 'open') lines.push(`dropped      ${int(r.dropped)}${r.dropped ? ` (more than ${int(r.maxInFlight ?? 0)} in flight)` : ''}`);
+  if (r.wakeups) {
+    const w = r.wakeups;
+    lines.push(`wake-ups     ${n(w.per1k, 2)} per 1,000 requests (main woke workers ${int(w.workerWakeups)}, workers woke main ${int(w.mainWakeups)})`);
+  }
   lines.push(`device rc    ${status || 'all Success'}`);
   const cmds = Object.entries(r.byCommand ?? {});
   if (cmds.length > 0 && typeof cmds[0]![1] === 'object') {
