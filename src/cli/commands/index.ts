@@ -4,8 +4,9 @@ import { devices } from './devices.js';
 import { load } from './load.js';
 import { mcp } from './mcp.js';
 import { replay } from './replay.js';
+import { report } from './report.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 
 /** Every `mbxmux <command>`, in the order --help lists them. */
-export const COMMANDS: readonly Command[] = [devices, send, load, bench, serve, mcp, replay];
+export const COMMANDS: readonly Command[] = [devices, send, load, report, bench, serve, mcp, replay];
