@@ -23,6 +23,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/workers ./dist/workers
 COPY --from=build /app/dist/bench ./dist/bench
+# the C sources mbxmux expose builds on first use (with a compiler, which this slim image does not have)
+COPY native ./native
 # uid/gid 1000 is the image's "node" user; numeric, so Kubernetes' runAsNonRoot can verify it
 USER 1000:1000
 ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]

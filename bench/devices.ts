@@ -45,9 +45,19 @@ export const devicesSection: Section = {
         { name: 'tunnel switch -> MLD -> LD 0, Get Health Info [2, 0] (FM)', requests: sw.map((device) => ({ device, opcode: 0x4200, tunnel: [2, 0] })), fm: true },
         { name: 'NVMe Identify Controller (06h, CNS 1)', requests: nvme.map((device) => ({ device, opcode: 0x06, cdw10: 1 })), fm: false },
         { name: 'NVMe SMART / Health log (02h, 512 B)', requests: nvme.map((device) => ({ device, opcode: 0x02, cdw10: 0x02 | (127 << 16) })), fm: false },
+        // 4 KiB (8 blocks of 512 B) at LBA 0 of namespace 1, on I/O queue 1 (created below)
+        { name: 'NVMe Read 4 KiB (I/O queue 1, 02h)', requests: nvme.map((device) => ({ device, queue: 1, opcode: 0x02, nsid: 1, cdw12: 7 })), fm: false },
         { name: `MCTP Identify (0001h) via mctp -> switch, MTU ${mctpSw.mtu}`, requests: mctpSw.ids.map((device) => ({ device, opcode: 0x0001 })), fm: false },
         { name: `MCTP Identify (0001h) via mctp -> type-3, MTU ${mctpMem.mtu}`, requests: mctpMem.ids.map((device) => ({ device, opcode: 0x0001 })), fm: false },
       ];
+      // I/O queue pair 1 on every controller for the Read row (queue management needs debug-write)
+      const admin = mux.openSession({ tier: 'debug-write', name: 'bench-setup' });
+      await Promise.all(nvme.map(async (device) => {
+        const cq = await admin.send({ device, opcode: 0x05, cdw10: 1 | (63 << 16), cdw11: 1 });
+        const sq = await admin.send({ device, opcode: 0x01, cdw10: 1 | (63 << 16), cdw11: 1 | (1 << 16) });
+        if (cq.rc !== 0 || sq.rc !== 0) throw new Error(`devices: ${device} refused I/O queue 1 (status 0x${cq.rc.toString(16)} / 0x${sq.rc.toString(16)})`);
+      }));
+      admin.close();
       const host = mux.openSession({ tier: 'debug-read' });
       const fm = mux.openSession({ tier: 'debug-read', fabricManager: true });
       const rows: (string | number)[][] = [];

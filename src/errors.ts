@@ -15,6 +15,7 @@ export type MbxErrorCode =
   | 'EMBX_BAD_FLEET'
   | 'EMBX_TRANSPORT'
   | 'EMBX_PROTOCOL'
+  | 'EMBX_BUILD'
   | 'EMBX_SERVER_LOST';
 
 export class MbxError extends Error {
@@ -112,10 +113,21 @@ export class TransportError extends MbxError {
   }
 }
 
-/** A peer on the socket or MCP protocol sent something that is not a valid frame. */
+/**
+ * A peer sent something that is not a valid message: a socket or MCP client's frame, or a device's answer the
+ * mux cannot read (a length field that does not match what it carries). A malformed answer fails only its
+ * own request.
+ */
 export class ProtocolError extends MbxError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super('EMBX_PROTOCOL', message, context);
+  }
+}
+
+/** The native preload library of `mbxmux expose` cannot be built: no C compiler, or the compile failed. */
+export class BuildError extends MbxError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('EMBX_BUILD', message, context);
   }
 }
 

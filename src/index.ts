@@ -11,7 +11,7 @@ export type {
   TestOnlyCompletionFaults, Type3Spec, VendorMode,
 } from './fleet/types.js';
 export {
-  BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, NotRunError, PermissionError,
+  BackpressureError, BadRequestError, BuildError, CancelledError, ClosedError, FleetError, MbxError, NotRunError, PermissionError,
   ProtocolError, ServerLostError, TransportError, WorkerLostError, isMbxError, type MbxErrorCode,
 } from './errors.js';
 export { Rc, rcName } from './devices/cci/return-codes.js';
@@ -23,3 +23,6 @@ export { decodeTunnelResponse, encodeTunnelRequest } from './devices/cxl/tunnel.
 export { encodeNvmeRequest, decodeNvmeCompletion } from './devices/nvme/wire.js';
 export type { AuditRecord } from './policy/audit.js';
 export * from './server/index.js';
+export { exposeDevices, type ExposeOptions, type ExposeResult } from './expose/expose.js';
+export { buildPreloadLibrary, type BuildOptions } from './expose/preload-build.js';
+export type { DeviceSelection, ExposedDevice, ExposedKind } from './expose/device-map.js';

@@ -197,7 +197,7 @@ test('open loop: over max-in-flight is dropped (EHARNESS_OVERLOAD); what never a
   // commands). Nothing completes, so every count follows from the pace alone; the harness closes the mux it
   // made without waiting for the hung requests.
   const fleet = { devices: [{ kind: 'cxl-type3' as const, faults: { hang: [0x4200] } }] };
-  const r = await runLoad({ durationMs: 300, warmupMs: 0, rate: 1000, maxInFlight: 10, timeoutMs: 0, drainMs: 100, mix: 'health', muxOptions: { workers: 1, fleet } }).result;
+  const r = await runLoad({ durationMs: 300, warmupMs: 0, rate: 1000, maxInFlight: 10, timeoutMs: 0, drainMs: 100, mix: 'health', muxOptions: { workers: 1, fleet, noTimeoutTier: 'debug-read' } }).result;
   assert.is(r.sent, 300);
   assert.is(r.requests, 0);
   assert.is(r.peakInFlight, 10);
@@ -243,6 +243,35 @@ test('every named command is read-only and allowed at debug-read on every kind',
   assert.is(r.tier, 'debug-read');
   assert.ok(r.fabricManager);
   checkConsistent(r);
+});
+
+test('read / write mixes: NVMe I/O on a queue pair the run creates and deletes; write needs debug-write-full', async () => {
+  await using mux = await createMux({ workers: 1, fleet: { devices: [{ kind: 'nvme', count: 2 }, { kind: 'cxl-type3', count: 2 }] } });
+  const r = await runLoad({ durationMs: 300, warmupMs: 50, concurrency: 8, tier: 'debug-write-full', mix: 'read=3,write=1,health=1', mux }).result;
+  assert.equal(r.errors, {});
+  assert.equal(r.deviceStatus, {}, 'every answer is Success');
+  assert.ok(r.byCommand.read!.requests > 0 && r.byCommand.write!.requests > 0);
+  assert.is(r.byCommand.read!.devices, 2);
+  checkConsistent(r);
+  const s = mux.openSession({ tier: 'debug-read' });
+  const gone = await s.send({ device: 'nvme0', queue: 1, opcode: 0x02, nsid: 1 }).catch((e) => e);
+  assert.is(gone.code, 'EMBX_BAD_REQUEST', 'the run deleted the queues it created');
+  const data = await mux.openSession({ tier: 'debug-write' }).send({ device: 'nvme1', opcode: 0x05, cdw10: 1 | (7 << 16), cdw11: 1 });
+  assert.is(data.rc, 0, 'queue id 1 is free again');
+  // a debug-read session cannot create the queues: a usage error before any load
+  try {
+    await runLoad({ durationMs: 100, warmupMs: 0, tier: 'debug-read', mix: 'read', mux }).result;
+    assert.unreachable('should reject');
+  } catch (e) {
+    assert.instance(e, BadRequestError);
+    assert.match((e as Error).message, /creating it needs tier debug-write .*the session has debug-read/);
+  }
+  // an existing queue (CQ 1 made above, no SQ) is kept; what the run adds (SQ 1) goes again
+  const again = await runLoad({ durationMs: 100, warmupMs: 0, concurrency: 2, tier: 'debug-write', mix: 'read', mux }).result;
+  assert.equal(again.errors, {});
+  const admin = mux.openSession({ tier: 'debug-write' });
+  assert.is((await admin.send({ device: 'nvme1', opcode: 0x04, cdw10: 1 })).rc, 0, 'CQ 1 of nvme1 still there, with no SQ left on it');
+  assert.is((await admin.send({ device: 'nvme1', opcode: 0x00, cdw10: 1 })).rc, 0x6101, 'SQ 1 was deleted by the run');
 });
 
 test('signal stops a run early; bad options and scopes are BadRequestErrors', async () => {

@@ -114,6 +114,22 @@ test('buildSchedule: a name no device of the fleet can take is a usage error', (
   assert.is(buildSchedule(parseMix('ports'), mldOnly).items.length, 4096);
 });
 
+test('buildSchedule: read and write are 4 KiB NVMe I/O on queue 1 (LBA 0, NLB 7 of 512-byte blocks); their controllers need the queue', () => {
+  const devs = devicesOf({ devices: [{ kind: 'cxl-type3', count: 2 }, { kind: 'nvme', count: 2 }, { kind: 'nvme', count: 1, namespaces: 0 }] });
+  const s = buildSchedule(parseMix('read=3,write=1,health'), devs, { size: 4096 });
+  const read = s.items.find((i) => i.name === 'read')!.req;
+  assert.equal(read, { device: read.device, opcode: 0x02, queue: 1, nsid: 1, cdw10: 0, cdw12: 7 });
+  const write = s.items.find((i) => i.name === 'write')!.req;
+  assert.equal([write.opcode, write.queue, write.nsid, write.cdw10, write.cdw12, write.data!.byteLength], [0x01, 1, 1, 0, 7, 4096]);
+  assert.equal(new Set(s.items.filter((i) => i.name === 'read' || i.name === 'write').map((i) => i.req.device)), new Set(['nvme0', 'nvme1']),
+    'not the controller without a namespace, no CXL device');
+  assert.equal(s.ioQueueDevices.sort(), ['nvme0', 'nvme1']);
+  assert.equal(buildSchedule(parseMix('health'), devs).ioQueueDevices, []);
+  throwsBad(() => parseMix('read@mem'), /"read" has no form for cxl-type3/);
+  throwsBad(() => buildSchedule(parseMix('write'), devicesOf({ 'cxl-type3': 2 })), /supports "write"/);
+  assert.match(describeCommands(), /\n {2}read {7}nvme {8}Read \(02h\) 4 KiB/);
+});
+
 test('buildSchedule: a host session takes only the devices its host may reach', () => {
   const devs = devicesOf({ devices: [{ kind: 'cxl-type3', count: 2, host: 0 }, { kind: 'cxl-type3', count: 3, host: 1 }, { kind: 'cxl-switch', host: 1 }], hosts: 2 });
   const h1 = buildSchedule(parseMix('health,tunnel'), devs, { session: { host: 1, fabricManager: false } });

@@ -163,6 +163,12 @@ test('a command the tier refuses is a tool error naming the tier needed; bad inp
   const nv = await call('send_command', { device: 'nvme0', opcode: 'Format NVM' });
   assert.is(nv.isError, true);
   assert.match(text(nv), /EMBX_PERMISSION/);
+  // NVMe I/O: queue travels (opcode 02h on queue 1 is a Read, not Get Log Page); queue 1 does not exist yet
+  const io = await call('send_command', { device: 'nvme0', opcode: 2, queue: 1, nsid: 1 });
+  assert.is(io.isError, true);
+  assert.match(text(io), /EMBX_BAD_REQUEST.*no I\/O submission queue 1/s);
+  const ioWrite = await call('send_command', { device: 'nvme0', opcode: 1, queue: 1, nsid: 1, data: '00'.repeat(512) });
+  assert.match(text(ioWrite), /EMBX_PERMISSION.*debug-write-full/s);
   const unknown = await call('send_command', { device: 'mem0', opcode: 'Make Coffee' });
   assert.is(unknown.isError, true);
   assert.match(text(unknown), /no cxl-type3 command is named/);

@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import { decodeCqe, encodeCqe, statusHalfword } from '../src/devices/nvme/cqe.js';
 import { decodeSqe, encodeSqe, getLogBytes, getLogOffset } from '../src/devices/nvme/sqe.js';
 import { describeStatus, nvmeStatus, St, statusIsSuccess } from '../src/devices/nvme/status.js';
-import { decodeNvmeCompletion, encodeNvmeRequest } from '../src/devices/nvme/wire.js';
+import { NamespaceStore } from '../src/devices/nvme/namespace-store.js';
+import { decodeNvmeCompletion, encodeNvmeRequest, nvmeRingFields } from '../src/devices/nvme/wire.js';
 import { BadRequestError, ProtocolError } from '../src/errors.js';
 import { hex } from './nvme-harness.js';
 
@@ -119,6 +120,56 @@ test('encodeNvmeRequest: 64-byte SQE (CID/PRP 0) then the data', () => {
   assert.is(hex(p.subarray(60, 64)), 'ffffffff');
   assert.is(hex(p.subarray(64)), '0102030405060708');
   assert.is(encodeNvmeRequest({ opcode: 0x06 }, 4096).byteLength, 64);
+});
+
+test('I/O requests: descriptor OPCODE 100h + opcode, ARG0 = SQ id | bit 16 for the caller\'s CID (in SQE bytes 2-3)', () => {
+  assert.equal(nvmeRingFields({ opcode: 0x06 }), { opcode: 0x06, a0: 0 }, 'admin, host picks the CID');
+  assert.equal(nvmeRingFields({ opcode: 0x02, queue: 3 }), { opcode: 0x102, a0: 3 });
+  assert.equal(nvmeRingFields({ opcode: 0x01, queue: 65535, cid: 0 }), { opcode: 0x101, a0: 0x1ffff });
+  assert.equal(nvmeRingFields({ opcode: 0x08, cid: 7 }), { opcode: 0x08, a0: 0x10000 });
+  const p = encodeNvmeRequest({ opcode: 0x02, queue: 1, cid: 0xbeef, nsid: 1, cdw10: 8, cdw12: 7 }, 4096);
+  assert.is(hex(p.subarray(0, 8)), '02' + '00' + 'efbe' + '01000000', 'opcode, flags, CID little-endian, NSID');
+  assert.is(hex(p.subarray(40, 52)), '08000000' + '00000000' + '07000000');
+  for (const [req, field] of [[{ opcode: 2, queue: 65536 }, 'queue'], [{ opcode: 2, queue: -1 }, 'queue'], [{ opcode: 2, cid: 1.5 }, 'cid'], [{ opcode: 2, cid: '7' }, 'cid']] as const) {
+    const e = captured(() => encodeNvmeRequest(req as never, 4096)) as BadRequestError;
+    assert.instance(e, BadRequestError);
+    assert.is(e.context.field, field);
+  }
+});
+
+test('property: a namespace store reads back what a model of written and deallocated blocks says', () => {
+  fc.assert(fc.property(
+    fc.constantFrom(512, 4096), fc.constantFrom(0, 8),
+    fc.array(fc.oneof(
+      fc.record({ w: fc.nat(40), v: fc.integer({ min: 1, max: 255 }) }),
+      fc.record({ d: fc.nat(40), n: fc.integer({ min: 1, max: 12 }) }),
+    ), { maxLength: 60 }),
+    (lbaBytes, ms, ops) => {
+      const store = new NamespaceStore(lbaBytes, ms);
+      const model = new Map<number, number>();
+      const data = new Uint8Array(lbaBytes);
+      const meta = new Uint8Array(ms);
+      for (const op of ops) {
+        if ('w' in op) {
+          store.write(op.w, data.fill(op.v), 0, ms > 0 ? meta.fill(op.v ^ 0xff) : null, 0);
+          model.set(op.w, op.v);
+        } else {
+          store.deallocate(op.d, op.n);
+          for (let l = op.d; l < op.d + op.n; l++) model.delete(l);
+        }
+      }
+      const outD = new Uint8Array(lbaBytes);
+      const outM = new Uint8Array(ms);
+      for (let lba = 0; lba < 54; lba++) {
+        store.read(lba, outD, 0, outM, 0);
+        const v = model.get(lba);
+        if (outD.some((b) => b !== (v ?? 0))) return false;
+        if (outM.some((b) => b !== (v === undefined ? 0xff : v ^ 0xff))) return false;
+        if (store.isAllocated(lba) !== (v !== undefined)) return false;
+      }
+      return store.used === model.size && store.chunkCount <= model.size;
+    },
+  ));
 });
 
 test('encodeNvmeRequest: every invalid field is a BadRequestError naming it', () => {

@@ -66,21 +66,21 @@ test('FW commit CA 000b with FS 0: the controller picks an empty writable slot',
 
 test('FW commit statuses: slots, images, commit actions', () => {
   const dev = nvmeDevice();
-  assert.is(commit(dev, 2, 0), 0x4107, 'nothing downloaded: Invalid Firmware Image');
+  assert.is(commit(dev, 2, 0), 0x6107, 'nothing downloaded: Invalid Firmware Image');
   download(dev, image('2.0.0'));
-  assert.is(commit(dev, 1, 0), 0x4106, 'slot 1 is read-only: Invalid Firmware Slot');
-  assert.is(commit(dev, 1, 1), 0x4106);
-  for (const fs of [4, 5, 6, 7]) assert.is(commit(dev, fs, 0), 0x4106, `slot ${fs} beyond FRMW's 3`);
-  assert.is(commit(dev, 0, 2), 0x4106, 'CA 010b needs a slot');
-  assert.is(commit(dev, 3, 2), 0x4107, 'CA 010b on an empty slot');
-  for (const ca of [4, 5, 6, 7]) assert.is(commit(dev, 2, ca), 0x4002, `CA ${ca.toString(2)}b: reserved / boot partitions`);
+  assert.is(commit(dev, 1, 0), 0x6106, 'slot 1 is read-only: Invalid Firmware Slot');
+  assert.is(commit(dev, 1, 1), 0x6106);
+  for (const fs of [4, 5, 6, 7]) assert.is(commit(dev, fs, 0), 0x6106, `slot ${fs} beyond FRMW's 3`);
+  assert.is(commit(dev, 0, 2), 0x6106, 'CA 010b needs a slot');
+  assert.is(commit(dev, 3, 2), 0x6107, 'CA 010b on an empty slot');
+  for (const ca of [4, 5, 6, 7]) assert.is(commit(dev, 2, ca), 0x6002, `CA ${ca.toString(2)}b: reserved / boot partitions`);
   const bad = image('2.0.0');
   bad[0] = 0x58;
   download(dev, bad);
-  assert.is(commit(dev, 2, 0), 0x4107, 'no magic');
+  assert.is(commit(dev, 2, 0), 0x6107, 'no magic');
   assert.is(dev.ctrl.fw!.staged, 0);
   assert.is(dev.send({ opcode: 0x11, cdw10: 1, cdw11: 0, data: image('2.0.0').subarray(0, 8) }).rc, 0);
-  assert.is(commit(dev, 2, 0), 0x4107, 'shorter than the 16-byte header');
+  assert.is(commit(dev, 2, 0), 0x6107, 'shorter than the 16-byte header');
   assert.is(commit(dev, 1, 2), 0, 'CA 010b on slot 1 (the running image) is fine');
 });
 
@@ -115,15 +115,15 @@ test('FW commit CA 011b: immediate activation, or 11h / 12h / 13h', () => {
   dev.ep.resetController('controller', T0);
   assert.is(fr(dev), '2.5.0   ');
   download(dev, image('3.0.0', 3));
-  assert.is(commit(dev, 2, 3), 0x4112, 'would exceed MTFA');
+  assert.is(commit(dev, 2, 3), 0x6112, 'would exceed MTFA');
   assert.is(fr(dev), '2.5.0   ');
   download(dev, image('0.9.0'));
-  assert.is(commit(dev, 2, 3), 0x4113, 'downgrade prohibited');
+  assert.is(commit(dev, 2, 3), 0x6113, 'downgrade prohibited');
   download(dev, image('2.6.0'));
   assert.is(commit(dev, 2, 0), 0);
   assert.is(commit(dev, 2, 3), 0, 'CA 011b without a new image activates the slot as it is');
   assert.is(fr(dev), '2.6.0   ');
-  assert.is(commit(dev, 1, 3), 0x4113, 'back to 1.0.0 is a downgrade too');
+  assert.is(commit(dev, 1, 3), 0x6113, 'back to 1.0.0 is a downgrade too');
 });
 
 test('FW download: FWUG alignment, order, overlap, size limits', () => {
@@ -131,16 +131,16 @@ test('FW download: FWUG alignment, order, overlap, size limits', () => {
   const img = image('2.0.0', 0, 12288);
   const piece = (off: number, len: number) => dev.send({ opcode: 0x11, cdw10: len / 4 - 1, cdw11: off / 4, data: img.subarray(off, off + len) }).rc;
   assert.is(piece(0, 4096), 0);
-  assert.is(piece(8192, 4096), 0x4002, 'a gap: out of order');
-  assert.is(piece(2048, 4096), 0x4002, 'OFST not a multiple of FWUG (4 KiB)');
+  assert.is(piece(8192, 4096), 0x6002, 'a gap: out of order');
+  assert.is(piece(2048, 4096), 0x6002, 'OFST not a multiple of FWUG (4 KiB)');
   assert.is(piece(4096, 4096), 0);
-  assert.is(piece(4096, 4096), 0x4114, 'again: Overlapping Range');
+  assert.is(piece(4096, 4096), 0x6114, 'again: Overlapping Range');
   assert.is(piece(8192, 100), 0, 'a short final piece');
-  assert.is(dev.send({ opcode: 0x11, cdw10: 1023, cdw11: (8192 + 100) / 4, data: new Uint8Array(4096) }).rc, 0x4002, 'not final after all');
+  assert.is(dev.send({ opcode: 0x11, cdw10: 1023, cdw11: (8192 + 100) / 4, data: new Uint8Array(4096) }).rc, 0x6002, 'not final after all');
   assert.is(piece(0, 4096), 0, 'OFST 0 starts a new image');
   assert.is(dev.ctrl.fw!.staged, 4096);
-  assert.is(dev.send({ opcode: 0x11, cdw10: (256 * 1024) / 4 - 1, cdw11: 1024, data: new Uint8Array(128 * 1024) }).rc, 0x4002, 'NUMD beyond MDTS');
-  assert.is(dev.send({ opcode: 0x11, cdw10: 1023, cdw11: (64 * 1024 * 1024) / 4, data: new Uint8Array(4096) }).rc, 0x4002, 'beyond the largest image');
+  assert.is(dev.send({ opcode: 0x11, cdw10: (256 * 1024) / 4 - 1, cdw11: 1024, data: new Uint8Array(128 * 1024) }).rc, 0x6002, 'NUMD beyond MDTS');
+  assert.is(dev.send({ opcode: 0x11, cdw10: 1023, cdw11: (64 * 1024 * 1024) / 4, data: new Uint8Array(4096) }).rc, 0x6002, 'beyond the largest image');
 });
 
 // ------------------------------------------------------------------------------------------------ sanitize
@@ -153,10 +153,10 @@ test('Sanitize block erase: starts, runs in the background, log 81h shows progre
   assert.is(san(dev, 0x0a), 0, 'block erase, AUSE');
   assert.is(dev.ep.deadline(), T0 + 2e9);
   let p = sanLog(dev, T0);
-  assert.is(hex(p.subarray(0, 8)), '0000' + '0200' + '0a000000', 'SPROG 0, SSTAT in progress, SCDW10');
+  assert.is(hex(p.subarray(0, 8)), '0000' + '0201' + '0a000000', 'SPROG 0, SSTAT in progress + GDE (nothing was ever written), SCDW10');
   p = sanLog(dev, T0 + 1e9);
   assert.is(dv(p).getUint16(0, true), 32768, 'half done');
-  assert.is(dv(p).getUint16(2, true), 2);
+  assert.is(dv(p).getUint16(2, true), 0x102);
   dev.ep.poll(T0 + 2e9);
   assert.is(dev.ep.deadline(), Infinity);
   p = sanLog(dev, T0 + 2e9);
@@ -180,8 +180,8 @@ test('Sanitize in progress: only the allowed commands run; the rest get Sanitize
   ];
   for (const req of denied) {
     const r = dev.send(req, t);
-    assert.is(r.rc, 0x001d, `opcode ${req.opcode.toString(16)}h`);
-    assert.is(hex(r.cqe.subarray(14)), '3b00');
+    assert.is(r.rc, 0x201d, `opcode ${req.opcode.toString(16)}h`);
+    assert.is(hex(r.cqe.subarray(14)), '3b40');
   }
   const allowed = [
     { opcode: 0x06, cdw10: 1 },
@@ -192,15 +192,15 @@ test('Sanitize in progress: only the allowed commands run; the rest get Sanitize
     getLog(0x01, 512), getLog(0x02, 512), getLog(0x03, 512), getLog(0x05, 4096), getLog(0x81, 512), getLog(0x00, 1024),
   ];
   for (const req of allowed) assert.is(dev.send(req, t).rc, 0, `opcode ${req.opcode.toString(16)}h cdw10 ${req.cdw10?.toString(16)}`);
-  assert.is(dev.send({ opcode: 0xe1 }, t).rc, 0x4001, 'unknown opcodes are still Invalid Opcode');
-  assert.is(dev.send(getLog(0x7e, 512), t).rc, 0x4109);
+  assert.is(dev.send({ opcode: 0xe1 }, t).rc, 0x6001, 'unknown opcodes are still Invalid Opcode');
+  assert.is(dev.send(getLog(0x7e, 512), t).rc, 0x6109);
   assert.is(dev.send({ opcode: 0x80, nsid: 1, cdw10: 0 }, T0 + 500e6).rc, 0, 'after completion everything runs again');
 });
 
 test('Sanitize overwrite: passes counted in SSTAT 7:3; NDAS keeps allocation; crypto erase; bad actions', () => {
   const dev = nvmeDevice();
   assert.is(san(dev, 0x03 | (2 << 4)), 0, 'overwrite, 2 passes: 2 s');
-  assert.is(dv(sanLog(dev, T0 + 1.5e9)).getUint16(2, true), 0x02 | (1 << 3), 'in progress, 1 pass done');
+  assert.is(dv(sanLog(dev, T0 + 1.5e9)).getUint16(2, true), 0x02 | (1 << 3) | 0x100, 'in progress, 1 pass done; GDE: never written');
   assert.is(dv(sanLog(dev, T0 + 2e9)).getUint16(2, true), 0x01 | (2 << 3) | 0x100);
   const ndas = nvmeDevice();
   const before = dv(ndas.send({ opcode: 0x06, nsid: 1, cdw10: 0 }).payload).getBigUint64(16, true);
@@ -208,9 +208,9 @@ test('Sanitize overwrite: passes counted in SSTAT 7:3; NDAS keeps allocation; cr
   assert.is(dv(sanLog(ndas, T0 + 600e6)).getUint16(2, true), 0x101);
   assert.is(dv(ndas.send({ opcode: 0x06, nsid: 1, cdw10: 0 }, T0 + 600e6).payload).getBigUint64(16, true), before);
   const bad = nvmeDevice();
-  for (const cdw10 of [0, 5, 6, 7, 0x02 | (1 << 10)]) assert.is(san(bad, cdw10), 0x4002, `CDW10 ${cdw10.toString(16)}`);
+  for (const cdw10 of [0, 5, 6, 7, 0x02 | (1 << 10)]) assert.is(san(bad, cdw10), 0x6002, `CDW10 ${cdw10.toString(16)}`);
   assert.is(san(bad, 0x01), 0, 'Exit Failure Mode with no failure: nothing to do');
-  assert.is(hex(sanLog(bad, T0).subarray(0, 4)), 'ffff0000', 'never sanitized');
+  assert.is(hex(sanLog(bad, T0).subarray(0, 4)), 'ffff0001', 'never sanitized; GDE: no user data written since manufacture');
 });
 
 // -------------------------------------------------------------------------------------- asynchronous events
@@ -249,7 +249,7 @@ test('AER: firmware activation notice (AEC bit 9) and temperature threshold (AEC
   assert.is(decodeCqe(dev.result(b).cqe).dw0, 0x020101, 'SMART, temperature threshold, log 02h');
   const parked = [0, 1, 2, 3].map(() => dev.submit({ opcode: 0x0c }));
   const extra = dev.send({ opcode: 0x0c });
-  assert.is(extra.rc, 0x4105, 'AERL + 1 outstanding: Asynchronous Event Request Limit Exceeded');
+  assert.is(extra.rc, 0x6105, 'AERL + 1 outstanding: Asynchronous Event Request Limit Exceeded');
   assert.is(dev.ctrl.parkedEvents, 4);
   dev.ep.cancel(parked[2]!, T0);
   assert.is(dev.sink.byTag.get(parked[2]!)!.flags, 1, 'CANCELLED');

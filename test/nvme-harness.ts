@@ -3,7 +3,7 @@
 import type { CompletionSink } from '../src/devices/endpoint.js';
 import { FaultInjector } from '../src/devices/faults.js';
 import { NvmeEndpoint } from '../src/devices/nvme/endpoint.js';
-import { decodeNvmeCompletion, encodeNvmeRequest, type NvmeRequest } from '../src/devices/nvme/wire.js';
+import { decodeNvmeCompletion, encodeNvmeRequest, nvmeRingFields, type NvmeRequest } from '../src/devices/nvme/wire.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { FaultSpec, VendorMode } from '../src/fleet/types.js';
 
@@ -57,10 +57,11 @@ export function nvmeDevice(o: DeviceOptions = {}) {
   const faults = d.faults ? new FaultInjector(d.faults, d.serial) : FaultInjector.NONE;
   const ep = new NvmeEndpoint(d, arena, sink, faults);
   let tag = 100;
-  /** Submits a request; returns its tag. */
+  /** Submits a request (descriptor OPCODE / ARG0 as the mux encodes them); returns its tag. */
   const submit = (req: NvmeRequest, nowNs = T0): number => {
     const t = tag++;
-    ep.submit(t, req.opcode, 0, encodeNvmeRequest(req, d.mailboxBytes), 0, 0, 0, nowNs);
+    const ring = nvmeRingFields(req);
+    ep.submit(t, ring.opcode, 0, encodeNvmeRequest(req, d.mailboxBytes), ring.a0, 0, 0, nowNs);
     return t;
   };
   /** The decoded completion of `t` (throws if it has not completed). */
@@ -73,6 +74,20 @@ export function nvmeDevice(o: DeviceOptions = {}) {
   const send = (req: NvmeRequest, nowNs = T0) => result(submit(req, nowNs));
   return { d, arena, sink, ep, ctrl: ep.controller, submit, result, send, done: (t: number) => sink.byTag.has(t) };
 }
+
+/** Create I/O Completion Queue `qid` (`entries`, PC = 1, IEN = 1, vector `iv`). */
+export const createCq = (qid: number, entries: number, iv = qid): NvmeRequest =>
+  ({ opcode: 0x05, cdw10: (qid | ((entries - 1) << 16)) >>> 0, cdw11: (1 | (1 << 1) | (iv << 16)) >>> 0 });
+/** Create I/O Submission Queue `qid` (`entries`, PC = 1) posting to CQ `cqid`. */
+export const createSq = (qid: number, entries: number, cqid = qid): NvmeRequest =>
+  ({ opcode: 0x01, cdw10: (qid | ((entries - 1) << 16)) >>> 0, cdw11: (1 | (cqid << 16)) >>> 0 });
+export const deleteSq = (qid: number): NvmeRequest => ({ opcode: 0x00, cdw10: qid });
+export const deleteCq = (qid: number): NvmeRequest => ({ opcode: 0x04, cdw10: qid });
+/** Read / Write on I/O queue `queue`: NLB `blocks` (1-based here) from SLBA. */
+export const readCmd = (queue: number, nsid: number, slba: number, blocks: number, extra: Partial<NvmeRequest> = {}): NvmeRequest =>
+  ({ queue, opcode: 0x02, nsid, cdw10: slba >>> 0, cdw11: Math.floor(slba / 2 ** 32), cdw12: blocks - 1, ...extra });
+export const writeCmd = (queue: number, nsid: number, slba: number, blocks: number, data: Uint8Array, extra: Partial<NvmeRequest> = {}): NvmeRequest =>
+  ({ queue, opcode: 0x01, nsid, cdw10: slba >>> 0, cdw11: Math.floor(slba / 2 ** 32), cdw12: blocks - 1, data, ...extra });
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export const dv = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -11,13 +11,16 @@ import { dv, getLog, hex, nvmeDevice, T0 } from './nvme-harness.js';
 
 const GET_ARB = { opcode: 0x0a, cdw10: 0x01 }; // Get Features, Arbitration: no data
 
-test('block layout: page-aligned ASQ/ACQ, a PRP list page, then the data buffer', () => {
-  assert.equal(nvmeBlockLayout(32, 128 * 1024), { sq: 0x2000, cq: 0x3000, prpList: 0x4000, data: 0x5000, dataBytes: 0x20000, bytes: 0x25000 });
-  assert.equal(nvmeBlockLayout(2, 4096), { sq: 0x2000, cq: 0x3000, prpList: 0x4000, data: 0x5000, dataBytes: 0x1000, bytes: 0x6000 });
+test('block layout: page-aligned ASQ/ACQ, a PRP list page, the data buffer, then 512 KiB of I/O queue memory', () => {
+  assert.equal(nvmeBlockLayout(32, 128 * 1024),
+    { sq: 0x2000, cq: 0x3000, prpList: 0x4000, data: 0x5000, dataBytes: 0x20000, ioQueues: 0x25000, ioQueueBytes: 0x80000, bytes: 0xa5000 });
+  assert.equal(nvmeBlockLayout(2, 4096),
+    { sq: 0x2000, cq: 0x3000, prpList: 0x4000, data: 0x5000, dataBytes: 0x1000, ioQueues: 0x6000, ioQueueBytes: 0x80000, bytes: 0x86000 });
   const l = nvmeBlockLayout(4096, 1 << 20);
   assert.is(l.cq, 0x2000 + 4096 * 64);
   assert.is(l.prpList, l.cq + 4096 * 16);
-  assert.is(l.bytes - l.data, 1 << 20);
+  assert.is(l.ioQueues - l.data, 1 << 20);
+  assert.is(l.bytes - l.ioQueues, 512 * 1024);
 });
 
 test('registers after enable: CAP, VS 2.0, CC, CSTS.RDY, AQA/ASQ/ACQ (NVMe Base 2.0 3.1.3)', () => {
@@ -105,7 +108,7 @@ function cycle(depth: number, n: number, slowMs: number) {
     assert.is(cqe.phase, Math.floor(k / depth) % 2 === 0 ? 1 : 0, `CQE ${k}: phase of pass ${Math.floor(k / depth)}`);
     assert.is(cqe.sqhd, (k + 1) % depth, `CQE ${k}: SQ head after fetching it`);
   });
-  assert.is(ep.host.phase, Math.floor(n / depth) % 2 === 0 ? 1 : 0, 'host expected phase after all wraps');
+  assert.is(ep.host.adminCq.phase, Math.floor(n / depth) % 2 === 0 ? 1 : 0, 'host expected phase after all wraps');
   assert.is(ep.pending, 0);
 }
 
@@ -133,15 +136,15 @@ test('queue full: an N-entry SQ holds N - 1 commands; the rest wait in the FIFO,
   const tags = Array.from({ length: 10 }, () => submit(GET_ARB));
   assert.is(sink.all.length, 0);
   assert.ok(ctrl.busy, 'the controller fetched the first and waits');
-  assert.is(ep.host.sqUsed(), 3, 'tail + 1 == head: 3 entries in a 4-entry SQ');
-  assert.ok(ep.host.sqFull());
+  assert.is(ep.host.admin.used(), 3, 'tail + 1 == head: 3 entries in a 4-entry SQ');
+  assert.ok(ep.host.admin.full());
   assert.is(ep.region.view.getUint32(NVME_SQ0TDBL, true), 3);
   assert.is(ep.pending, 10);
   assert.is(ep.deadline(), T0 + 10e6);
   ep.poll(T0 + 10e6);
   assert.equal(sink.all.map((c) => c.tag), [tags[0]]);
-  assert.is(ep.host.sqHead, 1, 'SQHD of the CQE told the host the head moved');
-  assert.ok(ep.host.sqFull(), 'one more placed at once');
+  assert.is(ep.host.admin.head, 1, 'SQHD of the CQE told the host the head moved');
+  assert.ok(ep.host.admin.full(), 'one more placed at once');
   assert.is(ep.pending, 9);
   for (let i = 2; i <= 10; i++) ep.poll(T0 + i * 10e6);
   assert.equal(sink.all.map((c) => c.tag), tags);
@@ -160,11 +163,11 @@ test('the controller never posts into a full CQ: it waits for the head doorbell'
   encodeSqe({ opcode: 0x0a, cid: 0x52, cdw10: 1 }, r.u8, L.sq + 64);
   r.store32(NVME_SQ0TDBL, 0);
   ctrl.service(T0);
-  assert.is(ctrl.q.sqHead, 1, 'not fetched: the CQ is full (tail + 1 == head)');
+  assert.is(ctrl.q.admin.head, 1, 'not fetched: the CQ is full (tail + 1 == head)');
   assert.is(decodeCqe(r.u8, L.cq + 16).phase, 0, 'slot 1 untouched');
   r.store32(NVME_CQ0HDBL, 1);
   ctrl.service(T0);
-  assert.is(ctrl.q.sqHead, 0);
+  assert.is(ctrl.q.admin.head, 0);
   const c = decodeCqe(r.u8, L.cq + 16);
   assert.equal([c.cid, c.phase, c.sqhd], [0x52, 1, 0]);
 });
@@ -210,8 +213,8 @@ test('a tail doorbell write beyond the queue size is ignored', () => {
   ep.region.store32(NVME_SQ0TDBL, 9);
   ctrl.service(T0);
   ctrl.service(T0);
-  assert.is(ctrl.q.invalidDoorbells, 1, 'one bad write, counted once');
-  assert.is(ctrl.q.sqHead, 0);
+  assert.is(ctrl.q.admin.invalidDoorbells, 1, 'one bad write, counted once');
+  assert.is(ctrl.q.admin.head, 0);
   assert.is(ctrl.executed, 0);
 });
 
@@ -283,15 +286,15 @@ test('a command whose PRPs are bad completes with the DMA status (a host writing
   encodeSqe({ opcode: 0x06, cid: 3, cdw10: 1, prp1: 0x1002n }, r.u8, L.sq);
   r.store32(NVME_SQ0TDBL, 1);
   ctrl.service(T0);
-  assert.is(decodeCqe(r.u8, L.cq).status, St.PRP_OFFSET_INVALID);
+  assert.is(decodeCqe(r.u8, L.cq).status, 0x6013, 'PRP Offset Invalid, M, DNR');
   encodeSqe({ opcode: 0x02, cid: 4, cdw10: 0x007f0002, nsid: 0xffffffff, prp1: BigInt(L.bytes) }, r.u8, L.sq + 64);
   r.store32(NVME_SQ0TDBL, 2);
   ctrl.service(T0);
-  assert.is(decodeCqe(r.u8, L.cq + 16).status, St.DATA_TRANSFER_ERROR);
+  assert.is(decodeCqe(r.u8, L.cq + 16).status, 0x2004, 'Data Transfer Error, M');
   encodeSqe({ opcode: 0x11, cid: 5, cdw10: 3, prp1: 0x10n }, r.u8, L.sq + 128);
   r.store32(NVME_SQ0TDBL, 3);
   ctrl.service(T0);
-  assert.is(decodeCqe(r.u8, L.cq + 32).status, St.DATA_TRANSFER_ERROR, 'host-to-controller DMA too');
+  assert.is(decodeCqe(r.u8, L.cq + 32).status, 0x2004, 'host-to-controller DMA too');
 });
 
 test('data commands share one buffer: a second waits until the first is reaped', () => {
@@ -299,10 +302,10 @@ test('data commands share one buffer: a second waits until the first is reaped',
   const a = submit(getLog(0x02, 512));
   const b = submit({ opcode: 0x06, cdw10: 1 });
   const c = submit(GET_ARB);
-  assert.is(ep.host.sqUsed(), 1, 'only the first data command is in the SQ; the rest keep FIFO order');
+  assert.is(ep.host.admin.used(), 1, 'only the first data command is in the SQ; the rest keep FIFO order');
   ep.poll(T0 + 1e6);
   assert.equal(sink.all.map((x) => x.tag), [a]);
-  assert.is(ep.host.sqUsed(), 2, 'Identify and Get Features now placed');
+  assert.is(ep.host.admin.used(), 2, 'Identify and Get Features now placed');
   ep.poll(T0 + 2e6);
   ep.poll(T0 + 3e6);
   assert.equal(sink.all.map((x) => x.tag), [a, b, c]);

@@ -25,11 +25,11 @@ test('vendor C6h diagnostics: drive log size, drive log, clear PCIe correctable 
   const count = send({ opcode: 0xc6, cdw10: 1, cdw12: 0x0020, cdw13: 4 }).payload[0]!;
   assert.is(send({ opcode: 0xc6, cdw10: 0, cdw12: 0x0422 }).rc, 0, 'clear PCIe correctable error count');
   assert.is(send({ opcode: 0xc6, cdw10: 1, cdw12: 0x0020, cdw13: 4 }).payload[0], 0, `was ${count}`);
-  assert.is(send({ opcode: 0xc6, cdw10: 1, cdw12: 0x0099 }).rc, 0x4002, 'unknown subcommand');
-  assert.is(send({ opcode: 0xc6, cdw10: 1, cdw11: 1, cdw12: 0x0120 }).rc, 0x4002, 'NDM: no metadata');
-  assert.is(send({ opcode: 0xc6, cdw10: 0, cdw12: 0x0120 }).rc, 0x4002, 'size needs a dword');
-  assert.is(send({ opcode: 0xc6, cdw10: 1, cdw12: 0x0020, cdw13: 4096 }).rc, 0x4002, 'offset past the log');
-  assert.is(send({ opcode: 0xc6, cdw10: 0x10000, cdw12: 0x0020 }).rc, 0x4002, 'NDT beyond MDTS');
+  assert.is(send({ opcode: 0xc6, cdw10: 1, cdw12: 0x0099 }).rc, 0x6002, 'unknown subcommand');
+  assert.is(send({ opcode: 0xc6, cdw10: 1, cdw11: 1, cdw12: 0x0120 }).rc, 0x6002, 'NDM: no metadata');
+  assert.is(send({ opcode: 0xc6, cdw10: 0, cdw12: 0x0120 }).rc, 0x6002, 'size needs a dword');
+  assert.is(send({ opcode: 0xc6, cdw10: 1, cdw12: 0x0020, cdw13: 4096 }).rc, 0x6002, 'offset past the log');
+  assert.is(send({ opcode: 0xc6, cdw10: 0x10000, cdw12: 0x0020 }).rc, 0x6002, 'NDT beyond MDTS');
 });
 
 test('vendor DDh Purge and DEh Purge Monitor: background erase with progress; second purge is a sequence error', () => {
@@ -38,7 +38,7 @@ test('vendor DDh Purge and DEh Purge Monitor: background erase with progress; se
   assert.is(decodeCqe(idle.cqe).dw0, 0, 'idle');
   assert.is(idle.payload.byteLength, 48);
   assert.is(send({ opcode: 0xdd }).rc, 0);
-  assert.is(send({ opcode: 0xdd }).rc, 0x400c, 'Command Sequence Error while a purge runs');
+  assert.is(send({ opcode: 0xdd }).rc, 0x600c, 'Command Sequence Error while a purge runs');
   const mid = send({ opcode: 0xde, cdw10: 12 }, T0 + 1.5e9);
   assert.is(decodeCqe(mid.cqe).dw0, 2, 'busy');
   assert.is(hex(mid.payload.subarray(20, 28)), 'e8030000' + 'f4010000', 'progress 500 of 1000');
@@ -47,7 +47,7 @@ test('vendor DDh Purge and DEh Purge Monitor: background erase with progress; se
   assert.is(decodeCqe(done.cqe).dw0, 1, 'done');
   assert.is(dv(done.payload).getUint32(24, true), 1000);
   assert.is(dv(send({ opcode: 0x06, nsid: 1, cdw10: 0 }, T0 + 3e9).payload).getBigUint64(16, true), 0n, 'user data purged');
-  assert.is(send({ opcode: 0xde, cdw10: 10 }).rc, 0x4002, 'buffer smaller than the 42-byte structure');
+  assert.is(send({ opcode: 0xde, cdw10: 10 }).rc, 0x6002, 'buffer smaller than the 42-byte structure');
 });
 
 test('VendorMode: declared (executed, in log 05h), hidden (executed, not in the log), none (Invalid Opcode)', () => {
@@ -63,7 +63,7 @@ test('VendorMode: declared (executed, in log 05h), hidden (executed, not in the 
       assert.equal(rcs, [0, 0, 0]);
       assert.equal(listed, [0, 0, 0]);
     } else {
-      assert.equal(rcs, [0x4001, 0x4001, 0x4001]);
+      assert.equal(rcs, [0x6001, 0x6001, 0x6001]);
       assert.equal(listed, [0, 0, 0]);
     }
   }
@@ -86,7 +86,7 @@ test('hang: the command never completes; only cancel ends it (Abort Requested in
   const own = dv(ctrl.errorLog()!);
   assert.is(own.getUint16(10, true), 0, 'CID 0 (the hung Identify)');
   assert.is(own.getUint16(12, true) >>> 1, 0x0007, 'Command Abort Requested');
-  assert.is(ep.host.cqHead, 2, 'both CQEs consumed');
+  assert.is(ep.host.adminCq.head, 2, 'both CQEs consumed');
   assert.is(ep.pending, 0);
 });
 
@@ -96,7 +96,7 @@ test('cancel: a command still in the SQ, one in the FIFO, an unknown tag, a fini
   const inSq = submit(GET_ARB);
   const inSq2 = submit({ opcode: 0x0a, cdw10: 7 });
   const inFifo = submit({ opcode: 0x0a, cdw10: 6 });
-  assert.is(ep.host.sqUsed(), 3, 'the hung command (fetched, no CQE yet) and two more');
+  assert.is(ep.host.admin.used(), 3, 'the hung command (fetched, no CQE yet) and two more');
   ep.cancel(inFifo, T0);
   assert.is(sink.byTag.get(inFifo)!.flags, CANCELLED, 'removed from the FIFO');
   ep.cancel(inSq, T0);
@@ -116,14 +116,14 @@ test('cancel: a command still in the SQ, one in the FIFO, an unknown tag, a fini
   assert.is(sink.all.length, 4, 'no second answers');
   const t = submit(GET_ARB);
   assert.is(sink.byTag.get(t)!.a0, 0, 'the queue works afterwards');
-  assert.is(ctrl.abort(0x7777, T0), false, 'the controller does not hold that CID');
+  assert.is(ctrl.abort(0, 0x7777, T0), false, 'the controller does not hold that CID');
 });
 
 test('a two-entry queue: the command behind a hung one waits in the FIFO', () => {
   const { ep, submit, sink } = nvmeDevice({ queueDepth: 2, faults: { hang: [0x06] } });
   const hung = submit(IDENTIFY);
   const next = submit(GET_ARB);
-  assert.ok(ep.host.sqFull(), 'one command fills a 2-entry SQ');
+  assert.ok(ep.host.admin.full(), 'one command fills a 2-entry SQ');
   assert.is(ep.pending, 2);
   ep.cancel(hung, T0);
   assert.is(sink.byTag.get(next)!.a0, 0);
@@ -145,8 +145,8 @@ test('slowMs: completes at submit + delay; poll/deadline drive it', () => {
 test('busy: Command Interrupted (SCT 0h SC 21h, retryable), the command not run; deterministic per serial', () => {
   const all = nvmeDevice({ faults: { busy: 1 } });
   const r = all.send({ opcode: 0x09, cdw10: 0x06, cdw11: 0 });
-  assert.is(r.rc, 0x0021);
-  assert.is(hex(r.cqe.subarray(14)), '4300', 'DNR 0');
+  assert.is(r.rc, 0x2021, 'SC 21h, M: logged');
+  assert.is(hex(r.cqe.subarray(14)), '4340', 'P 1, SC 21h, M, DNR 0');
   assert.is(all.ctrl.feat, null, 'Set Features did not run');
   const seq = () => {
     const dev = nvmeDevice({ faults: { busy: 0.5 } });
@@ -154,22 +154,22 @@ test('busy: Command Interrupted (SCT 0h SC 21h, retryable), the command not run;
   };
   const a = seq();
   assert.equal(a, seq(), 'same serial, same storm');
-  assert.ok(a.includes(0) && a.includes(0x21));
+  assert.ok(a.includes(0) && a.includes(0x2021));
 });
 
-test('error: errorRc is the status field of every affected command', () => {
+test('error: errorRc is the status field of every affected command (plus M: the error is logged)', () => {
   const dev = nvmeDevice({ faults: { error: 1, errorRc: 0x4106 } });
   const r = dev.send(IDENTIFY);
-  assert.is(r.rc, 0x4106);
+  assert.is(r.rc, 0x6106);
   assert.is(r.payload.byteLength, 0);
-  assert.is(hex(r.cqe.subarray(14)), '0d82');
+  assert.is(hex(r.cqe.subarray(14)), '0dc2');
   // An injector with no usable errorRc answers Internal Error.
   const fleet = buildFleet({ devices: [{ kind: 'nvme', count: 1 }] }, 1);
   const d = fleet.devices[0]!;
   const sink = new RecordingSink();
   const ep = new NvmeEndpoint(d, new SharedArrayBuffer(fleet.arenaBytes[0]!), sink, new FaultInjector({ error: 1 }, d.serial));
   ep.submit(1, 0x06, 0, encodeNvmeRequest(IDENTIFY, d.mailboxBytes), 0, 0, 0, T0);
-  assert.is(sink.byTag.get(1)!.a0, 0x0006);
+  assert.is(sink.byTag.get(1)!.a0, 0x2006, 'Internal Error, M');
 });
 
 test('a controller with no namespaces; constructor and reset guards', () => {

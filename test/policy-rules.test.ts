@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Effect } from '../src/devices/cci/effects.js';
-import { cxlPolicyFromCel, nvmePolicyFromEffectsLog } from '../src/policy/policy-table.js';
+import { cxlPolicyFromCel, nvmePolicyFromEffectsLog, PolicyTables } from '../src/policy/policy-table.js';
 import { cxlLevel, FABRIC_DESTRUCTIVE, nvmeLevel, NvmeEffect } from '../src/policy/rules.js';
 import { REFUSED_LEVEL, TierLevel, tierName } from '../src/policy/tiers.js';
 
@@ -50,6 +50,20 @@ test('NVMe effects -> tier, table-driven', () => {
     ['FW Commit: CCC', 0x10, CSUPP | CCC, T['debug-write-full']],
     ['vendor command with no effects still needs the top fwctl scope', 0xc0, CSUPP, T['debug-write-full']],
     ['vendor command the log does not support', 0xc1, 0, REFUSED_LEVEL],
+    // queue management and Abort act on queues every session of the controller shares
+    ['Delete I/O SQ: CSUPP | controller scope', 0x00, CSUPP | (1 << 21), T['debug-write']],
+    ['Create I/O SQ', 0x01, CSUPP | (1 << 21), T['debug-write']],
+    ['Delete I/O CQ', 0x04, CSUPP | (1 << 21), T['debug-write']],
+    ['Create I/O CQ', 0x05, CSUPP | (1 << 21), T['debug-write']],
+    ['Abort', 0x08, CSUPP | (1 << 21), T['debug-write']],
+    // the I/O half: index 100h + opcode
+    ['I/O Flush: CSUPP | namespace scope', 0x100, CSUPP | (1 << 20), T.configuration],
+    ['I/O Read returns user data', 0x102, CSUPP | (1 << 20), T['debug-read']],
+    ['I/O Write: LBCC', 0x101, CSUPP | LBCC | (1 << 20), T['debug-write-full']],
+    ['I/O Write Zeroes: LBCC', 0x108, CSUPP | LBCC, T['debug-write-full']],
+    ['I/O opcode 01h without LBCC: still host-to-controller data', 0x101, CSUPP, T['debug-write']],
+    ['vendor-specific I/O command (80h-FFh)', 0x180, CSUPP, T['debug-write-full']],
+    ['I/O command the log does not support', 0x105, 0, REFUSED_LEVEL],
   ];
   for (const [what, op, eff, want] of cases) assert.is(tierName(nvmeLevel(op, eff).level), tierName(want), what);
 });
@@ -64,11 +78,15 @@ function cel(entries: [number, number][]): Uint8Array {
   return b;
 }
 
-test('tables are built from the log bytes, shared between identical logs, and vendor rules only open silent opcodes', () => {
+test('tables are built from the log bytes, shared between identical logs of one mux, and vendor rules only open silent opcodes', () => {
   const log = cel([[0x0001, 0], [0x4200, 0], [0x4103, 0x0006], [0xc000, 0]]);
-  const a = cxlPolicyFromCel(log, false, new Map());
-  const b = cxlPolicyFromCel(Uint8Array.from(log), false, new Map());
-  assert.ok(a === b, 'same CEL bytes -> same table object');
+  const tables = new PolicyTables({ cxl: new Map(), nvme: new Map() });
+  const a = tables.cxl(log, false);
+  const b = tables.cxl(Uint8Array.from(log), false);
+  assert.ok(a === b, 'same CEL bytes -> same table object within one PolicyTables');
+  assert.ok(tables.cxl(log, true) !== a, 'a shared component gets its own table');
+  assert.ok(new PolicyTables({ cxl: new Map(), nvme: new Map() }).cxl(log, false) !== a, 'another mux builds its own');
+  assert.equal(cxlPolicyFromCel(log, false, new Map()).level, a.level);
   assert.is(a.level[0x4200], T.configuration);
   assert.is(a.level[0x4103], T['debug-write-full']);
   assert.is(a.level[0xc000], T['debug-read']);
@@ -81,10 +99,24 @@ test('tables are built from the log bytes, shared between identical logs, and ve
   const v = new DataView(nv.buffer);
   v.setUint32(0x06 * 4, 1, true);
   v.setUint32(0x80 * 4, 1 | 2 | 4 | 8 | (1 << 16), true);
+  // the IOCS half (bytes 1024-2047) decides commands on I/O queues, at index 100h + opcode
+  v.setUint32(0x02 * 4, 1, true); // ACS 02h Get Log Page: CSUPP
+  v.setUint32(1024 + 0x02 * 4, 1 | 2, true); // IOCS 02h: a (lying) Read with LBCC
+  v.setUint32(1024 + 0x00 * 4, 1, true); // IOCS 00h Flush
   const nt = nvmePolicyFromEffectsLog(nv, new Map());
+  assert.is(nt.level.length, 0x200, 'ACS 0-255, IOCS 256-511');
   assert.is(nt.level[0x06], T.configuration);
   assert.is(nt.level[0x80], T['debug-write-full']);
   assert.is(nt.level[0x11], REFUSED_LEVEL);
+  assert.is(nt.level[0x02], T.configuration, 'admin 02h from ACS');
+  assert.is(nt.level[0x102], T['debug-write-full'], 'I/O 02h from IOCS: its LBCC counts');
+  assert.is(nt.level[0x100], T.configuration);
+  assert.is(nt.level[0x101], REFUSED_LEVEL, 'I/O 01h not in IOCS');
+  assert.match(nt.reason(0x101), /I\/O command not supported/);
+  assert.is(nt.effects[0x102], 3);
+  const sameAcsOtherIocs = new Uint8Array(nv);
+  sameAcsOtherIocs[1024 + 0x02 * 4] = 1;
+  assert.is(nvmePolicyFromEffectsLog(sameAcsOtherIocs, new Map()).level[0x102], T['debug-read'], 'logs differing only in IOCS get their own tables');
 });
 
 test.run();

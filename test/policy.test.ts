@@ -53,6 +53,15 @@ const CASES: Case[] = [
   { what: 'NVMe Set Features (host-to-controller)', req: { device: 'nvme0', opcode: 0x09, cdw10: 0xff }, need: 'debug-write' },
   { what: 'NVMe Format NVM (LBCC|NCC|CSE)', req: { device: 'nvme0', opcode: 0x80, nsid: 1, cdw10: 0xf }, need: 'debug-write-full' },
   { what: 'NVMe vendor admin command', req: { device: 'nvme0', opcode: 0xc6, cdw12: 0xffffffff }, need: 'debug-write-full' },
+  // queue management and Abort (bad inputs: the device answers an error and changes nothing)
+  { what: 'NVMe Create I/O CQ', req: { device: 'nvme0', opcode: 0x05, cdw10: 0 }, need: 'debug-write' },
+  { what: 'NVMe Delete I/O SQ', req: { device: 'nvme0', opcode: 0x00, cdw10: 9 }, need: 'debug-write' },
+  { what: 'NVMe Abort', req: { device: 'nvme0', opcode: 0x08, cdw10: 9 }, need: 'debug-write' },
+  // I/O commands on queue 1 (created before the matrix), decided by the IOCS half of log 05h
+  { what: 'NVMe I/O Flush', req: { device: 'nvme0', queue: 1, opcode: 0x00, nsid: 1 }, need: 'configuration' },
+  { what: 'NVMe I/O Read (user data)', req: { device: 'nvme0', queue: 1, opcode: 0x02, nsid: 1 }, need: 'debug-read' },
+  { what: 'NVMe I/O Write (LBCC)', req: { device: 'nvme0', queue: 1, opcode: 0x01, nsid: 1, data: new Uint8Array(512) }, need: 'debug-write-full' },
+  { what: 'NVMe I/O opcode the log does not list', req: { device: 'nvme0', queue: 1, opcode: 0x05, nsid: 1 }, need: 'never' },
   { what: 'through an MCTP endpoint, decided by the fronted device', req: { device: 'mctp0', opcode: 0x4200 }, need: 'configuration' },
   { what: 'through an MCTP endpoint, a write-class command', req: { device: 'mctp0', opcode: 0x0301, payload: bad1 }, need: 'debug-write-full' },
 ];
@@ -62,6 +71,11 @@ let on: Mux;
 test.before(async () => {
   off = await createMux({ workers: 1, fleet: FLEET });
   on = await createMux({ workers: 1, fleet: FLEET, gates: { fabricDestructive: true } });
+  for (const m of [off, on]) {
+    const s = m.openSession({ tier: 'debug-write' });
+    assert.is((await s.send({ device: 'nvme0', opcode: 0x05, cdw10: 1 | (15 << 16), cdw11: 1 })).rc, 0, 'I/O CQ 1');
+    assert.is((await s.send({ device: 'nvme0', opcode: 0x01, cdw10: 1 | (15 << 16), cdw11: 1 | (1 << 16) })).rc, 0, 'I/O SQ 1');
+  }
 });
 test.after(async () => {
   await off.close();

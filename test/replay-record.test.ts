@@ -31,7 +31,7 @@ function writeRecording(file: string, rec: Recording): void {
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('record a scripted library session', async () => {
-  await using mux = await createMux({ workers: 1, fleet: FLEET });
+  await using mux = await createMux({ workers: 1, fleet: FLEET, noTimeoutTier: 'debug-read' });
   const rec = new Recorder({ file: REC, mux, fleet: FLEET });
   const s = mux.openSession({ tier: 'debug-write-full', host: 0, name: 'script' });
   rec.describeSession(s);
@@ -74,6 +74,28 @@ test('record a scripted library session', async () => {
   const setTs = r.requests.find((q) => q.opcode === 0x0301)!;
   assert.equal([...setTs.payload!], [...ts]);
   assert.ok(r.requests.every((q) => q.latencyUs >= 0 && q.result !== undefined));
+});
+
+test('NVMe I/O queues record and replay: queue and cid travel, the read returns what was written', async () => {
+  const file = join(dir, 'nvme-io.mbxrec');
+  {
+    await using mux = await createMux({ workers: 1, fleet: FLEET });
+    const rec = new Recorder({ file, mux, fleet: FLEET });
+    const s = mux.openSession({ tier: 'debug-write-full', name: 'io' });
+    rec.describeSession(s);
+    const data = Uint8Array.from({ length: 1024 }, (_, i) => i & 0xff);
+    assert.is((await s.send({ device: 'nvme0', opcode: 0x05, cdw10: 1 | (7 << 16), cdw11: 1 })).rc, 0);
+    assert.is((await s.send({ device: 'nvme0', opcode: 0x01, cdw10: 1 | (7 << 16), cdw11: 1 | (1 << 16) })).rc, 0);
+    assert.is((await s.send({ device: 'nvme0', queue: 1, cid: 9, opcode: 0x01, nsid: 1, cdw10: 5, cdw12: 1, data })).rc, 0);
+    assert.is((await s.send({ device: 'nvme0', queue: 1, opcode: 0x02, nsid: 1, cdw10: 5, cdw12: 1 })).rc, 0);
+    await rec.close();
+  }
+  const r = await readRecording(file);
+  assert.equal(r.requests.map((q) => [q.queue, q.cid]), [[undefined, undefined], [undefined, undefined], [1, 9], [1, undefined]]);
+  assert.is(Buffer.from(r.requests[3]!.result!.payload).toString('hex'), Buffer.from(Uint8Array.from({ length: 1024 }, (_, i) => i & 0xff)).toString('hex'));
+  const rep = await replayRecording(file, { workers: 1 });
+  assert.is(rep.differences, 0, JSON.stringify(rep.details));
+  assert.is(rep.replayed, 4);
 });
 
 test('replay against the same fleet: 0 differences (CLI, exit 0)', () => {

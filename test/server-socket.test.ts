@@ -114,6 +114,17 @@ test('a permission refusal comes back as err EMBX_PERMISSION; the tier is capped
   raw.s.destroy();
 });
 
+test('NVMe I/O over the socket: queue and cid travel; the I/O half of the effects log decides; queues need debug-write', async () => {
+  await using c = await SocketClient.connect({ path: SOCK, tier: 'debug-read', host: 0 });
+  const noQueue = await c.send({ device: 'nvme0', queue: 1, opcode: 0x02, nsid: 1, cid: 3 }).catch((e) => e);
+  assert.is(noQueue.code, 'EMBX_BAD_REQUEST', 'a Read for I/O queue 1 (not Get Log Page 02h on the admin queue)');
+  assert.match(noQueue.message, /no I\/O submission queue 1/);
+  const write = await c.send({ device: 'nvme0', queue: 1, opcode: 0x01, nsid: 1, data: new Uint8Array(512) }).catch((e) => e);
+  assert.is(write.code, 'EMBX_PERMISSION');
+  assert.match(write.message, /needs tier debug-write-full/);
+  assert.is(await codeOf(c.send({ device: 'nvme0', opcode: 0x05, cdw10: 1 | (7 << 16), cdw11: 1 })), 'EMBX_PERMISSION', 'Create I/O CQ needs debug-write');
+});
+
 test('malformed frames: an error frame, that connection closes, the other keeps working', async () => {
   await using good = await SocketClient.connect({ path: SOCK, name: 'good' });
   const cases: [string, Buffer][] = [

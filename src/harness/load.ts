@@ -5,7 +5,9 @@ import { createMux } from '../mux/mux.js';
 import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
 import { parseTier, type Tier } from '../policy/tiers.js';
 import { type LoadClock, realClock } from './clock.js';
+import { timeoutOption } from '../validate.js';
 import { Histogram } from './histogram.js';
+import { openIoQueues } from './io-queues.js';
 import { buildSchedule, DEFAULT_MIX, type MixDescriptor, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
 import { checkSegment, type ExecutionSegment, type PaceLike, SegmentPace, segmentSchedule, segmentShare } from './segment.js';
 import { evaluateThreshold, parseThreshold, type Threshold, type ThresholdResult, type ThresholdSubject } from './thresholds.js';
@@ -392,8 +394,7 @@ function plan(opts: LoadOptions): Plan {
   const rate = open ? positive(opts.rate, 'rate', false, 0) : 0;
   const maxInFlight = positive(opts.maxInFlight, 'maxInFlight', true, 65536);
   const concurrency = positive(opts.concurrency, 'concurrency', true, 64);
-  const timeoutMs = opts.timeoutMs;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(timeoutMs)})`);
+  const timeoutMs = opts.timeoutMs === undefined ? undefined : timeoutOption(opts.timeoutMs, 'timeoutMs', 0);
   const host = opts.host ?? 0;
   const segment = opts.segment === undefined ? undefined : checkSegment(opts.segment);
   const share = (n: number, what: string): number => (segment === undefined ? n : segmentShare(n, segment, what));
@@ -462,9 +463,14 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
     }
     const session = mux.openSession({ tier: p.tier, host: p.host, fabricManager: p.fabricManager, name: 'mbxmux-load' });
     try {
-      const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal);
-      outstanding = left;
-      return r;
+      const closeQueues = await openIoQueues(session, p.tier, schedule.ioQueueDevices);
+      try {
+        const [r, left] = await (p.open ? openLoop : closedLoop)(p, session, schedule, events, opts.signal);
+        outstanding = left;
+        return r;
+      } finally {
+        if (outstanding === 0) await closeQueues();
+      }
     } finally {
       session.close();
     }

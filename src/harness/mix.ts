@@ -19,6 +19,8 @@ export interface MixDevice {
   /** CXL switch: physical port count and the downstream ports that have a device */
   portCount?: number;
   ports?: { port: number; kind: DeviceKind; host: number; id: string }[];
+  /** NVMe controller: active namespaces */
+  namespaces?: number;
 }
 
 /** Who sends: a fabric-manager session reaches every device; a host session only its host's. */
@@ -36,6 +38,8 @@ export interface NamedCommand {
   byKindText: Partial<Record<DeviceKind, string>>;
   /** the request for this device, or undefined if the command does not apply to it (or the session cannot reach it) */
   requestFor(d: MixDevice, s: MixSession): MixRequest | undefined;
+  /** runs on NVMe I/O queue MIX_IO_QUEUE, which the harness creates for the run (io-queues.ts) */
+  ioQueue?: boolean;
 }
 
 const celChunk = (() => {
@@ -51,6 +55,28 @@ const NVME_SMART = nvmeLog(0x02, 512);
 const NVME_EFFECTS = { ...nvmeLog(0x05, 4096), nsid: 0 };
 const NVME_FW_SLOT = nvmeLog(0x03, 512);
 const NVME_IDENTIFY_CTRL: MixRequest = { opcode: 0x06, cdw10: 0x01 };
+
+/** The NVMe I/O queue the read / write mixes use on every controller (created for the run). */
+export const MIX_IO_QUEUE = 1;
+/**
+ * 4 KiB at LBA 0 of namespace 1: NLB 7 (0's based) of the 512-byte blocks every namespace starts with. One
+ * fixed extent, so a write load never grows the emulator's memory beyond it.
+ */
+const IO_BYTES = 4096;
+const NVME_READ: MixRequest = { queue: MIX_IO_QUEUE, opcode: 0x02, nsid: 1, cdw10: 0, cdw12: IO_BYTES / 512 - 1 };
+const NVME_WRITE: MixRequest = {
+  queue: MIX_IO_QUEUE, opcode: 0x01, nsid: 1, cdw10: 0, cdw12: IO_BYTES / 512 - 1, data: Uint8Array.from({ length: IO_BYTES }, (_, i) => i & 0xff),
+};
+
+/** An NVMe I/O command of the mix, on controllers with a namespace the session reaches. */
+function nvmeIo(name: string, summary: string, req: MixRequest, text: string): NamedCommand {
+  return {
+    name, summary, byKindText: { nvme: text }, ioQueue: true,
+    requestFor(d, s) {
+      return d.kind === 'nvme' && (d.namespaces ?? 1) > 0 && reach(s, d.host) ? req : undefined;
+    },
+  };
+}
 
 const CXL_HEALTH: MixRequest = { opcode: 0x4200 };
 const CXL_LOG: MixRequest = { opcode: 0x0401, payload: celChunk };
@@ -93,7 +119,9 @@ function generic(name: string, summary: string, cxl: MixRequest, cxlText: string
 
 /**
  * Commands a mix may name. Each is read-only (no effects in the CEL / NVMe effects log, so `debug-read` and
- * even `configuration` may send it), so load runs never change device state.
+ * even `configuration` may send it), so load runs never change device state - except `write`, which writes
+ * the same 4 KiB extent of each NVMe namespace 1 over and over (it needs debug-write-full). `read` and `write`
+ * run on an I/O queue pair the harness creates before the run and deletes after it (debug-write).
  */
 export const NAMED_COMMANDS: Record<string, NamedCommand> = {
   health: {
@@ -143,6 +171,9 @@ export const NAMED_COMMANDS: Record<string, NamedCommand> = {
       return sld === undefined ? undefined : { opcode: 0x4200, tunnel: [sld.port] };
     },
   },
+  read: nvmeIo('read', 'NVMe Read of 4 KiB on an I/O queue (NVMe only)', NVME_READ, `Read (02h) 4 KiB at LBA 0 of namespace 1 on I/O queue ${MIX_IO_QUEUE}`),
+  write: nvmeIo('write', 'NVMe Write of 4 KiB on an I/O queue (NVMe only; changes data: needs --tier debug-write-full)', NVME_WRITE,
+    `Write (01h) 4 KiB at LBA 0 of namespace 1 on I/O queue ${MIX_IO_QUEUE}`),
 };
 
 /** Device kinds by the names a mix may use after `@`. */
@@ -209,6 +240,7 @@ export interface MixDescriptor {
   tunnelOnly?: unknown;
   switchInfo?: { ports: number; downstream: readonly { port: number; target: number }[] };
   mctp?: { fronts: number };
+  nvme?: { namespaces: number };
 }
 
 /** The fleet as the mix sees it, from the mux's expanded descriptors (mux.fleet.devices) or a remote fleet's. */
@@ -216,6 +248,7 @@ export function mixDevices(descriptors: readonly MixDescriptor[]): MixDevice[] {
   return descriptors.map((d) => {
     const m: MixDevice = { id: d.id, kind: d.kind, host: d.host, mailboxBytes: d.mailboxBytes };
     if (d.tunnelOnly || d.kind === 'cxl-mld') m.tunnelOnly = true;
+    if (d.nvme) m.namespaces = d.nvme.namespaces;
     if (d.switchInfo) {
       m.portCount = d.switchInfo.ports;
       m.ports = d.switchInfo.downstream.map((p) => {
@@ -254,6 +287,8 @@ export interface Schedule {
   devices: Record<string, number>;
   /** distinct devices that take part, per kind */
   kindDevices: Partial<Record<DeviceKind, number>>;
+  /** NVMe controllers that need I/O queue MIX_IO_QUEUE for the run */
+  ioQueueDevices: string[];
 }
 
 export interface ScheduleOptions {
@@ -274,6 +309,7 @@ export interface ScheduleOptions {
 function sendRequest(device: string, r: MixRequest, timeoutMs: number | undefined): SendRequest {
   const out: SendRequest = { device, opcode: r.opcode };
   if (r.payload !== undefined) out.payload = r.payload;
+  if (r.queue !== undefined) out.queue = r.queue;
   if (r.nsid !== undefined) out.nsid = r.nsid;
   if (r.cdw10 !== undefined) out.cdw10 = r.cdw10;
   if (r.cdw11 !== undefined) out.cdw11 = r.cdw11;
@@ -329,9 +365,11 @@ export function buildSchedule(mix: MixEntry[], devices: readonly MixDevice[], op
   const items: ScheduleItem[] = [];
   const participating: Record<string, number> = {};
   const perKind = new Map<DeviceKind, Set<string>>();
+  const ioQueueDevices = new Set<string>();
   mix.forEach((e, ci) => {
     const eligible = perEntry[ci]!;
     participating[e.label] = eligible.length;
+    if (e.command.ioQueue) for (const { d } of eligible) ioQueueDevices.add(d.id);
     // shuffle the eligible devices, then deal slots round-robin so each device gets n/len of them
     for (let i = eligible.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
@@ -356,7 +394,7 @@ export function buildSchedule(mix: MixEntry[], devices: readonly MixDevice[], op
   }
   const kindDevices: Partial<Record<DeviceKind, number>> = {};
   for (const [k, set] of perKind) kindDevices[k] = set.size;
-  return { items, names, kinds, devices: participating, kindDevices };
+  return { items, names, kinds, devices: participating, kindDevices, ioQueueDevices: [...ioQueueDevices] };
 }
 
 /** `mbxmux load --help` text for the named commands. */

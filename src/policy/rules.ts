@@ -18,14 +18,19 @@ import { REFUSED_LEVEL, TierLevel } from './tiers.js';
  *                                                                    commands, which read vendor debug data
  *   - FABRIC_DESTRUCTIVE opcodes                                  -> fabric-destructive whatever the log says
  *                                                                    (QEMU reports 0 for Physical Port Control)
- * NVMe (Commands Supported and Effects log 05h):
+ * NVMe (Commands Supported and Effects log 05h; index 0-255 admin opcodes, 100h + opcode the I/O commands of
+ * an I/O queue, read from the log's IOCS half):
  *   - CSUPP clear                                                 -> refused
- *   - vendor-specific admin opcode (C0h-FFh)                      -> debug-write-full
+ *   - vendor-specific opcode (admin C0h-FFh, I/O 80h-FFh)         -> debug-write-full
  *   - LBCC, NCC, NIC, CCC or CSE (bits 18:16 non-zero)            -> debug-write-full (immediate changes to
  *                                                                    data, namespaces or the controller)
+ *   - I/O queue management and Abort (NVME_SHARED_QUEUES)         -> debug-write: the queues and the commands
+ *                                                                    in them are shared by every session
  *   - CSUPP only, but the opcode sends data to the controller      -> debug-write (opcode bit 0, NVMe's
  *     (Set Features, Firmware Image Download)                        host-to-controller direction: Linux
  *                                                                    refuses such commands on a read-only fd)
+ *   - CSUPP only, an I/O command returning data (Read)            -> debug-read: it discloses the namespace's
+ *                                                                    user data, not configuration
  *   - CSUPP only (plus UUID selection / scope / relaxation bits)  -> configuration
  */
 
@@ -79,12 +84,30 @@ export const NvmeEffect = {
   CSE_MASK: 0x7 << 16,
 } as const;
 
-export function nvmeLevel(opcode: number, effects: number): Decision {
-  if ((effects & NvmeEffect.CSUPP) === 0) return { level: REFUSED_LEVEL, reason: 'command not supported (CSUPP clear in log page 05h)' };
-  if (opcode >= 0xc0) return { level: TierLevel['debug-write-full'], reason: 'vendor-specific admin command' };
+/** Index of an I/O command in an NVMe policy table: 100h + opcode (its IOCS entry in log 05h). */
+export const NVME_IO_INDEX = 0x100;
+
+/** Admin commands that act on the controller's queues, which every session of the host shares. */
+export const NVME_SHARED_QUEUES: ReadonlyMap<number, string> = new Map([
+  [0x00, 'Delete I/O Submission Queue: aborts the commands every session has on that queue'],
+  [0x01, 'Create I/O Submission Queue: takes queue resources of the controller every session shares'],
+  [0x04, 'Delete I/O Completion Queue: removes a queue sessions may be using'],
+  [0x05, 'Create I/O Completion Queue: takes queue resources of the controller every session shares'],
+  [0x08, 'Abort: ends a command that may be another session\'s'],
+]);
+
+export function nvmeLevel(index: number, effects: number): Decision {
+  const io = index >= NVME_IO_INDEX;
+  const op = index & 0xff;
+  const what = io ? 'I/O command' : 'admin command';
+  if ((effects & NvmeEffect.CSUPP) === 0) return { level: REFUSED_LEVEL, reason: `${what} not supported (CSUPP clear in log page 05h)` };
+  if (op >= (io ? 0x80 : 0xc0)) return { level: TierLevel['debug-write-full'], reason: `vendor-specific ${what}` };
   if ((effects & (NvmeEffect.LBCC | NvmeEffect.NCC | NvmeEffect.NIC | NvmeEffect.CCC | NvmeEffect.CSE_MASK)) !== 0) {
-    return { level: TierLevel['debug-write-full'], reason: 'changes logical blocks, namespaces or controller capabilities, or needs exclusive execution' };
+    return { level: TierLevel['debug-write-full'], reason: `${what} that changes logical blocks, namespaces or controller capabilities, or needs exclusive execution` };
   }
-  if ((opcode & 1) !== 0) return { level: TierLevel['debug-write'], reason: 'sends data to the controller (host-to-controller opcode): changes device state' };
-  return { level: TierLevel.configuration, reason: 'no effects beyond command support' };
+  const shared = io ? undefined : NVME_SHARED_QUEUES.get(op);
+  if (shared !== undefined) return { level: TierLevel['debug-write'], reason: shared };
+  if ((op & 1) !== 0) return { level: TierLevel['debug-write'], reason: `${what} that sends data to the controller (host-to-controller opcode): changes device state` };
+  if (io && (op & 2) !== 0) return { level: TierLevel['debug-read'], reason: 'I/O command that returns the namespace\'s user data' };
+  return { level: TierLevel.configuration, reason: `${what} without effects beyond command support` };
 }

@@ -61,6 +61,7 @@ function descriptorsOf(infos: readonly DeviceInfo[]): MixDescriptor[] {
     if (d.reachableVia !== undefined || d.kind === 'cxl-mld') out.tunnelOnly = d.reachableVia ?? true;
     if (d.downstream !== undefined) out.switchInfo = { ports: d.ports ?? 0, downstream: d.downstream.map((p) => ({ port: p.port, target: index(p.device, d.id) })) };
     if (d.fronts !== undefined) out.mctp = { fronts: index(d.fronts, d.id) };
+    if (d.namespaces !== undefined) out.nvme = { namespaces: d.namespaces };
     return out;
   });
 }

@@ -317,7 +317,7 @@ export type ServerFrame = WelcomeFrame | ResFrame | ErrFrame | DevicesResultFram
 
 // ------------------------------------------------------------------ validation (field types only)
 
-const DWORDS = ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
+const DWORDS = ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
 
 function bad(msg: string): never {
   throw new ProtocolError(msg);

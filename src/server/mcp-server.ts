@@ -87,7 +87,7 @@ export class DeviceTools {
 
   async sendCommand(args: {
     device: string; opcode: number | string; payload?: string | undefined; data?: string | undefined; tunnel?: number[] | undefined;
-    nsid?: number | undefined; cdw10?: number | undefined; cdw11?: number | undefined; cdw12?: number | undefined; cdw13?: number | undefined;
+    queue?: number | undefined; cid?: number | undefined; nsid?: number | undefined; cdw10?: number | undefined; cdw11?: number | undefined; cdw12?: number | undefined; cdw13?: number | undefined;
     cdw14?: number | undefined; cdw15?: number | undefined; mctpType?: number | undefined; timeoutMs?: number | undefined;
   }, opts: { signal?: AbortSignal } = {}): Promise<object> {
     // a tunnelled command is named in the family of the device at the end of the tunnel: type-3 names work there
@@ -106,7 +106,7 @@ export class DeviceTools {
     }
     const req: SendRequest = { device: args.device, opcode: cmd.opcode };
     if (cmd.fields) Object.assign(req, cmd.fields);
-    for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
+    for (const k of ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType', 'timeoutMs'] as const) {
       if (args[k] !== undefined) req[k] = args[k];
     }
     if (args.payload !== undefined) req.payload = hexBytes(args.payload, 'payload');
@@ -219,6 +219,7 @@ export function createMcpServer(opts: McpToolsOptions): { server: McpServer; too
       + '"Get Timestamp", "Identify Memory Device", "Get Partition Info", "Identify Switch Device", "Get Physical Port State"; NVMe e.g. '
       + '"Identify Controller", "Identify Namespace", "SMART / Health Information", "Get Features", "Firmware Slot Information". '
       + 'NVMe commands take nsid and cdw10..cdw15 and answer data (payload) plus completion dwords dw0/dw1 (e.g. a Get Features value); '
+      + 'queue 1 and up sends an NVM I/O command (Read 02h, Write 01h, ...) to an I/O queue created with the admin commands 05h and 01h; '
       + 'CXL commands take payload (hex). Refused commands return an error naming the tier needed.',
     inputSchema: {
       device: z.string().min(1).describe('device id, e.g. mem0, sw0, nvme0, mctp0'),
@@ -226,6 +227,8 @@ export function createMcpServer(opts: McpToolsOptions): { server: McpServer; too
       payload: hexSchema.optional().describe('CXL input payload as hex'),
       data: hexSchema.optional().describe('NVMe host-to-controller data as hex'),
       tunnel: z.array(z.number().int().min(0).max(255)).min(1).max(3).optional().describe('CXL switch: tunnel through these port / LD ids, outermost first'),
+      queue: z.number().int().min(0).max(65535).optional().describe('NVMe: 0 the admin queue (default), 1 and up a created I/O queue'),
+      cid: z.number().int().min(0).max(65535).optional().describe('NVMe: command identifier to use (default: the host picks)'),
       nsid: u32.optional(), cdw10: u32.optional(), cdw11: u32.optional(), cdw12: u32.optional(),
       cdw13: u32.optional(), cdw14: u32.optional(), cdw15: u32.optional(),
       mctpType: z.number().int().min(0).max(127).optional().describe('MCTP endpoints: message type to use'),

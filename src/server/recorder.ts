@@ -28,7 +28,7 @@ export {
  *   header   { t:'header', format:'mbxmux-recording', version:1, created (ISO time), fleet (FleetInput | null),
  *              workers, devices, node }                                              - first, exactly once
  *   session  { t:'session', name, tier, host, fabricManager, at }                   - when a session is described
- *   req      { t:'req', seq, id, session, device, opcode, payload?, data?, nsid?, cdw10..15?, tunnel?,
+ *   req      { t:'req', seq, id, session, device, opcode, payload?, data?, queue?, cid?, nsid?, cdw10..15?, tunnel?,
  *              mctpType?, timeoutMs?, noWait?, start, latencyUs, result? | error? } - one per completion
  *              result = { rc, payload, vendorStatus, background, cqe?, tunnel? }; error = { code, message }
  *   refused  { t:'refused', session, device, opcode?, neededTier?, code, message, at } - permission refusals
@@ -55,7 +55,7 @@ export interface RecorderOptions {
   sessions?: (name: string) => boolean;
 }
 
-const DWORDS = ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
+const DWORDS = ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
 
 interface Started {
   rec: RecordedRequest;

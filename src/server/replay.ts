@@ -195,7 +195,7 @@ function requestOf(r: RecordedRequest, maxTimeoutMs: number): SendRequest {
   const q: SendRequest = { device: r.device, opcode: r.opcode };
   if (r.payload !== undefined) q.payload = r.payload;
   if (r.data !== undefined) q.data = r.data;
-  for (const k of ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType'] as const) {
+  for (const k of ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15', 'mctpType'] as const) {
     if (typeof r[k] === 'number') q[k] = r[k];
   }
   // 0 means "no timeout": a device that hangs on replay must not hang the replay

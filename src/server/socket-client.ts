@@ -158,6 +158,8 @@ export class SocketClient extends EventEmitter {
     const f: Record<string, unknown> = { type: 'req', id: 0, device: req.device, opcode: req.opcode };
     if (req.payload !== undefined) f.payload = req.payload;
     if (req.data !== undefined) f.data = req.data;
+    if (req.queue !== undefined) f.queue = req.queue;
+    if (req.cid !== undefined) f.cid = req.cid;
     if (req.nsid !== undefined) f.nsid = req.nsid;
     if (req.cdw10 !== undefined) f.cdw10 = req.cdw10;
     if (req.cdw11 !== undefined) f.cdw11 = req.cdw11;

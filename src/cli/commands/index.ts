@@ -1,6 +1,7 @@
 import type { Command } from '../common.js';
 import { bench } from './bench.js';
 import { devices } from './devices.js';
+import { expose } from './expose.js';
 import { load } from './load.js';
 import { mcp } from './mcp.js';
 import { replay } from './replay.js';
@@ -9,4 +10,4 @@ import { send } from './send.js';
 import { serve } from './serve.js';
 
 /** Every `mbxmux <command>`, in the order --help lists them. */
-export const COMMANDS: readonly Command[] = [devices, send, load, report, bench, serve, mcp, replay];
+export const COMMANDS: readonly Command[] = [devices, send, load, report, bench, serve, expose, mcp, replay];

@@ -36,7 +36,9 @@ export const load: Command = {
                     from each request's intended send time (coordinated omission corrected, like wrk2)
   --max-in-flight N open loop: a request due while N are outstanding is dropped (EHARNESS_OVERLOAD; default 65536)
   --no-ramp         open loop: start the warm-up at the full rate (default: ramp up from 10% during --warmup)
-  --mix             named commands and relative weights; name@kind limits one to a device kind (health@nvme=10)
+  --mix             named commands and relative weights; name@kind limits one to a device kind (health@nvme=10);
+                    read / write run on an NVMe I/O queue pair the run creates and deletes (--tier debug-write;
+                    write changes data: --tier debug-write-full)
   --tier            session tier (default debug-read)
   --host N          act for host N: only its devices are loaded (default: a fabric-manager session, every device)
   --fm              a fabric-manager session (the default without --host; with --host N: acting for host N)
@@ -107,6 +109,9 @@ ${COMMON_HELP}`,
     }
     const timeout = parseIntArg(values.timeout, '--timeout', 0, 3_600_000);
     if (timeout !== undefined) opts.timeoutMs = timeout;
+    // --timeout 0 (no timeout): the operator who runs this command creates the mux, so it is theirs to allow
+    if (timeout === 0 && remote) throw new UsageError('--timeout 0 (no timeout) is refused by servers (they cap a request\'s timeout: serve --max-request-timeout); give --timeout MS');
+    if (timeout === 0) opts.muxOptions = { ...opts.muxOptions, noTimeoutTier: opts.tier! };
     if (values.interval !== undefined) {
       opts.intervalMs = parseDuration(values.interval, '--interval');
       if (!(opts.intervalMs >= 1)) throw new UsageError('--interval must be at least 1ms');

@@ -44,7 +44,8 @@ ${COMMON_HELP}`,
     if (timeoutMs !== undefined) req.timeoutMs = timeoutMs;
     const tier = values.tier === undefined ? 'debug-read' : parseTier(values.tier);
     const host = parseIntArg(values.host, '--host', 0, 65535) ?? 0;
-    const mux = await createMux(muxOptions(values));
+    // --timeout 0 (no timeout): the operator who runs this command creates the mux, so it is theirs to allow
+    const mux = await createMux({ ...muxOptions(values), ...(timeoutMs === 0 ? { noTimeoutTier: tier } : {}) });
     try {
       const r = await mux.openSession({ tier, host, fabricManager: values.fm === true }).send(req);
       if (values.json) {

@@ -23,6 +23,13 @@ export const ERROR_LOG_ENTRIES = 8;
 export const ERROR_ENTRY_BYTES = 64;
 /** Outstanding Asynchronous Event Requests allowed (Identify AERL = this - 1). */
 export const AER_LIMIT = 4;
+/** Abort commands outstanding at once (Identify ACL = this - 1); one more is Abort Command Limit Exceeded. */
+export const ABORT_LIMIT = 4;
+/**
+ * How long an Abort whose command is not found waits for it (the host may have placed it without ringing
+ * the doorbell yet) before completing "not aborted" (ns).
+ */
+export const ABORT_WAIT_NS = 10e6;
 /** Identify NN when the fleet asks for fewer namespaces: NSIDs above the active ones are valid but inactive. */
 export const MIN_NN = 32;
 /** Firmware slots (Identify FRMW bits 3:1); slot 1 is read-only (FRMW bit 0). */
@@ -37,6 +44,11 @@ export const MTFA_100MS = 50;
 export const POWER_STATES = 3;
 /** I/O queue pairs the controller can allocate (Set Features Number of Queues answers at most this, 0's based). */
 export const MAX_IO_QUEUES = 64;
+/**
+ * MSI-X vectors of the controller (one per completion queue, vector 0 for the admin CQ): Create I/O Completion
+ * Queue and Interrupt Vector Configuration accept IV 0 .. this - 1. Interrupts are not raised (the host polls).
+ */
+export const INTERRUPT_VECTORS = MAX_IO_QUEUES + 1;
 
 /** Warning and critical composite temperature thresholds (Identify WCTEMP/CCTEMP), Kelvin. */
 export const WCTEMP_K = 343;
@@ -48,5 +60,5 @@ export const AerType = { ERROR: 0, SMART: 1, NOTICE: 2, IO_COMMAND_SET: 6 } as c
 /** Identify OAES bit 9: Firmware Activation Notices. */
 export const OAES_FW_ACTIVATION = 1 << 9;
 
-/** Handler result meaning "no completion now" (an Asynchronous Event Request parked until an event). */
+/** Handler result meaning "no completion now" (an Asynchronous Event Request or Abort parked until later). */
 export const ADMIN_PARKED = -1;

@@ -4,25 +4,14 @@ import { nvmeAdminCommandSet, type AdminContext, type NvmeCommandSet } from './c
 import type { FeatureValues } from './features.js';
 import type { FirmwareState } from './firmware.js';
 import type { NamespaceFormats, SanitizeState } from './format-sanitize.js';
-import { ADMIN_PARKED, AER_LIMIT, AerType, ERROR_ENTRY_BYTES, ERROR_LOG_ENTRIES, MIN_NN } from './constants.js';
+import {
+  ABORT_LIMIT, ABORT_WAIT_NS, ADMIN_PARKED, AER_LIMIT, AerType, ERROR_ENTRY_BYTES, ERROR_LOG_ENTRIES, MIN_NN,
+} from './constants.js';
 import { NVME_PAGE_BYTES } from './layout.js';
-import { ControllerQueues, type NvmeRegion } from './queues.js';
+import { ControllerQueues, type ControllerSq, type NvmeRegion } from './queues.js';
 import { emptySqe, type Sqe } from './sqe.js';
-import { St, statusIsSuccess } from './status.js';
+import { St, STATUS_MORE, statusIsSuccess } from './status.js';
 import type { VendorState } from './vendor.js';
-
-/** One command the controller fetched but has not completed (injected delay or hang). */
-interface Executing {
-  sqe: Sqe;
-  dueNs: number;
-}
-
-interface Held {
-  dw0: number;
-  dw1: number;
-  cid: number;
-  status: number;
-}
 
 /** Controller scratch for command data, shared by every controller of the thread (commands run one at a time). */
 let scratch = new Uint8Array(2 * NVME_PAGE_BYTES);
@@ -30,10 +19,13 @@ function scratchFor(bytes: number): Uint8Array {
   if (scratch.byteLength < bytes) scratch = new Uint8Array(Math.max(bytes, scratch.byteLength * 2));
   return scratch;
 }
+/** Separate metadata (MPTR) of one command: at most maxTransfer / 64 bytes. */
+let metaScratch = new Uint8Array(512);
 
 /** The context handlers see; one per thread, since a thread runs one command at a time. */
 const ctx: AdminContext = {
-  sqe: emptySqe(), nowNs: 0, buf: scratch, view: new DataView(scratch.buffer), outLen: 0, dw0: 0, dw1: 0, errLoc: 0xffff,
+  sqe: emptySqe(), sq: null as unknown as ControllerSq, nowNs: 0, buf: scratch, view: new DataView(scratch.buffer), outLen: 0,
+  dw0: 0, dw1: 0, errLoc: 0xffff, errLba: 0,
 };
 
 /** FNV-1a over the serial's 8 bytes: a well-mixed 32-bit seed for per-device values. */
@@ -46,15 +38,43 @@ function serialHash(serial: bigint): number {
   return h;
 }
 
+/** An Abort (08h) whose command was not found yet: it waits ABORT_WAIT_NS for that command to be submitted. */
+interface ParkedAbort {
+  /** the Abort's own CID (on the admin SQ) */
+  cid: number;
+  sqid: number;
+  target: number;
+  dueNs: number;
+}
+
+/** Host reads and writes since power-on, added to the SMART / Health log's counters. */
+export class IoCounters {
+  readCommands = 0;
+  writeCommands = 0;
+  bytesRead = 0;
+  bytesWritten = 0;
+
+  read(bytes: number): void {
+    this.readCommands++;
+    this.bytesRead += bytes;
+  }
+
+  write(bytes: number): void {
+    this.writeCommands++;
+    this.bytesWritten += bytes;
+  }
+}
+
 /**
- * One NVMe controller (NVMe Base 2.0): its admin queues in shared memory, its command table, and its state.
- * Admin commands are fetched and executed one at a time in submission order (as many controllers process
- * the admin queue); a fetched command may wait for an injected delay or hang, and later commands stay in
- * the SQ meanwhile. Asynchronous Event Requests are the exception: they are parked until an event occurs
- * and do not hold up the queue.
+ * One NVMe controller (NVMe Base 2.0): its queues in shared memory, its command tables, and its state.
+ *
+ * Each SQ is served in submission order: a fetched command runs at once, unless an injected delay or hang
+ * holds it (it is then the SQ's `executing` command, and the commands behind it in that SQ wait; other SQs
+ * go on). The admin SQ is served first, then the I/O SQs round robin. Asynchronous Event Requests, and Abort
+ * commands whose target is not found yet, are parked: they complete later and do not hold up the queue.
  *
  * State is kept small for fleets of thousands: everything beyond the identity is allocated on first use
- * (feature values, firmware staging, namespace formats, sanitize status, error log).
+ * (feature values, firmware staging, namespace formats and blocks, sanitize status, error log).
  */
 export class NvmeController {
   readonly q: ControllerQueues;
@@ -82,6 +102,9 @@ export class NvmeController {
   private errLog: Uint8Array | null = null;
   /** lifetime error count (Error Information entries and SMART "Number of Error Information Log Entries") */
   errorCount = 0;
+  /** Sanitize Status GDE: no user data written since manufacture or the last successful sanitize */
+  gde = true;
+  readonly io = new IoCounters();
 
   // asynchronous events
   private aerCids: number[] = [];
@@ -89,10 +112,7 @@ export class NvmeController {
   /** event types reported and not yet cleared by reading their log page with RAE = 0 */
   private aerMasked = 0;
 
-  // execution
-  private current: Executing | null = null;
-  private readonly held: Held[] = [];
-  private readonly aborts: number[] = [];
+  private readonly parkedAborts: ParkedAbort[] = [];
   /** commands executed (including error completions) */
   executed = 0;
 
@@ -140,6 +160,33 @@ export class NvmeController {
     return this.q.dma(x.sqe.prp1, x.sqe.prp2, x.outLen, (host, at, n) => u8.set(buf.subarray(at, at + n), host));
   }
 
+  /** MPTR of a command with separate metadata: a dword-aligned contiguous buffer in host memory, or a status. */
+  private mptr(x: AdminContext, len: number): number {
+    const m = x.sqe.mptr;
+    if ((m & 3n) !== 0n) {
+      x.errLoc = 16;
+      return -St.INVALID_FIELD;
+    }
+    return this.region.inHost(m, len) ? Number(m) : -St.DATA_TRANSFER_ERROR;
+  }
+
+  /** Host-to-controller separate metadata (`len` bytes at MPTR), or a status. */
+  metaIn(x: AdminContext, len: number): Uint8Array | number {
+    const at = this.mptr(x, len);
+    if (at < 0) return -at;
+    if (metaScratch.byteLength < len) metaScratch = new Uint8Array(len);
+    metaScratch.set(this.region.u8.subarray(at, at + len));
+    return metaScratch.subarray(0, len);
+  }
+
+  /** Controller-to-host separate metadata to MPTR; a status. */
+  metaOut(x: AdminContext, bytes: Uint8Array): number {
+    const at = this.mptr(x, bytes.byteLength);
+    if (at < 0) return -at;
+    this.region.u8.set(bytes, at);
+    return St.SUCCESS;
+  }
+
   /** True when `nsid` names an active namespace. */
   nsActive(nsid: number): boolean {
     return nsid >= 1 && nsid <= this.namespaces;
@@ -153,34 +200,42 @@ export class NvmeController {
   // ------------------------------------------------------------------------------------------ execution
 
   /**
-   * Controller work up to `nowNs`: background operations, a delayed command that is due, completions held
-   * for room in the CQ, then new commands from the SQ until one must wait or the queue is empty.
+   * Controller work up to `nowNs`: background operations, Aborts whose wait ended, completions held for room
+   * in their CQ, then each SQ (admin first, then the I/O SQs round robin): a delayed command that is due, then
+   * new commands until one must wait, its CQ is full, or the SQ is empty.
    */
   service(nowNs: number): void {
     this.tick(nowNs);
-    if (!this.flushHeld()) return;
-    const c = this.current;
+    this.expireAborts(nowNs);
+    const q = this.q;
+    if (!q.enabled) return;
+    q.admin.cq.flush();
+    for (const cq of q.ioCqs) cq.flush();
+    this.serviceSq(q.admin, nowNs);
+    const io = q.ioSqs;
+    // by index: an SQ deleted meanwhile (by an admin command above) is no longer in the list
+    for (let i = 0; i < io.length; i++) this.serviceSq(io[i]!, nowNs);
+  }
+
+  private serviceSq(sq: ControllerSq, nowNs: number): void {
+    const cq = sq.cq;
+    if (cq.held.length > 0) return;
+    const c = sq.executing;
     if (c !== null) {
       if (c.dueNs > nowNs) return;
-      this.current = null;
-      this.run(c.sqe, nowNs);
-      if (!this.flushHeld()) return;
+      sq.executing = null;
+      this.run(sq, c.sqe, nowNs);
     }
-    const q = this.q;
     const f = this.faults;
-    while (q.hasCommand() && !q.cqFull()) {
-      const sqe = q.fetch();
-      const ai = this.aborts.indexOf(sqe.cid);
-      if (ai >= 0) {
-        this.aborts.splice(ai, 1);
-        this.complete(sqe, 0, 0, St.ABORT_REQUESTED);
-        continue;
-      }
-      if (f.active && (f.hangs(sqe.opcode) || f.delayNs() > 0)) {
-        this.current = { sqe, dueNs: f.hangs(sqe.opcode) ? Infinity : nowNs + f.delayNs() };
+    while (sq.executing === null && this.q.sqs[sq.qid] === sq && cq.held.length === 0 && sq.hasCommand() && !cq.full()) {
+      const sqe = sq.fetch();
+      if (this.abortedOnFetch(sq, sqe)) continue;
+      const op = sq.qid === 0 ? sqe.opcode : 0x100 | sqe.opcode;
+      if (f.active && (f.hangs(op) || f.delayNs() > 0)) {
+        sq.executing = { sqe, dueNs: f.hangs(op) ? Infinity : nowNs + f.delayNs() };
         return;
       }
-      this.run(sqe, nowNs);
+      this.run(sq, sqe, nowNs);
     }
   }
 
@@ -197,21 +252,29 @@ export class NvmeController {
 
   /** Next time (ns) this controller has timed work, or Infinity. */
   deadline(): number {
-    let d = this.current === null ? Infinity : this.current.dueNs;
+    let d = Infinity;
+    const q = this.q;
+    if (q.enabled) {
+      if (q.admin.executing !== null) d = q.admin.executing.dueNs;
+      for (const sq of q.ioSqs) if (sq.executing !== null) d = Math.min(d, sq.executing.dueNs);
+    }
+    for (const a of this.parkedAborts) d = Math.min(d, a.dueNs);
     if (this.san?.running) d = Math.min(d, this.san.endNs);
     if (this.vendor?.running) d = Math.min(d, this.vendor.endNs);
     return d;
   }
 
   /** Executes one fetched command (or its injected busy/error answer) and posts its completion. */
-  private run(sqe: Sqe, nowNs: number): void {
+  private run(sq: ControllerSq, sqe: Sqe, nowNs: number): void {
     const x = ctx;
     x.sqe = sqe;
+    x.sq = sq;
     x.nowNs = nowNs;
     x.outLen = 0;
     x.dw0 = 0;
     x.dw1 = 0;
     x.errLoc = 0xffff;
+    x.errLba = 0;
     this.executed++;
     let st: number;
     const f = this.faults;
@@ -230,19 +293,19 @@ export class NvmeController {
         }
       }
     }
-    this.complete(sqe, x.dw0, x.dw1, st, x.errLoc);
+    this.complete(sq, sqe, x.dw0, x.dw1, st, x.errLoc, x.errLba);
   }
 
-  /** Dispatch: opcode from the table, common field checks, the sanitize gate, then the handler. */
+  /** Dispatch: opcode from the SQ's table (admin or I/O), common field checks, the sanitize gate, the handler. */
   private execute(x: AdminContext): number {
     const sqe = x.sqe;
-    const cmd = this.commands.get(sqe.opcode);
+    const cmd = x.sq.qid === 0 ? this.commands.get(sqe.opcode) : this.commands.getIo(sqe.opcode);
     if (cmd === undefined) {
       x.errLoc = 0;
       return St.INVALID_OPCODE;
     }
     if (sqe.fuse !== 0 || sqe.psdt !== 0) {
-      x.errLoc = 1; // byte 1: FUSE / PSDT
+      x.errLoc = 1; // byte 1: FUSE / PSDT (no fused operations, no SGLs)
       return St.INVALID_FIELD;
     }
     this.tick(x.nowNs);
@@ -250,57 +313,145 @@ export class NvmeController {
     return cmd.handler(this, x);
   }
 
-  /** Posts a completion now, or holds it until the host frees a CQ slot. */
-  private complete(sqe: Sqe, dw0: number, dw1: number, status: number, errLoc = 0xffff): void {
-    if (!statusIsSuccess(status)) this.logError(sqe, status, errLoc);
-    if (this.held.length === 0 && !this.q.cqFull()) this.q.post(dw0, dw1, sqe.cid, status);
-    else this.held.push({ dw0, dw1, cid: sqe.cid, status });
+  /**
+   * Posts a completion on the SQ's CQ now, or holds it until the host frees a slot. A failed command gets an
+   * Error Information entry and, to say so, M (status bit 13, "more information in the Error Information
+   * log", NVMe Base 2.0 4.2.3) in its CQE, as Linux's NVMe target does.
+   */
+  complete(sq: ControllerSq, sqe: Sqe, dw0: number, dw1: number, status: number, errLoc = 0xffff, lba = 0): void {
+    if (!statusIsSuccess(status)) {
+      this.logError(sq, sqe, status & ~STATUS_MORE, errLoc, lba);
+      status |= STATUS_MORE;
+    }
+    sq.cq.complete(sq, dw0, dw1, sqe.cid, status);
   }
 
-  private flushHeld(): boolean {
-    while (this.held.length > 0) {
-      if (this.q.cqFull()) return false;
-      const h = this.held.shift()!;
-      this.q.post(h.dw0, h.dw1, h.cid, h.status);
+  // --------------------------------------------------------------------------------------------- abort
+
+  /**
+   * Aborts command `cid` of SQ `sq` if the controller holds it: the command an SQ is executing (injected
+   * delay or hang), a parked admin command (AER, waiting Abort), both completed with Command Abort Requested
+   * now ('aborted'); or one still queued in the SQ, completed so when fetched ('marked'). 'absent': already
+   * completed, or not submitted yet.
+   */
+  abortTarget(sq: ControllerSq, cid: number): 'aborted' | 'marked' | 'absent' {
+    const c = sq.executing;
+    if (c !== null && c.sqe.cid === cid) {
+      sq.executing = null;
+      this.complete(sq, c.sqe, 0, 0, St.ABORT_REQUESTED);
+      return 'aborted';
     }
-    return true;
+    if (sq.qid === 0) {
+      const ai = this.aerCids.indexOf(cid);
+      if (ai >= 0) {
+        this.aerCids.splice(ai, 1);
+        this.complete(sq, parkedSqe(cid, 0x0c), 0, 0, St.ABORT_REQUESTED);
+        return 'aborted';
+      }
+      const pi = this.parkedAborts.findIndex((a) => a.cid === cid);
+      if (pi >= 0) {
+        this.parkedAborts.splice(pi, 1);
+        this.complete(sq, parkedSqe(cid, 0x08), 0, 0, St.ABORT_REQUESTED);
+        return 'aborted';
+      }
+    }
+    const n = sq.pending();
+    for (let i = 0; i < n; i++) {
+      if (sq.peekCid(i) === cid) {
+        sq.aborts.push(cid);
+        return 'marked';
+      }
+    }
+    return 'absent';
   }
 
   /**
-   * Aborts command `cid` as an Abort command would: the command being executed, a parked AER, or one still
-   * in the SQ (completed with Command Abort Requested when fetched). Returns false if the controller does
-   * not hold it (already completed).
+   * The host driver's cancel of command (`sqid`, `cid`), as an Abort command would do it (one piece of code
+   * serves both). Returns false if the controller does not hold it.
    */
-  abort(cid: number, nowNs: number): boolean {
-    const c = this.current;
-    if (c !== null && c.sqe.cid === cid) {
-      this.current = null;
-      this.complete(c.sqe, 0, 0, St.ABORT_REQUESTED);
-      this.service(nowNs);
-      return true;
-    }
-    const ai = this.aerCids.indexOf(cid);
-    if (ai >= 0) {
-      this.aerCids.splice(ai, 1);
-      const sqe = emptySqe();
-      sqe.cid = cid;
-      sqe.opcode = 0x0c;
-      this.complete(sqe, 0, 0, St.ABORT_REQUESTED);
-      return true;
-    }
-    const n = this.q.sqPending();
-    for (let i = 0; i < n; i++) {
-      if (this.q.peekCid(i) === cid) {
-        this.aborts.push(cid);
-        return true;
-      }
-    }
-    return false;
+  abort(sqid: number, cid: number, nowNs: number): boolean {
+    const sq = this.q.enabled ? this.q.sqs[sqid] : undefined;
+    if (sq === undefined) return false;
+    const r = this.abortTarget(sq, cid);
+    if (r === 'aborted') this.service(nowNs);
+    return r !== 'absent';
   }
 
-  /** True while a fetched command waits for its injected delay (or hangs). */
+  /**
+   * 08h Abort (NVMe Base 2.0 5.1). CDW10: SQID 15:0, CID 31:16. CQE DW0 bit 0: 0 = the command was aborted,
+   * 1 = not. A command the controller holds is aborted at once; one not found may still be on its way (the
+   * host can place it before ringing the doorbell), so the Abort waits ABORT_WAIT_NS for it, then completes
+   * "not aborted". At most ABORT_LIMIT Aborts may be outstanding at once (Identify ACL, 0's based): the next
+   * gets Abort Command Limit Exceeded. An SQID with no queue is Invalid Field (as QEMU answers).
+   */
+  abortCommand(x: AdminContext): number {
+    if (this.parkedAborts.length >= ABORT_LIMIT) return St.ABORT_COMMAND_LIMIT_EXCEEDED;
+    const sqid = x.sqe.cdw10 & 0xffff;
+    const target = x.sqe.cdw10 >>> 16;
+    const sq = this.q.sqs[sqid];
+    if (sq === undefined) {
+      x.errLoc = 40;
+      return St.INVALID_FIELD;
+    }
+    if (this.abortTarget(sq, target) !== 'absent') {
+      x.dw0 = 0;
+      return St.SUCCESS;
+    }
+    this.parkedAborts.push({ cid: x.sqe.cid, sqid, target, dueNs: x.nowNs + ABORT_WAIT_NS });
+    return ADMIN_PARKED;
+  }
+
+  /** On fetch: a command an Abort marked, or one a waiting Abort names, completes Command Abort Requested. */
+  private abortedOnFetch(sq: ControllerSq, sqe: Sqe): boolean {
+    const mi = sq.aborts.indexOf(sqe.cid);
+    if (mi >= 0) {
+      sq.aborts.splice(mi, 1);
+      this.complete(sq, sqe, 0, 0, St.ABORT_REQUESTED);
+      return true;
+    }
+    if (this.parkedAborts.length === 0) return false;
+    const pi = this.parkedAborts.findIndex((a) => a.sqid === sq.qid && a.target === sqe.cid);
+    if (pi < 0) return false;
+    const a = this.parkedAborts.splice(pi, 1)[0]!;
+    this.complete(sq, sqe, 0, 0, St.ABORT_REQUESTED);
+    this.complete(this.q.admin, parkedSqe(a.cid, 0x08), 0, 0, St.SUCCESS); // DW0 0: aborted
+    return true;
+  }
+
+  /** Waiting Aborts whose time is up complete "not aborted" (DW0 bit 0 = 1). */
+  private expireAborts(nowNs: number): void {
+    for (let i = 0; i < this.parkedAborts.length;) {
+      const a = this.parkedAborts[i]!;
+      if (a.dueNs > nowNs || !this.q.enabled) {
+        i++;
+        continue;
+      }
+      this.parkedAborts.splice(i, 1);
+      this.complete(this.q.admin, parkedSqe(a.cid, 0x08), 1, 0, St.SUCCESS);
+    }
+  }
+
+  /** Waiting Aborts that name SQ `sqid` give up (the SQ is being deleted): "not aborted". */
+  releaseAborts(sqid: number): void {
+    for (let i = 0; i < this.parkedAborts.length;) {
+      const a = this.parkedAborts[i]!;
+      if (a.sqid !== sqid) {
+        i++;
+        continue;
+      }
+      this.parkedAborts.splice(i, 1);
+      this.complete(this.q.admin, parkedSqe(a.cid, 0x08), 1, 0, St.SUCCESS);
+    }
+  }
+
+  /** True while a fetched admin command waits for its injected delay (or hangs). */
   get busy(): boolean {
-    return this.current !== null;
+    return this.q.enabled && this.q.admin.executing !== null;
+  }
+
+  /** Abort commands waiting for their target. */
+  get parkedAbortCount(): number {
+    return this.parkedAborts.length;
   }
 
   // ------------------------------------------------------------------------------- asynchronous events
@@ -331,6 +482,7 @@ export class NvmeController {
   }
 
   private deliverEvents(): void {
+    if (!this.q.enabled) return;
     for (let i = 0; i < this.aerEvents.length && this.aerCids.length > 0;) {
       const ev = this.aerEvents[i]!;
       const bit = 1 << (ev & 7);
@@ -340,10 +492,7 @@ export class NvmeController {
       }
       this.aerEvents.splice(i, 1);
       this.aerMasked |= bit;
-      const sqe = emptySqe();
-      sqe.cid = this.aerCids.shift()!;
-      sqe.opcode = 0x0c;
-      this.complete(sqe, ev, 0, St.SUCCESS);
+      this.complete(this.q.admin, parkedSqe(this.aerCids.shift()!, 0x0c), ev, 0, St.SUCCESS);
     }
   }
 
@@ -355,17 +504,18 @@ export class NvmeController {
   // ---------------------------------------------------------------------------------------- error log
 
   /** Records an Error Information entry (LID 01h, NVMe Base 2.0 5.16.1.2), newest first. */
-  private logError(sqe: Sqe, status: number, errLoc: number): void {
+  private logError(sq: ControllerSq, sqe: Sqe, status: number, errLoc: number, lba: number): void {
     this.errorCount++;
     const log = (this.errLog ??= new Uint8Array(ERROR_LOG_ENTRIES * ERROR_ENTRY_BYTES));
     log.copyWithin(ERROR_ENTRY_BYTES, 0, (ERROR_LOG_ENTRIES - 1) * ERROR_ENTRY_BYTES);
     log.fill(0, 0, ERROR_ENTRY_BYTES);
     const v = new DataView(log.buffer, 0, ERROR_ENTRY_BYTES);
     v.setBigUint64(0, BigInt(this.errorCount), true);
-    v.setUint16(8, 0, true); // SQID: admin
+    v.setUint16(8, sq.qid, true);
     v.setUint16(10, sqe.cid, true);
-    v.setUint16(12, ((status & 0x7fff) << 1) | this.q.phase, true); // status field with the phase at posting
+    v.setUint16(12, ((status & 0x7fff) << 1) | sq.cq.phase, true); // status field with the phase at posting
     v.setUint16(14, errLoc, true);
+    v.setBigUint64(16, BigInt(lba), true); // LBA: the first block the error concerns (I/O commands)
     v.setUint32(24, sqe.nsid, true);
   }
 
@@ -379,19 +529,26 @@ export class NvmeController {
   /**
    * A Controller Level Reset (CC.EN 1 -> 0 -> 1). `kind` says which reset caused it: 'controller' (a plain
    * controller reset or FLR), 'conventional' (PCIe conventional reset), 'subsystem' (NVM Subsystem Reset);
-   * a pending firmware activation happens only if it asked for that kind of reset or less. Queues are
-   * deleted and re-created by the host; parked AERs and held completions are dropped; features return to
-   * their saved or default values. The caller (the host side) must have nothing outstanding.
+   * a pending firmware activation happens only if it asked for that kind of reset or less. Every queue is
+   * deleted (the host re-creates the admin pair at once and its I/O queues if it wants them); parked AERs and
+   * Aborts and held completions are dropped; features return to their saved or default values. The caller
+   * (the host side) must have nothing outstanding.
    */
   reset(kind: 'controller' | 'conventional' | 'subsystem'): void {
     this.q.disable();
-    this.current = null;
-    this.held.length = 0;
-    this.aborts.length = 0;
+    this.parkedAborts.length = 0;
     this.aerCids.length = 0;
     this.aerEvents.length = 0;
     this.aerMasked = 0;
     this.fw?.onReset(kind);
     this.feat?.onReset();
   }
+}
+
+/** The SQE of a parked admin command when it completes: only its CID and opcode matter. */
+function parkedSqe(cid: number, opcode: number): Sqe {
+  const sqe = emptySqe();
+  sqe.cid = cid;
+  sqe.opcode = opcode;
+  return sqe;
 }

@@ -1,5 +1,5 @@
 import type { AdminContext } from './commands.js';
-import { AerType, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K } from './constants.js';
+import { AerType, INTERRUPT_VECTORS, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K } from './constants.js';
 import type { NvmeController } from './controller.js';
 import type { Sqe } from './sqe.js';
 import { St } from './status.js';
@@ -9,14 +9,18 @@ import { St } from './status.js';
  * current and (if saveable) a saved value; Get Features SEL picks current (000b), default (001b), saved
  * (010b: the default when nothing was saved) or the capabilities (011b: bit 0 saveable, 1 namespace
  * specific, 2 changeable). Set Features SV = 1 also saves. Identify ONCS bit 4 advertises SEL/SV.
+ * Every feature an I/O controller must support (Base 2.0 Figure 317, "M" for I/O controllers) is here.
  */
 export const Fid = {
   ARBITRATION: 0x01,
   POWER_MANAGEMENT: 0x02,
   TEMPERATURE_THRESHOLD: 0x04,
+  ERROR_RECOVERY: 0x05,
   VOLATILE_WRITE_CACHE: 0x06,
   NUMBER_OF_QUEUES: 0x07,
   INTERRUPT_COALESCING: 0x08,
+  INTERRUPT_VECTOR_CONFIG: 0x09,
+  WRITE_ATOMICITY_NORMAL: 0x0a,
   ASYNC_EVENT_CONFIG: 0x0b,
 } as const;
 
@@ -27,20 +31,27 @@ export interface FeatureDef {
   name: string;
   saveable: boolean;
   changeable: boolean;
+  /** the value is per namespace: the NSID names one (Set: FFFFFFFFh = every namespace) */
+  nsSpecific: boolean;
   /** may be set while a sanitize operation is in progress */
   duringSanitize: boolean;
 }
 
-/** The features this controller implements; none is namespace specific. Anything else: Invalid Field. */
+/** The features this controller implements. Anything else: Invalid Field. */
 export const FEATURES: readonly FeatureDef[] = [
-  { fid: Fid.ARBITRATION, name: 'Arbitration', saveable: true, changeable: true, duringSanitize: false },
-  { fid: Fid.POWER_MANAGEMENT, name: 'Power Management', saveable: true, changeable: true, duringSanitize: false },
-  { fid: Fid.TEMPERATURE_THRESHOLD, name: 'Temperature Threshold', saveable: true, changeable: true, duringSanitize: true },
-  { fid: Fid.VOLATILE_WRITE_CACHE, name: 'Volatile Write Cache', saveable: true, changeable: true, duringSanitize: false },
+  { fid: Fid.ARBITRATION, name: 'Arbitration', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
+  { fid: Fid.POWER_MANAGEMENT, name: 'Power Management', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
+  { fid: Fid.TEMPERATURE_THRESHOLD, name: 'Temperature Threshold', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true },
+  // per namespace, as nvme-cli (--nsid required) and QEMU treat it
+  { fid: Fid.ERROR_RECOVERY, name: 'Error Recovery', saveable: true, changeable: true, nsSpecific: true, duringSanitize: false },
+  { fid: Fid.VOLATILE_WRITE_CACHE, name: 'Volatile Write Cache', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
   // allocated once per controller reset: never saveable
-  { fid: Fid.NUMBER_OF_QUEUES, name: 'Number of Queues', saveable: false, changeable: true, duringSanitize: false },
-  { fid: Fid.INTERRUPT_COALESCING, name: 'Interrupt Coalescing', saveable: true, changeable: true, duringSanitize: true },
-  { fid: Fid.ASYNC_EVENT_CONFIG, name: 'Asynchronous Event Configuration', saveable: true, changeable: true, duringSanitize: true },
+  { fid: Fid.NUMBER_OF_QUEUES, name: 'Number of Queues', saveable: false, changeable: true, nsSpecific: false, duringSanitize: false },
+  { fid: Fid.INTERRUPT_COALESCING, name: 'Interrupt Coalescing', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true },
+  // interrupt resources belong to one controller reset, like the queues: not saveable
+  { fid: Fid.INTERRUPT_VECTOR_CONFIG, name: 'Interrupt Vector Configuration', saveable: false, changeable: true, nsSpecific: false, duringSanitize: true },
+  { fid: Fid.WRITE_ATOMICITY_NORMAL, name: 'Write Atomicity Normal', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
+  { fid: Fid.ASYNC_EVENT_CONFIG, name: 'Asynchronous Event Configuration', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true },
 ];
 
 const byFid = new Map(FEATURES.map((f) => [f.fid, f]));
@@ -55,8 +66,9 @@ const Slot = {
   NQ: 9,
   IC: 10,
   AEC: 11,
+  WAN: 12,
 } as const;
-const SLOTS = 12;
+const SLOTS = 13;
 /** Temperature sensors reported in SMART (Temperature Sensor 1 and 2) besides the composite. */
 export const TEMP_SENSORS = 2;
 
@@ -76,6 +88,20 @@ function defaultOf(slot: number): number {
   return 0;
 }
 
+/** Error Recovery (05h) CDW11: TLER 15:0 (100 ms units, 0 = no limit), DULBE 16. */
+const ERR_TLER_MASK = 0xffff;
+const ERR_DULBE = 1 << 16;
+/** Interrupt Vector Configuration (09h) CDW11 / DW0: IV 15:0, CD 16 (coalescing disable). */
+const IVC_CD = 1 << 16;
+/** Write Atomicity Normal (0Ah) CDW11: DN 0 (AWUN/NAWUN not required, only AWUPF honoured). */
+const WAN_DN = 1;
+
+/**
+ * CD of vector `iv` by default: the admin completion queue's vector (0) never coalesces (NVMe Base 2.0
+ * 5.27.1.8: coalescing does not apply to the admin CQ), so it reads CD = 1; I/O vectors start with 0.
+ */
+const defaultCd = (iv: number): number => (iv === 0 ? 1 : 0);
+
 /** Feature values of one controller, created on the first Set Features. */
 export class FeatureValues {
   readonly cur = new Uint32Array(SLOTS);
@@ -83,20 +109,32 @@ export class FeatureValues {
   savedMask = 0;
   /** Number of Queues allocated since the last reset (later Sets answer the same allocation) */
   queuesAllocated = false;
+  /** Error Recovery per namespace (index NSID - 1): current, saved, and which are saved */
+  readonly errCur: Uint32Array;
+  readonly errSaved: Uint32Array;
+  readonly errSavedSet: Uint8Array;
+  /** Interrupt Vector Configuration: CD per vector */
+  readonly ivCd = new Uint8Array(INTERRUPT_VECTORS);
 
-  constructor() {
+  constructor(namespaces: number) {
     for (let i = 0; i < SLOTS; i++) this.cur[i] = defaultOf(i);
+    this.errCur = new Uint32Array(namespaces);
+    this.errSaved = new Uint32Array(namespaces);
+    this.errSavedSet = new Uint8Array(namespaces);
+    for (let iv = 0; iv < INTERRUPT_VECTORS; iv++) this.ivCd[iv] = defaultCd(iv);
   }
 
   /** Controller Level Reset: saved values, else defaults. */
   onReset(): void {
     for (let i = 0; i < SLOTS; i++) this.cur[i] = (this.savedMask & (1 << i)) !== 0 ? this.saved[i]! : defaultOf(i);
+    for (let n = 0; n < this.errCur.length; n++) this.errCur[n] = this.errSavedSet[n] === 1 ? this.errSaved[n]! : 0;
+    for (let iv = 0; iv < INTERRUPT_VECTORS; iv++) this.ivCd[iv] = defaultCd(iv);
     this.queuesAllocated = false;
   }
 }
 
 function values(c: NvmeController): FeatureValues {
-  return (c.feat ??= new FeatureValues());
+  return (c.feat ??= new FeatureValues(c.namespaces));
 }
 
 /** Current value of a slot without allocating state. */
@@ -130,10 +168,21 @@ export function temperatureWarning(c: NvmeController): boolean {
 /** Asynchronous Event Configuration value in effect. */
 export const asyncEventConfig = (c: NvmeController): number => current(c, Slot.AEC);
 
+/** Volatile Write Cache enabled (feature 06h WCE)? */
+export const writeCacheEnabled = (c: NvmeController): boolean => (current(c, Slot.VWC) & 1) === 1;
+
+/** Number of Queues in effect: NSQA 15:0, NCQA 31:16 (0's based). */
+export const queuesAllocated = (c: NvmeController): number => current(c, Slot.NQ);
+
 // -------------------------------------------------------------------------------------------- commands
 
-/** Common checks; returns the feature or a status. */
-function lookup(c: NvmeController, x: AdminContext): FeatureDef | number {
+/**
+ * Common checks; returns the feature or a status. NSID rules: a controller-wide feature takes 0 or
+ * FFFFFFFFh (any other valid NSID: Feature Not Namespace Specific); a namespace-specific one takes an active
+ * namespace, or FFFFFFFFh in a Set (every namespace). 0, FFFFFFFFh in a Get, or an NSID above NN is Invalid
+ * Namespace or Format; a valid but inactive NSID is Invalid Field (as QEMU answers both).
+ */
+function lookup(c: NvmeController, x: AdminContext, forSet: boolean): FeatureDef | number {
   const fid = x.sqe.cdw10 & 0xff;
   const f = byFid.get(fid);
   if (f === undefined) {
@@ -141,9 +190,21 @@ function lookup(c: NvmeController, x: AdminContext): FeatureDef | number {
     return St.INVALID_FIELD;
   }
   const nsid = x.sqe.nsid;
-  if (nsid !== 0 && nsid !== 0xffffffff) {
+  if (!f.nsSpecific) {
+    if (nsid !== 0 && nsid !== 0xffffffff) {
+      x.errLoc = 4;
+      return c.nsValid(nsid) ? St.FEATURE_NOT_NS_SPECIFIC : St.INVALID_NAMESPACE;
+    }
+    return f;
+  }
+  if (nsid === 0xffffffff && forSet) return f;
+  if (!c.nsValid(nsid)) {
     x.errLoc = 4;
-    return c.nsValid(nsid) ? St.FEATURE_NOT_NS_SPECIFIC : St.INVALID_NAMESPACE;
+    return St.INVALID_NAMESPACE;
+  }
+  if (!c.nsActive(nsid)) {
+    x.errLoc = 4;
+    return St.INVALID_FIELD;
   }
   return f;
 }
@@ -169,13 +230,32 @@ function slotOf(fid: number): number {
     case Fid.VOLATILE_WRITE_CACHE: return Slot.VWC;
     case Fid.NUMBER_OF_QUEUES: return Slot.NQ;
     case Fid.INTERRUPT_COALESCING: return Slot.IC;
+    case Fid.WRITE_ATOMICITY_NORMAL: return Slot.WAN;
     default: return Slot.AEC;
   }
 }
 
+/** Error Recovery of namespace `nsid` for a SEL (current, default 0, saved). */
+function errorRecovery(c: NvmeController, nsid: number, sel: number): number {
+  const fv = c.feat;
+  if (sel === Sel.DEFAULT || fv === null) return 0;
+  if (sel === Sel.SAVED) return fv.errSavedSet[nsid - 1] === 1 ? fv.errSaved[nsid - 1]! : 0;
+  return fv.errCur[nsid - 1]!;
+}
+
+/** Interrupt Vector Configuration: IV must name one of the controller's vectors. */
+function vectorOf(x: AdminContext): number {
+  const iv = x.sqe.cdw11 & 0xffff;
+  if (iv >= INTERRUPT_VECTORS) {
+    x.errLoc = 44;
+    return -1;
+  }
+  return iv;
+}
+
 /** 0Ah Get Features. CDW10: FID 7:0, SEL 10:8. CQE DW0: the value (or capabilities for SEL 011b). */
 export function getFeatures(c: NvmeController, x: AdminContext): number {
-  const f = lookup(c, x);
+  const f = lookup(c, x, false);
   if (typeof f === 'number') return f;
   const sel = (x.sqe.cdw10 >>> 8) & 7;
   if (sel > Sel.SUPPORTED_CAPABILITIES) {
@@ -183,10 +263,22 @@ export function getFeatures(c: NvmeController, x: AdminContext): number {
     return St.INVALID_FIELD;
   }
   if (sel === Sel.SUPPORTED_CAPABILITIES) {
-    x.dw0 = (f.saveable ? 1 : 0) | (f.changeable ? 4 : 0); // bit 1 (namespace specific) is 0 for all
+    x.dw0 = (f.saveable ? 1 : 0) | (f.nsSpecific ? 2 : 0) | (f.changeable ? 4 : 0);
     return St.SUCCESS;
   }
   const cdw11 = x.sqe.cdw11;
+  if (f.fid === Fid.ERROR_RECOVERY) {
+    x.dw0 = errorRecovery(c, x.sqe.nsid, sel);
+    return St.SUCCESS;
+  }
+  if (f.fid === Fid.INTERRUPT_VECTOR_CONFIG) {
+    // not saveable: SEL saved answers the default (5.15.1)
+    const iv = vectorOf(x);
+    if (iv < 0) return St.INVALID_FIELD;
+    const cd = sel === Sel.CURRENT && c.feat !== null ? c.feat.ivCd[iv]! : defaultCd(iv);
+    x.dw0 = iv | (cd === 1 ? IVC_CD : 0);
+    return St.SUCCESS;
+  }
   let slot: number;
   if (f.fid === Fid.TEMPERATURE_THRESHOLD) {
     const s = tempSlots(cdw11, false);
@@ -209,7 +301,7 @@ export function getFeatures(c: NvmeController, x: AdminContext): number {
 
 /** 09h Set Features. CDW10: FID 7:0, SV 31. CDW11: the value. */
 export function setFeatures(c: NvmeController, x: AdminContext): number {
-  const f = lookup(c, x);
+  const f = lookup(c, x, true);
   if (typeof f === 'number') return f;
   const sv = (x.sqe.cdw10 >>> 31) !== 0;
   if (sv && !f.saveable) {
@@ -268,6 +360,38 @@ export function setFeatures(c: NvmeController, x: AdminContext): number {
     case Fid.INTERRUPT_COALESCING:
       value = cdw11 & 0xffff; // THR 7:0, TIME 15:8
       slots = [Slot.IC];
+      break;
+    case Fid.ERROR_RECOVERY: {
+      // DULBE needs Identify Namespace NSFEAT bit 2 (deallocated/unwritten block errors), which is 0 here
+      if ((cdw11 & ERR_DULBE) !== 0) {
+        x.errLoc = 46; // CDW11 byte 2, bit 0
+        return St.INVALID_FIELD;
+      }
+      const fv = values(c);
+      const nsid = x.sqe.nsid;
+      for (let n = nsid === 0xffffffff ? 1 : nsid; n <= (nsid === 0xffffffff ? c.namespaces : nsid); n++) {
+        fv.errCur[n - 1] = cdw11 & ERR_TLER_MASK;
+        if (sv) {
+          fv.errSaved[n - 1] = cdw11 & ERR_TLER_MASK;
+          fv.errSavedSet[n - 1] = 1;
+        }
+      }
+      return St.SUCCESS;
+    }
+    case Fid.INTERRUPT_VECTOR_CONFIG: {
+      const iv = vectorOf(x);
+      if (iv < 0) return St.INVALID_FIELD;
+      const cd = (cdw11 & IVC_CD) !== 0 ? 1 : 0;
+      if (iv === 0 && cd === 0) {
+        x.errLoc = 46; // coalescing cannot be enabled on the admin CQ's vector
+        return St.INVALID_FIELD;
+      }
+      values(c).ivCd[iv] = cd;
+      return St.SUCCESS;
+    }
+    case Fid.WRITE_ATOMICITY_NORMAL:
+      value = cdw11 & WAN_DN;
+      slots = [Slot.WAN];
       break;
     default: // ASYNC_EVENT_CONFIG
       if ((cdw11 & ~AEC_SUPPORTED) !== 0) {

@@ -1,5 +1,6 @@
 import type { AdminContext } from './commands.js';
 import type { NvmeController } from './controller.js';
+import { NamespaceStore, type SanitizedMedia } from './namespace-store.js';
 import { St } from './status.js';
 
 /** LBA formats of every namespace (Identify Namespace LBAF0..3): metadata bytes, log2 LBA size, relative performance. */
@@ -16,8 +17,14 @@ export const LBA_FORMATS: readonly LbaFormat[] = [
   { ms: 8, lbads: 12, rp: 1 },
 ];
 
-/** Identify Controller SANICAP: crypto erase (0), block erase (1), overwrite (2). */
-export const SANICAP = 0x7;
+/**
+ * Identify Controller SANICAP (offset 328): crypto erase (0), block erase (1), overwrite (2); NDI (29) 0, the
+ * No-Deallocate After Sanitize bit is honoured; NODMMAS (31:30) 01b, the media is not additionally modified
+ * after a sanitize operation completes successfully (00b is for controllers of revision 1.3 or earlier; this
+ * one reports 2.0). So the Sanitize Status log says 001b (completed) the moment the operation ends, and blocks
+ * a no-deallocate sanitize kept allocated read the same ever after.
+ */
+export const SANICAP = 0x7 | (0b01 << 30);
 
 export const SanAct = { EXIT_FAILURE_MODE: 1, BLOCK_ERASE: 2, OVERWRITE: 3, CRYPTO_ERASE: 4 } as const;
 
@@ -33,18 +40,24 @@ export const SANITIZE_NS = {
 
 export const SANITIZE_LOG_BYTES = 512;
 
+/**
+ * Blocks a namespace may hold allocated at once (NCAP, thin provisioning), as bytes of user data: what the
+ * emulator is willing to keep in memory per namespace. NSZE stays the full size.
+ */
+export const NS_CAPACITY_BYTES = 64 * 1024 * 1024;
+
 // ------------------------------------------------------------------------------------- namespace formats
 
-const ERASED = 1 << 9;
-
 /**
- * Per-namespace format, allocated on the first Format NVM or sanitize (until then every namespace has
- * format 0 and its factory data). Packed per namespace: LBAF 3:0, MSET 4, PI 7:5, PIL 8, user data erased 9.
+ * Per-namespace format and blocks, allocated on first use (until then every namespace has format 0 and no
+ * allocated block). Format packed per namespace: LBAF 3:0, MSET 4, PI 7:5, PIL 8.
  */
 export class NamespaceFormats {
   readonly packed: Uint16Array;
+  readonly stores: (NamespaceStore | undefined)[];
   constructor(namespaces: number) {
     this.packed = new Uint16Array(namespaces);
+    this.stores = new Array<NamespaceStore | undefined>(namespaces);
   }
 }
 
@@ -53,30 +66,47 @@ export interface NsFormat {
   mset: number;
   pi: number;
   pil: number;
-  erased: boolean;
 }
 
 export function nsFormatOf(c: NvmeController, nsid: number): NsFormat {
   const p = c.formats?.packed[nsid - 1] ?? 0;
-  return { lbaf: p & 0xf, mset: (p >> 4) & 1, pi: (p >> 5) & 7, pil: (p >> 8) & 1, erased: (p & ERASED) !== 0 };
+  return { lbaf: p & 0xf, mset: (p >> 4) & 1, pi: (p >> 5) & 7, pil: (p >> 8) & 1 };
 }
 
-/** NUSE: a deterministic share of the namespace holds factory data until a format or sanitize erases it. */
-export function nsUsage(c: NvmeController, nsid: number, nsze: bigint): bigint {
-  if (nsFormatOf(c, nsid).erased) return 0n;
-  const pct = 10 + ((c.seed + nsid * 7) % 60);
-  return (nsze * BigInt(pct)) / 100n;
+/** NSZE of an active namespace in its current LBA format. */
+export function nsSize(c: NvmeController, nsid: number): number {
+  return Math.floor(c.nsBytes / 2 ** LBA_FORMATS[nsFormatOf(c, nsid).lbaf]!.lbads);
+}
+
+/** NCAP: at most NS_CAPACITY_BYTES of blocks allocated at a time. */
+export function nsCapacity(c: NvmeController, nsid: number): number {
+  return Math.min(nsSize(c, nsid), Math.floor(NS_CAPACITY_BYTES / 2 ** LBA_FORMATS[nsFormatOf(c, nsid).lbaf]!.lbads));
+}
+
+/** NUSE: blocks allocated now. */
+export function nsUsage(c: NvmeController, nsid: number): number {
+  return c.formats?.stores[nsid - 1]?.used ?? 0;
 }
 
 function formats(c: NvmeController): NamespaceFormats {
   return (c.formats ??= new NamespaceFormats(c.namespaces));
 }
 
-/** Sanitize or purge: every namespace loses its user data (formats unchanged). */
+/** The blocks of active namespace `nsid`, in its current format. */
+export function nsStore(c: NvmeController, nsid: number): NamespaceStore {
+  const f = formats(c);
+  let s = f.stores[nsid - 1];
+  if (s === undefined) {
+    const lbaf = LBA_FORMATS[nsFormatOf(c, nsid).lbaf]!;
+    s = new NamespaceStore(2 ** lbaf.lbads, lbaf.ms);
+    f.stores[nsid - 1] = s;
+  }
+  return s;
+}
+
+/** Sanitize or purge with deallocation: every namespace loses its user data (formats unchanged). */
 export function eraseAllNamespaces(c: NvmeController): void {
-  if (c.namespaces === 0) return;
-  const t = formats(c).packed;
-  for (let i = 0; i < t.length; i++) t[i]! |= ERASED;
+  c.formats?.stores.fill(undefined);
 }
 
 /**
@@ -108,10 +138,16 @@ export function formatNvm(c: NvmeController, x: AdminContext): number {
     x.errLoc = 40;
     return St.INVALID_FORMAT;
   }
-  const packed = lbaf | (mset << 4) | (pi << 5) | (pil << 8) | ERASED;
-  const table = formats(c).packed;
-  if (nsid === 0xffffffff) table.fill(packed);
-  else table[nsid - 1] = packed;
+  // every block of a formatted namespace is deallocated (its store starts over in the new format)
+  const packed = lbaf | (mset << 4) | (pi << 5) | (pil << 8);
+  const t = formats(c);
+  if (nsid === 0xffffffff) {
+    t.packed.fill(packed);
+    t.stores.fill(undefined);
+  } else {
+    t.packed[nsid - 1] = packed;
+    t.stores[nsid - 1] = undefined;
+  }
   return St.SUCCESS;
 }
 
@@ -120,21 +156,16 @@ export function formatNvm(c: NvmeController, x: AdminContext): number {
 /** Sanitize status (log 81h), allocated on the first Sanitize command. Progress is a function of time. */
 export class SanitizeState {
   status: number = SanStatus.NEVER;
-  /** Global Data Erased */
-  gde = false;
   passesDone = 0;
   scdw10 = 0;
   running = false;
   startNs = 0;
   endNs = 0;
   private passes = 0;
-  private deallocate = true;
+  /** null: deallocate every block (NDAS = 0); else what stays in the blocks that remain allocated */
+  private media: SanitizedMedia | null = null;
 
-  constructor(namespaces: number) {
-    this.gde = namespaces === 0;
-  }
-
-  start(cdw10: number, nowNs: number, durationNs: number, passes: number, deallocate: boolean): void {
+  start(cdw10: number, nowNs: number, durationNs: number, passes: number, media: SanitizedMedia | null): void {
     this.scdw10 = cdw10 >>> 0;
     this.status = SanStatus.IN_PROGRESS;
     this.running = true;
@@ -142,7 +173,7 @@ export class SanitizeState {
     this.endNs = nowNs + durationNs;
     this.passes = passes;
     this.passesDone = 0;
-    this.deallocate = deallocate;
+    this.media = media;
   }
 
   /** SPROG: fraction done, numerator over 65536; FFFFh when no sanitize is in progress. */
@@ -158,13 +189,18 @@ export class SanitizeState {
     return Math.min(this.passes, Math.floor(((nowNs - this.startNs) / (this.endNs - this.startNs)) * this.passes));
   }
 
-  /** The operation ends: every namespace's user data is gone. */
+  /**
+   * The operation ends: every namespace's user data is gone. Deallocating (NDAS = 0), every block reads as
+   * deallocated; otherwise the allocated blocks keep what the operation wrote. Nothing changes afterwards
+   * (SANICAP.NODMMAS = 01b), so the status is Completed (001b) at once.
+   */
   finish(c: NvmeController): void {
     this.running = false;
     this.status = SanStatus.COMPLETED;
     this.passesDone = this.passes;
-    this.gde = true;
-    if (this.deallocate) eraseAllNamespaces(c);
+    c.gde = true;
+    if (this.media === null) eraseAllNamespaces(c);
+    else for (const s of c.formats?.stores ?? []) s?.sanitizeInPlace(this.media);
   }
 }
 
@@ -180,6 +216,9 @@ export function sanitizeDurationNs(action: number, passes: number): number {
  * EMVS 10; CDW11 OVRPAT. The command completes once the operation has started; it runs in the background
  * and log 81h reports its progress. While it runs, only the commands the table allows execute (others get
  * Sanitize In Progress). A sanitize never fails here, so Exit Failure Mode (001b) is a successful no-op.
+ * With NDAS = 1 the blocks that are allocated stay so, holding: the overwrite pattern of the last pass
+ * (OVRPAT, inverted when OIPBP is set and the pass count is even), all ones after a block erase (erased
+ * flash), or unreadable bytes after a crypto erase.
  */
 export function sanitize(c: NvmeController, x: AdminContext): number {
   const cdw10 = x.sqe.cdw10;
@@ -198,17 +237,23 @@ export function sanitize(c: NvmeController, x: AdminContext): number {
   const owpass = (cdw10 >>> 4) & 0xf;
   const passes = action === SanAct.OVERWRITE ? (owpass === 0 ? 16 : owpass) : 0;
   const ndas = (cdw10 >>> 9) & 1;
-  const s = (c.san ??= new SanitizeState(c.namespaces));
-  s.start(cdw10, x.nowNs, sanitizeDurationNs(action, passes), passes, ndas === 0);
+  const oipbp = (cdw10 >>> 8) & 1;
+  let media: SanitizedMedia | null = null;
+  if (ndas === 1) {
+    if (action === SanAct.OVERWRITE) media = { kind: 'pattern', value: oipbp === 1 && passes % 2 === 0 ? ~x.sqe.cdw11 >>> 0 : x.sqe.cdw11 >>> 0 };
+    else if (action === SanAct.BLOCK_ERASE) media = { kind: 'pattern', value: 0xffffffff };
+    else media = { kind: 'noise', seed: (c.seed ^ Math.floor(x.nowNs)) >>> 0 };
+  }
+  const s = (c.san ??= new SanitizeState());
+  s.start(cdw10, x.nowNs, sanitizeDurationNs(action, passes), passes, media);
   return St.SUCCESS;
 }
 
 /** Log 81h Sanitize Status (512 bytes), NVMe Base 2.0 5.16.1.25. */
 export function sanitizeStatusLog(c: NvmeController, v: DataView, nowNs: number): void {
   const s = c.san;
-  const sstat = s === null
-    ? (c.namespaces === 0 ? 1 << 8 : 0)
-    : (s.status & 7) | ((s.passesAt(nowNs) & 0x1f) << 3) | (s.gde ? 1 << 8 : 0);
+  // GDE (bit 8): no user data written since manufacture or since the last successful sanitize
+  const sstat = (s === null ? SanStatus.NEVER : (s.status & 7) | ((s.passesAt(nowNs) & 0x1f) << 3)) | (c.gde ? 1 << 8 : 0);
   v.setUint16(0, s === null ? 0xffff : s.progress(nowNs), true); // SPROG
   v.setUint16(2, sstat, true); // SSTAT
   v.setUint32(4, s === null ? 0 : s.scdw10, true); // SCDW10

@@ -1,11 +1,11 @@
 import type { AdminContext } from './commands.js';
 import {
-  AER_LIMIT, CCTEMP_K, CNTLID, ERROR_LOG_ENTRIES, FW_SLOTS, FWUG_UNITS, MTFA_100MS, NQN_PREFIX,
+  ABORT_LIMIT, AER_LIMIT, CCTEMP_K, CNTLID, ERROR_LOG_ENTRIES, FW_SLOTS, FWUG_UNITS, MTFA_100MS, NQN_PREFIX,
   NVME_IEEE_OUI, NVME_MODEL, NVME_SSVID, NVME_VID, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K,
 } from './constants.js';
 import type { NvmeController } from './controller.js';
 import { activeFirmwareRevision } from './firmware.js';
-import { LBA_FORMATS, nsFormatOf, nsUsage, SANICAP } from './format-sanitize.js';
+import { LBA_FORMATS, nsCapacity, nsFormatOf, nsSize, nsUsage, SANICAP } from './format-sanitize.js';
 import { NVME_VERSION_2_0 } from './queues.js';
 import { St } from './status.js';
 
@@ -29,8 +29,18 @@ export const FRMW = 0x01 | (FW_SLOTS << 1) | 0x10;
 export const LPA = (1 << 1) | (1 << 2);
 /** FNA: cryptographic erase supported as part of secure erase (2); format is per namespace (0 = 0). */
 export const FNA = 1 << 2;
-/** VWC: a volatile write cache is present (0). */
-export const VWC = 0x01;
+/**
+ * VWC (offset 525): a volatile write cache is present (bit 0); Flush Behavior (2:1) 11b, Flush supports NSID
+ * FFFFFFFFh (00b is only for revision 1.3 and earlier controllers; this one reports 2.0).
+ */
+export const VWC = 0x01 | (0b11 << 1);
+/** Identify Namespace NSFEAT: thin provisioning (0): NCAP may be below NSZE. DAE (2) is 0: no DULBE. */
+export const NSFEAT = 0x01;
+/**
+ * Identify Namespace DLFEAT: a deallocated block reads 00h (2:0 = 001b); Write Zeroes supports DEAC (3);
+ * the Guard of a deallocated block's PI is FFFFh, not a CRC (4 = 0).
+ */
+export const DLFEAT = 0x01 | (1 << 3);
 
 function ascii(u8: Uint8Array, at: number, text: string, width: number, pad = 0x20): void {
   for (let i = 0; i < width; i++) u8[at + i] = i < text.length ? text.charCodeAt(i) & 0x7f : pad;
@@ -103,7 +113,7 @@ export function identifyController(c: NvmeController, v: DataView, u8: Uint8Arra
   v.setUint32(96, 0, true); // CTRATT
   v.setUint8(111, 1); // CNTRLTYPE: I/O controller
   v.setUint16(256, OACS, true);
-  v.setUint8(258, 3); // ACL, 0's based
+  v.setUint8(258, ABORT_LIMIT - 1); // ACL, 0's based
   v.setUint8(259, AER_LIMIT - 1); // AERL, 0's based
   v.setUint8(260, FRMW);
   v.setUint8(261, LPA);
@@ -114,7 +124,7 @@ export function identifyController(c: NvmeController, v: DataView, u8: Uint8Arra
   v.setUint16(266, WCTEMP_K, true);
   v.setUint16(268, CCTEMP_K, true);
   v.setUint16(270, MTFA_100MS, true);
-  setU128(v, 280, BigInt(c.namespaces) * BigInt(c.nsBytes)); // TNVMCAP
+  setU128(v, 280, BigInt(c.namespaces) * BigInt(c.nsBytes)); // TNVMCAP: the NVM subsystem's capacity
   setU128(v, 296, 0n); // UNVMCAP
   v.setUint8(319, FWUG_UNITS);
   v.setUint32(328, SANICAP, true);
@@ -145,18 +155,18 @@ export function identifyController(c: NvmeController, v: DataView, u8: Uint8Arra
 /** Identify Namespace data structure (CNS 00h, NVM command set), NVMe NVM Command Set 1.0 Figure 97. */
 export function identifyNamespace(c: NvmeController, nsid: number, v: DataView, u8: Uint8Array): void {
   const fmt = nsFormatOf(c, nsid);
-  const lbaf = LBA_FORMATS[fmt.lbaf]!;
-  const nsze = BigInt(Math.floor(c.nsBytes / 2 ** lbaf.lbads));
-  v.setBigUint64(0, nsze, true); // NSZE
-  v.setBigUint64(8, nsze, true); // NCAP: not thin provisioned
-  v.setBigUint64(16, nsUsage(c, nsid, nsze), true); // NUSE
-  v.setUint8(24, 0); // NSFEAT
+  const ncap = nsCapacity(c, nsid);
+  v.setBigUint64(0, BigInt(nsSize(c, nsid)), true); // NSZE
+  v.setBigUint64(8, BigInt(ncap), true); // NCAP: thin provisioned, at most this many blocks allocated
+  v.setBigUint64(16, BigInt(nsUsage(c, nsid)), true); // NUSE: blocks allocated now
+  v.setUint8(24, NSFEAT);
   v.setUint8(25, LBA_FORMATS.length - 1); // NLBAF, 0's based
   v.setUint8(26, fmt.lbaf | (fmt.mset << 4)); // FLBAS
   v.setUint8(27, 0x03); // MC: extended LBA and separate metadata buffer both supported
   v.setUint8(28, 0x1f); // DPC: PI types 1-3, in the first or last 8 bytes of metadata
   v.setUint8(29, fmt.pi | (fmt.pil << 3)); // DPS
   v.setUint8(30, 0); // NMIC
+  v.setUint8(33, DLFEAT);
   setU128(v, 48, BigInt(c.nsBytes)); // NVMCAP
   nguid(c, nsid, u8, 104);
   eui64(c, nsid, u8, 120);

@@ -118,12 +118,15 @@ function smartHealth(c: NvmeController, x: AdminContext, _p: Uint8Array, v: Data
   v.setUint8(4, 10); // Available Spare Threshold, %
   v.setUint8(5, s % 20); // Percentage Used
   v.setUint8(6, 0); // Endurance Group Critical Warning Summary
-  const dataUnitsRead = BigInt(1_000_000 + (s % 100_000) * 37);
-  const dataUnitsWritten = BigInt(500_000 + (s % 100_000) * 23);
-  setU128(v, 32, dataUnitsRead); // Data Units Read, 1000 x 512 bytes
-  setU128(v, 48, dataUnitsWritten); // Data Units Written
-  setU128(v, 64, dataUnitsRead * 4n); // Host Read Commands
-  setU128(v, 80, dataUnitsWritten * 3n); // Host Write Commands
+  // a deterministic history from the serial, plus the reads and writes since power-on (data units are
+  // thousands of 512-byte units, rounded up)
+  const historyRead = BigInt(1_000_000 + (s % 100_000) * 37);
+  const historyWritten = BigInt(500_000 + (s % 100_000) * 23);
+  const io = c.io;
+  setU128(v, 32, historyRead + BigInt(Math.ceil(io.bytesRead / 512_000))); // Data Units Read
+  setU128(v, 48, historyWritten + BigInt(Math.ceil(io.bytesWritten / 512_000))); // Data Units Written
+  setU128(v, 64, historyRead * 4n + BigInt(io.readCommands)); // Host Read Commands
+  setU128(v, 80, historyWritten * 3n + BigInt(io.writeCommands)); // Host Write Commands
   setU128(v, 96, BigInt(100 + (s % 900))); // Controller Busy Time, minutes
   setU128(v, 112, BigInt(10 + (s % 90))); // Power Cycles
   setU128(v, 128, BigInt(1000 + (s % 9000))); // Power On Hours

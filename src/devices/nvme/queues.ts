@@ -1,21 +1,20 @@
+import { MAX_IO_QUEUES } from './constants.js';
 import { encodeCqeHead } from './cqe.js';
 import {
-  CQE_BYTES, NVME_CQ0HDBL, NVME_HOST_MEMORY, NVME_PAGE_BYTES, NVME_REG_ACQ, NVME_REG_AQA, NVME_REG_ASQ, NVME_REG_CAP,
-  NVME_REG_CC, NVME_REG_CSTS, NVME_REG_VS, NVME_SQ0TDBL, SQE_BYTES, type NvmeBlockLayout,
+  CQE_BYTES, cqHeadDoorbell, NVME_HOST_MEMORY, NVME_PAGE_BYTES, NVME_REG_ACQ, NVME_REG_AQA, NVME_REG_ASQ, NVME_REG_CAP,
+  NVME_REG_CC, NVME_REG_CSTS, NVME_REG_VS, SQE_BYTES, sqTailDoorbell, type NvmeBlockLayout,
 } from './layout.js';
 import { decodeSqe, type Sqe } from './sqe.js';
 import { St } from './status.js';
 
 /**
- * The admin queue pair of one controller in shared memory, and the two sides that use it:
- * - HostQueues: what a host driver does (NVMe Base 2.0 3.5.1 initialization, 3.3.1 queue use): writes
- *   AQA/ASQ/ACQ/CC, places SQEs at its tail and rings SQ0TDBL, consumes CQEs whose phase tag matches its
- *   expected phase (flipping it on every wrap) and rings CQ0HDBL;
- * - ControllerQueues: the controller's side: validates the configuration and sets CSTS.RDY, fetches from
- *   its SQ head up to the tail doorbell, and posts CQEs at its CQ tail with its phase tag (starting at 1,
- *   inverted each time the tail wraps), never overrunning the head doorbell.
- * Doorbells are written with Atomics.store and read with Atomics.load; a CQE's DW3 (CID, phase, status) is
- * published last with Atomics.store after its other bytes, so the entry is complete once its phase flips.
+ * The controller's side of its queues in shared memory (NVMe Base 2.0 3.3.1, 3.5.1): one ControllerSq /
+ * ControllerCq class serves the admin pair (id 0, from AQA/ASQ/ACQ at CC.EN) and every I/O queue the host
+ * creates (Create I/O CQ/SQ). An SQ is fetched from its head up to its tail doorbell; a CQ is posted at its
+ * tail with the current phase tag (1 on the first pass, inverted each time the tail wraps), never overrunning
+ * its head doorbell. Doorbells are read with Atomics.load; a CQE's DW3 (CID, phase, status) is published last
+ * with one Atomics.store after its other bytes, so an entry is complete once its phase flips. The host side
+ * is in host-queues.ts.
  */
 
 /** CAP (00h) fields. */
@@ -65,121 +64,150 @@ export class NvmeRegion {
   store32(offset: number, value: number): void {
     Atomics.store(this.i32, offset >>> 2, value | 0);
   }
+
+  /** True when [addr, addr + bytes) lies in host memory (past the registers and doorbells). */
+  inHost(addr: bigint, bytes: number): boolean {
+    return addr >= BigInt(NVME_HOST_MEMORY) && addr + BigInt(bytes) <= BigInt(this.layout.bytes);
+  }
 }
 
-// ---------------------------------------------------------------------------------------------- host side
+/** A fetched command the controller has not completed: waiting for an injected delay, or hung. */
+export interface Executing {
+  sqe: Sqe;
+  dueNs: number;
+}
 
-export class HostQueues {
-  readonly depth: number;
-  sqTail = 0;
-  /** last SQ head the controller reported (CQE SQHD): entries before it may be reused */
-  sqHead = 0;
-  cqHead = 0;
-  /** phase tag the host expects of the next new CQE: 1 on the first pass */
+/** A completion that found its CQ full, posted once the host frees a slot. */
+interface Held {
+  dw0: number;
+  dw1: number;
+  sq: ControllerSq;
+  cid: number;
+  status: number;
+}
+
+/** One completion queue, controller side. */
+export class ControllerCq {
+  tail = 0;
   phase = 1;
+  /** completions waiting for room, posted in order before any newer one */
+  readonly held: Held[] = [];
+  /** I/O SQs that post here (a CQ with any cannot be deleted) */
+  sqs = 0;
+  private readonly doorbell: number;
 
-  constructor(readonly r: NvmeRegion, depth: number) {
-    this.depth = depth;
+  constructor(readonly r: NvmeRegion, readonly qid: number, readonly base: number, readonly size: number,
+    /** interrupt vector and enable (recorded: the host polls, no interrupt is raised) */
+    readonly iv: number, readonly ien: boolean) {
+    this.doorbell = cqHeadDoorbell(qid);
   }
 
-  /**
-   * Host side of controller initialization: admin queue attributes and addresses, then CC with EN = 1
-   * (NVM command set, 4 KiB pages, round robin, 64-byte SQEs and 16-byte CQEs). Also writes the PRP list
-   * page, which never changes: entry i points at data page i + 1.
-   */
-  enable(): void {
-    const { view } = this.r;
-    const L = this.r.layout;
-    this.sqTail = this.sqHead = this.cqHead = 0;
-    this.phase = 1;
-    this.r.u8.fill(0, L.sq, L.prpList); // zeroed queue memory: stale entries read as phase 0
-    const pages = L.dataBytes / NVME_PAGE_BYTES;
-    for (let i = 0; i + 1 < pages; i++) view.setBigUint64(L.prpList + 8 * i, BigInt(L.data + NVME_PAGE_BYTES * (i + 1)), true);
-    view.setUint32(NVME_REG_AQA, ((this.depth - 1) << 16) | (this.depth - 1), true);
-    view.setBigUint64(NVME_REG_ASQ, BigInt(L.sq), true);
-    view.setBigUint64(NVME_REG_ACQ, BigInt(L.cq), true);
-    this.r.store32(NVME_SQ0TDBL, 0);
-    this.r.store32(NVME_CQ0HDBL, 0);
-    this.r.store32(NVME_REG_CC, Cc.EN | (6 << Cc.IOSQES_SHIFT) | (4 << Cc.IOCQES_SHIFT));
+  /** (tail + 1) mod size == head doorbell: no room to post. */
+  full(): boolean {
+    const head = this.r.load32(this.doorbell);
+    return (this.tail + 1) % this.size === head % this.size;
   }
 
-  ready(): boolean {
-    return (this.r.load32(NVME_REG_CSTS) & (Csts.RDY | Csts.CFS)) === Csts.RDY;
+  /** Posts now, or holds the completion until there is room (and until older held ones are posted). */
+  complete(sq: ControllerSq, dw0: number, dw1: number, cid: number, status: number): void {
+    if (this.held.length === 0 && !this.full()) this.post(sq, dw0, dw1, cid, status);
+    else this.held.push({ dw0, dw1, sq, cid, status });
   }
 
-  /** (tail + 1) mod size == head: an N-entry queue holds at most N - 1 commands. */
-  sqFull(): boolean {
-    return (this.sqTail + 1) % this.depth === this.sqHead;
+  /** Posts held completions while there is room; true when none is left. */
+  flush(): boolean {
+    while (this.held.length > 0) {
+      if (this.full()) return false;
+      const h = this.held.shift()!;
+      this.post(h.sq, h.dw0, h.dw1, h.cid, h.status);
+    }
+    return true;
   }
 
-  /** Entries placed and not yet known to be fetched (by the last SQHD seen). */
-  sqUsed(): number {
-    return (this.sqTail - this.sqHead + this.depth) % this.depth;
-  }
-
-  /** Byte offset (in the block) of the SQ slot at the tail, where the next SQE is written. */
-  tailSlot(): number {
-    return this.r.layout.sq + this.sqTail * SQE_BYTES;
-  }
-
-  /** Advances the local tail past an SQE written at tailSlot(); the controller sees it after ringSq(). */
-  advanceTail(): void {
-    this.sqTail = (this.sqTail + 1) % this.depth;
-  }
-
-  ringSq(): void {
-    this.r.store32(NVME_SQ0TDBL, this.sqTail);
-  }
-
-  /** Byte offset of the CQE at the head if its phase tag is the expected one (a new entry), else -1. */
-  peekCqe(): number {
-    const at = this.r.layout.cq + this.cqHead * CQE_BYTES;
-    const dw3 = this.r.load32(at + 12);
-    return ((dw3 >>> 16) & 1) === this.phase ? at : -1;
-  }
-
-  /** Consumes the entry returned by peekCqe(): records SQHD, advances the head, flips the phase on wrap. */
-  consumeCqe(at: number): void {
-    this.sqHead = this.r.view.getUint16(at + 8, true) % this.depth;
-    this.cqHead++;
-    if (this.cqHead === this.depth) {
-      this.cqHead = 0;
+  /** Writes the CQE at the tail: bytes 0-11 with plain stores, then DW3 with one Atomics.store (release). */
+  private post(sq: ControllerSq, dw0: number, dw1: number, cid: number, status: number): void {
+    const at = this.base + this.tail * CQE_BYTES;
+    encodeCqeHead({ dw0, dw1, sqhd: sq.head, sqid: sq.qid }, this.r.u8, at);
+    this.r.store32(at + 12, (cid & 0xffff) | (this.phase << 16) | ((status & 0x7fff) << 17));
+    this.tail++;
+    if (this.tail === this.size) {
+      this.tail = 0;
       this.phase ^= 1;
     }
   }
+}
 
-  ringCq(): void {
-    this.r.store32(NVME_CQ0HDBL, this.cqHead);
+/** One submission queue, controller side. */
+export class ControllerSq {
+  head = 0;
+  /** last valid tail doorbell value (writes of a value >= the queue size are ignored, as QEMU does) */
+  private tailSeen = 0;
+  private lastInvalid = -1;
+  /** doorbell writes ignored because their value was out of range */
+  invalidDoorbells = 0;
+  /** the command fetched from this SQ that waits for an injected delay (or hangs); later ones stay queued */
+  executing: Executing | null = null;
+  /** CIDs an Abort found still queued here: completed with Command Abort Requested when fetched */
+  readonly aborts: number[] = [];
+  private readonly doorbell: number;
+
+  constructor(readonly r: NvmeRegion, readonly qid: number, readonly base: number, readonly size: number, readonly cq: ControllerCq) {
+    this.doorbell = sqTailDoorbell(qid);
   }
 
-  /** PRP1/PRP2 for a transfer of `len` bytes from the start of the data buffer (NVMe Base 2.0 4.1.1). */
-  prps(len: number): { prp1: bigint; prp2: bigint } {
-    const L = this.r.layout;
-    const prp1 = BigInt(L.data);
-    if (len <= NVME_PAGE_BYTES) return { prp1, prp2: 0n };
-    if (len <= 2 * NVME_PAGE_BYTES) return { prp1, prp2: BigInt(L.data + NVME_PAGE_BYTES) };
-    return { prp1, prp2: BigInt(L.prpList) };
+  private tail(): number {
+    const t = this.r.load32(this.doorbell);
+    if (t < this.size) {
+      this.tailSeen = t;
+      this.lastInvalid = -1;
+    } else if (t !== this.lastInvalid) {
+      this.invalidDoorbells++;
+      this.lastInvalid = t;
+    }
+    return this.tailSeen;
+  }
+
+  /** True if the tail doorbell shows an entry not yet fetched. */
+  hasCommand(): boolean {
+    return this.tail() !== this.head;
+  }
+
+  /** Commands between head and the tail doorbell. */
+  pending(): number {
+    return (this.tail() - this.head + this.size) % this.size;
+  }
+
+  /** CID of the entry `ahead` places past the head (not fetched). */
+  peekCid(ahead: number): number {
+    return this.r.view.getUint16(this.base + ((this.head + ahead) % this.size) * SQE_BYTES + 2, true);
+  }
+
+  /** Fetches the SQE at the head and advances the head. */
+  fetch(): Sqe {
+    const sqe = decodeSqe(this.r.u8, this.base + this.head * SQE_BYTES);
+    this.head = (this.head + 1) % this.size;
+    return sqe;
   }
 }
 
-// ---------------------------------------------------------------------------------------- controller side
-
+/**
+ * The controller's queue set: its registers (CAP, VS, CC, CSTS, AQA/ASQ/ACQ), the admin pair and the I/O
+ * queues by id, and DMA through PRPs. I/O SQs are served round robin (CC.AMS = 000b) in creation order.
+ */
 export class ControllerQueues {
-  sqBase = 0;
-  sqSize = 0;
-  cqBase = 0;
-  cqSize = 0;
-  sqHead = 0;
-  /** last valid tail doorbell value (writes of a value >= the queue size are ignored, as QEMU does) */
-  sqTailSeen = 0;
-  cqTail = 0;
-  phase = 1;
+  readonly sqs: (ControllerSq | undefined)[] = new Array<ControllerSq | undefined>(MAX_IO_QUEUES + 1);
+  readonly cqs: (ControllerCq | undefined)[] = new Array<ControllerCq | undefined>(MAX_IO_QUEUES + 1);
+  /** the I/O SQs, in creation order, and the I/O CQs */
+  readonly ioSqs: ControllerSq[] = [];
+  readonly ioCqs: ControllerCq[] = [];
   enabled = false;
-  /** doorbell writes ignored because their value was out of range */
-  invalidDoorbells = 0;
-  private lastInvalid = -1;
 
   constructor(readonly r: NvmeRegion) {}
+
+  /** The admin SQ (valid while enabled). */
+  get admin(): ControllerSq {
+    return this.sqs[0]!;
+  }
 
   /** Power-on register values: CAP, VS; CC and CSTS clear. */
   powerOn(): void {
@@ -205,88 +233,67 @@ export class ControllerQueues {
     const acq = v.getBigUint64(NVME_REG_ACQ, true);
     const sqSize = (aqa & 0xfff) + 1;
     const cqSize = ((aqa >>> 16) & 0xfff) + 1;
-    const bytes = BigInt(this.r.layout.bytes);
     const page = BigInt(NVME_PAGE_BYTES);
     const ok = (cc & Cc.EN) !== 0
       && ((cc >>> Cc.IOSQES_SHIFT) & 0xf) === 6 && ((cc >>> Cc.IOCQES_SHIFT) & 0xf) === 4
       && ((cc >>> Cc.MPS_SHIFT) & 0xf) === 0 && ((cc >>> Cc.CSS_SHIFT) & 7) === 0
       && sqSize >= 2 && cqSize >= 2
       && asq % page === 0n && acq % page === 0n
-      && asq >= BigInt(NVME_HOST_MEMORY) && acq >= BigInt(NVME_HOST_MEMORY)
-      && asq + BigInt(sqSize * SQE_BYTES) <= bytes && acq + BigInt(cqSize * CQE_BYTES) <= bytes;
+      && this.r.inHost(asq, sqSize * SQE_BYTES) && this.r.inHost(acq, cqSize * CQE_BYTES);
+    this.dropAll();
     if (!ok) {
       this.r.store32(NVME_REG_CSTS, Csts.CFS);
-      this.enabled = false;
       return false;
     }
-    this.sqBase = Number(asq);
-    this.cqBase = Number(acq);
-    this.sqSize = sqSize;
-    this.cqSize = cqSize;
-    this.sqHead = this.sqTailSeen = this.cqTail = 0;
-    this.lastInvalid = -1;
-    this.phase = 1;
+    this.createCq(0, Number(acq), cqSize, 0, true);
+    this.createSq(0, Number(asq), sqSize, 0);
     this.enabled = true;
     this.r.store32(NVME_REG_CSTS, Csts.RDY);
     return true;
   }
 
-  /** Controller reset (CC.EN 1 -> 0): queues forgotten, CSTS.RDY cleared. */
+  /** Controller reset (CC.EN 1 -> 0): every queue, admin and I/O, is gone; CSTS.RDY cleared. */
   disable(): void {
-    this.enabled = false;
+    this.dropAll();
     this.r.store32(NVME_REG_CSTS, 0);
   }
 
-  private tail(): number {
-    const t = this.r.load32(NVME_SQ0TDBL);
-    if (t < this.sqSize) {
-      this.sqTailSeen = t;
-      this.lastInvalid = -1;
-    } else if (t !== this.lastInvalid) {
-      this.invalidDoorbells++;
-      this.lastInvalid = t;
+  private dropAll(): void {
+    this.enabled = false;
+    this.sqs.fill(undefined);
+    this.cqs.fill(undefined);
+    this.ioSqs.length = 0;
+    this.ioCqs.length = 0;
+  }
+
+  createCq(qid: number, base: number, size: number, iv: number, ien: boolean): ControllerCq {
+    const cq = new ControllerCq(this.r, qid, base, size, iv, ien);
+    this.cqs[qid] = cq;
+    if (qid !== 0) this.ioCqs.push(cq);
+    return cq;
+  }
+
+  /** Creates an SQ posting to CQ `cqid` (which must exist). */
+  createSq(qid: number, base: number, size: number, cqid: number): ControllerSq {
+    const cq = this.cqs[cqid]!;
+    const sq = new ControllerSq(this.r, qid, base, size, cq);
+    this.sqs[qid] = sq;
+    if (qid !== 0) {
+      cq.sqs++;
+      this.ioSqs.push(sq);
     }
-    return this.sqTailSeen;
+    return sq;
   }
 
-  /** True if the tail doorbell shows an entry not yet fetched. */
-  hasCommand(): boolean {
-    return this.enabled && this.tail() !== this.sqHead;
+  deleteSq(sq: ControllerSq): void {
+    this.sqs[sq.qid] = undefined;
+    sq.cq.sqs--;
+    this.ioSqs.splice(this.ioSqs.indexOf(sq), 1);
   }
 
-  /** Commands between head and the tail doorbell. */
-  sqPending(): number {
-    return this.enabled ? (this.tail() - this.sqHead + this.sqSize) % this.sqSize : 0;
-  }
-
-  /** CID of the entry `ahead` places past the head (not fetched). */
-  peekCid(ahead: number): number {
-    return this.r.view.getUint16(this.sqBase + ((this.sqHead + ahead) % this.sqSize) * SQE_BYTES + 2, true);
-  }
-
-  /** Fetches the SQE at the head and advances the head. */
-  fetch(): Sqe {
-    const sqe = decodeSqe(this.r.u8, this.sqBase + this.sqHead * SQE_BYTES);
-    this.sqHead = (this.sqHead + 1) % this.sqSize;
-    return sqe;
-  }
-
-  /** (tail + 1) mod size == head doorbell: no room to post. */
-  cqFull(): boolean {
-    const head = this.r.load32(NVME_CQ0HDBL);
-    return (this.cqTail + 1) % this.cqSize === head % this.cqSize;
-  }
-
-  /** Posts a CQE at the tail with the current phase (DW3 stored last, atomically). Caller checks cqFull(). */
-  post(dw0: number, dw1: number, cid: number, status: number): void {
-    const at = this.cqBase + this.cqTail * CQE_BYTES;
-    encodeCqeHead({ dw0, dw1, sqhd: this.sqHead, sqid: 0 }, this.r.u8, at);
-    this.r.store32(at + 12, (cid & 0xffff) | (this.phase << 16) | ((status & 0x7fff) << 17));
-    this.cqTail++;
-    if (this.cqTail === this.cqSize) {
-      this.cqTail = 0;
-      this.phase ^= 1;
-    }
+  deleteCq(cq: ControllerCq): void {
+    this.cqs[cq.qid] = undefined;
+    this.ioCqs.splice(this.ioCqs.indexOf(cq), 1);
   }
 
   /**
@@ -298,17 +305,16 @@ export class ControllerQueues {
   dma(prp1: bigint, prp2: bigint, len: number, copy: (host: number, at: number, n: number) => void): number {
     if (len === 0) return St.SUCCESS;
     const P = NVME_PAGE_BYTES;
-    const limit = BigInt(this.r.layout.bytes);
-    const inHost = (addr: bigint, n: number): boolean => addr >= BigInt(NVME_HOST_MEMORY) && addr + BigInt(n) <= limit;
+    const r = this.r;
     if ((prp1 & 3n) !== 0n) return St.PRP_OFFSET_INVALID;
     const first = Math.min(len, P - Number(prp1 % BigInt(P)));
-    if (!inHost(prp1, first)) return St.DATA_TRANSFER_ERROR;
+    if (!r.inHost(prp1, first)) return St.DATA_TRANSFER_ERROR;
     copy(Number(prp1), 0, first);
     let done = first;
     if (done === len) return St.SUCCESS;
     if (len - done <= P) {
       if (prp2 % BigInt(P) !== 0n) return St.PRP_OFFSET_INVALID;
-      if (!inHost(prp2, len - done)) return St.DATA_TRANSFER_ERROR;
+      if (!r.inHost(prp2, len - done)) return St.DATA_TRANSFER_ERROR;
       copy(Number(prp2), done, len - done);
       return St.SUCCESS;
     }
@@ -316,9 +322,9 @@ export class ControllerQueues {
     if ((prp2 & 7n) !== 0n) return St.PRP_OFFSET_INVALID;
     let list = prp2;
     while (done < len) {
-      if (!inHost(list, 8)) return St.DATA_TRANSFER_ERROR;
+      if (!r.inHost(list, 8)) return St.DATA_TRANSFER_ERROR;
       const lastInPage = (list % BigInt(P)) === BigInt(P - 8);
-      const entry = this.r.view.getBigUint64(Number(list), true);
+      const entry = r.view.getBigUint64(Number(list), true);
       const remaining = len - done;
       if (lastInPage && remaining > P) {
         list = entry; // chain to the next list page
@@ -327,7 +333,7 @@ export class ControllerQueues {
       }
       if (entry % BigInt(P) !== 0n) return St.PRP_OFFSET_INVALID;
       const n = Math.min(P, remaining);
-      if (!inHost(entry, n)) return St.DATA_TRANSFER_ERROR;
+      if (!r.inHost(entry, n)) return St.DATA_TRANSFER_ERROR;
       copy(Number(entry), done, n);
       done += n;
       list += 8n;

@@ -34,6 +34,7 @@ export const statusCrd = (st: number): number => (st >> STATUS_CRD_SHIFT) & 3;
 
 const G = Sct.GENERIC;
 const C = Sct.COMMAND_SPECIFIC;
+const M = Sct.MEDIA;
 
 /**
  * The statuses this controller returns, DNR included where the emulator sets it. Retryable conditions
@@ -48,19 +49,31 @@ export const St = {
   DATA_TRANSFER_ERROR: nvmeStatus(G, 0x04, false),
   INTERNAL_ERROR: nvmeStatus(G, 0x06, false),
   ABORT_REQUESTED: nvmeStatus(G, 0x07, false),
+  /** the command was in an SQ that a Delete I/O Submission Queue removed */
+  ABORTED_SQ_DELETION: nvmeStatus(G, 0x08, false),
   INVALID_NAMESPACE: nvmeStatus(G, 0x0b, true),
   COMMAND_SEQUENCE_ERROR: nvmeStatus(G, 0x0c, true),
   PRP_OFFSET_INVALID: nvmeStatus(G, 0x13, true),
   SANITIZE_IN_PROGRESS: nvmeStatus(G, 0x1d, false),
   /** NVMe 1.4+: "command processing was interrupted ... the host should retry": the busy-fault answer */
   COMMAND_INTERRUPTED: nvmeStatus(G, 0x21, false),
+  // SCT 0, NVM command set (80h-BFh)
+  LBA_OUT_OF_RANGE: nvmeStatus(G, 0x80, true),
+  /** more blocks than NCAP would be allocated (a thin-provisioned namespace) */
+  CAPACITY_EXCEEDED: nvmeStatus(G, 0x81, true),
   // SCT 1, command specific
+  COMPLETION_QUEUE_INVALID: nvmeStatus(C, 0x00, true),
+  INVALID_QUEUE_IDENTIFIER: nvmeStatus(C, 0x01, true),
+  INVALID_QUEUE_SIZE: nvmeStatus(C, 0x02, true),
+  ABORT_COMMAND_LIMIT_EXCEEDED: nvmeStatus(C, 0x03, true),
   AER_LIMIT_EXCEEDED: nvmeStatus(C, 0x05, true),
   INVALID_FW_SLOT: nvmeStatus(C, 0x06, true),
   INVALID_FW_IMAGE: nvmeStatus(C, 0x07, true),
+  INVALID_INTERRUPT_VECTOR: nvmeStatus(C, 0x08, true),
   INVALID_LOG_PAGE: nvmeStatus(C, 0x09, true),
   INVALID_FORMAT: nvmeStatus(C, 0x0a, true),
   FW_NEEDS_CONVENTIONAL_RESET: nvmeStatus(C, 0x0b, false),
+  INVALID_QUEUE_DELETION: nvmeStatus(C, 0x0c, true),
   FEATURE_NOT_SAVEABLE: nvmeStatus(C, 0x0d, true),
   FEATURE_NOT_CHANGEABLE: nvmeStatus(C, 0x0e, true),
   FEATURE_NOT_NS_SPECIFIC: nvmeStatus(C, 0x0f, true),
@@ -69,6 +82,12 @@ export const St = {
   FW_NEEDS_MAX_TIME_VIOLATION: nvmeStatus(C, 0x12, true),
   FW_ACTIVATION_PROHIBITED: nvmeStatus(C, 0x13, true),
   OVERLAPPING_RANGE: nvmeStatus(C, 0x14, true),
+  // SCT 1, NVM command set
+  INVALID_PROTECTION_INFO: nvmeStatus(C, 0x81, true),
+  // SCT 2, media and data integrity (NVM command set)
+  GUARD_CHECK_ERROR: nvmeStatus(M, 0x82, true),
+  APP_TAG_CHECK_ERROR: nvmeStatus(M, 0x83, true),
+  REF_TAG_CHECK_ERROR: nvmeStatus(M, 0x84, true),
 } as const;
 
 /** True for a status the host treats as success: SC/SCT 0, or a Firmware Commit "activation needs a reset". */

@@ -1,6 +1,16 @@
 import { DataDir, dataDirection, getLogBytes } from './sqe.js';
 
 /**
+ * How an NVMe request travels in a ring descriptor (SharedBuffers.md): OPCODE is the admin opcode (00h-FFh),
+ * or 100h + the I/O opcode for a command on an I/O queue, which is also that command's index in the
+ * Commands Supported and Effects log (ACS 0-255, IOCS 256-511) and so the index the permission policy uses;
+ * ARG0 carries the SQ id in 15:0 and, in bit 16, "the SQE's CID is the caller's" (else the host driver
+ * picks one).
+ */
+export const NVME_IO_OPCODE_BASE = 0x100;
+export const NvmeArg0 = { SQID_MASK: 0xffff, OWN_CID: 1 << 16 } as const;
+
+/**
  * How many bytes the host driver's data buffer must describe (PRP1/PRP2) for a command, as a host driver
  * knows it from the command itself (Linux passthrough callers pass it as data_len):
  * - host to controller (opcode bits 1:0 = 01b): the data the caller gave, or what the command says it
