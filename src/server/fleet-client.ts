@@ -221,6 +221,7 @@ export class FleetClient extends EventEmitter {
         return;
       }
     }
+    this.sorted = null; // the same ids, but the lists are the server's new ones
     m.reconnects++;
     this.emit('reconnect', { endpoint: m.name, devices: m.devices.length });
   }
