@@ -49,10 +49,10 @@ test.after(async () => {
   await client.close();
 });
 
-test('listTools shows the four tools with input schemas', async () => {
+test('listTools shows the five tools with input schemas', async () => {
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
-  assert.equal(names, ['get_health', 'list_devices', 'read_effects_log', 'send_command']);
+  assert.equal(names, ['get_health', 'list_devices', 'read_effects_log', 'send_command', 'wait_background']);
   const send = tools.find((t) => t.name === 'send_command')!;
   assert.ok(send.inputSchema.properties?.device);
   assert.ok(send.inputSchema.properties?.opcode);

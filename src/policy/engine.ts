@@ -1,4 +1,5 @@
 import { BadRequestError, PermissionError } from '../errors.js';
+import { tunnelHop } from '../fleet/tunnel-hop.js';
 import type { Fleet } from '../fleet/types.js';
 import { AuditLog, type AuditRecord, describeEffects } from './audit.js';
 import { type PolicyTable, unknownEffectsTable } from './policy-table.js';
@@ -68,9 +69,8 @@ export class Policy {
    */
   check(s: PolicySubject, di: number, opcode: number, payload: Uint8Array | null): AuditRecord | null {
     const t = this.tables[di] ?? this.unknownTable(di);
-    if (!s.fabricManager && this.isMld[di] === 0 && this.hosts[di] !== s.host) {
-      return this.refuse(s, di, opcode, REFUSED_LEVEL, 0, `the device is bound to host ${this.hosts[di]}, not ${s.host}`, null);
-    }
+    const other = this.hostRefusal(s, di);
+    if (other !== null) return this.refuse(s, di, opcode, REFUSED_LEVEL, 0, other, null);
     let need = t.level[opcode]!;
     if (opcode === TUNNEL && t.protocol === 'cxl' && need <= s.level) return this.checkTunnel(s, di, payload);
     if (need === REFUSED_LEVEL || need > s.level || (need === TierLevel['fabric-destructive'] && !this.opts.fabricDestructive)) {
@@ -78,6 +78,12 @@ export class Policy {
     }
     if (need < TierLevel['debug-write']) return null;
     return this.allow(s, di, opcode, need, t, null);
+  }
+
+  /** Why `s` may not address device `di` at all (it is bound to another host), or null. Checks nothing else. */
+  hostRefusal(s: Pick<PolicySubject, 'host' | 'fabricManager'>, di: number): string | null {
+    if (s.fabricManager || this.isMld[di] === 1 || this.hosts[di] === s.host) return null;
+    return `the device is bound to host ${this.hosts[di]}, not ${s.host}`;
   }
 
   private checkTunnel(s: PolicySubject, di: number, payload: Uint8Array | null): AuditRecord | null {
@@ -94,7 +100,7 @@ export class Policy {
         const lvl = mid.level[TUNNEL]!;
         if (lvl === REFUSED_LEVEL || lvl > s.level) return this.refuse(s, cur, TUNNEL, lvl, mid.effects[TUNNEL]!, mid.reason(TUNNEL), path);
       }
-      const next = this.resolveHop(cur, hop.portOrLd, hop.targetType);
+      const next = tunnelHop(this.fleet, cur, hop.portOrLd, hop.targetType);
       if (next < 0) {
         throw new BadRequestError(`tunnel path ${path.join(' -> ')}: ${this.fleet.devices[cur]!.id} has no component at ${this.fleet.devices[cur]!.kind === 'cxl-switch' ? 'port' : 'LD'} ${hop.portOrLd}`,
           { device: outer.id, path });
@@ -118,15 +124,6 @@ export class Policy {
 
   private unknownTable(di: number): PolicyTable {
     return unknownEffectsTable(this.fleet.devices[di]!.kind === 'nvme' ? 'nvme' : 'cxl');
-  }
-
-  /** The device index behind a switch port or an MLD's LD id, or -1. */
-  private resolveHop(cur: number, id: number, targetType: number): number {
-    if (targetType !== 0) return -1;
-    const d = this.fleet.devices[cur]!;
-    if (d.switchInfo) return d.switchInfo.downstream.find((p) => p.port === id)?.target ?? -1;
-    if (d.mld) return d.mld.lds[id] ?? -1;
-    return -1;
   }
 
   private allow(s: PolicySubject, di: number, opcode: number, need: number, t: PolicyTable, path: string[] | null): AuditRecord {

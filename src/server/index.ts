@@ -23,4 +23,7 @@ export {
   decodeNvmeSmart, decodePortStates, decodeType3Health, readHealth, type DeviceHealth, type NvmeSmart, type PortState,
   type Type3Health,
 } from './health.js';
-export { commandName, commandNames, familyOf, resolveCommand, type CommandFamily, type KnownCommand } from './command-names.js';
+export {
+  commandName, commandNames, commandTarget, decodeAnswer, effectsView, familyOf, hintsForTier, resolveCommand, type CommandFamily,
+  type CommandHints, type CommandTarget, type Decoded, type EffectsEntry, type EffectsView, type KnownCommand, type ResolvedCommand,
+} from '../commands/index.js';
