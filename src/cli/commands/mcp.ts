@@ -6,9 +6,15 @@ import { timeoutOption } from '../../validate.js';
 import { parseDuration, parseIntArg, UsageError } from '../args.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
+const OPTIONS = {
+  tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, name: { type: 'string' }, record: { type: 'string' },
+  'max-timeout': { type: 'string' }, 'max-line': { type: 'string' },
+} as const;
+
 export const mcp: Command = {
   name: 'mcp',
   summary: 'serve the fleet to an AI agent as a Model Context Protocol server (stdio)',
+  options: OPTIONS,
   help: `usage: mbxmux mcp [--tier T] [--host N] [--fm] [--name NAME] [--record FILE] [--max-timeout DUR] [--max-line BYTES]
                    [--fleet SPEC] [--workers N]
   A Model Context Protocol server on stdin/stdout with the tools list_devices, send_command (by opcode or
@@ -26,10 +32,7 @@ export const mcp: Command = {
   e.g. in an MCP client configuration: { "command": "npx", "args": ["mbxmux", "mcp", "--tier", "debug-read"] }
 ${COMMON_HELP}`,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, name: { type: 'string' }, record: { type: 'string' },
-      'max-timeout': { type: 'string' }, 'max-line': { type: 'string' },
-    });
+    const { values, positionals } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length > 0) throw new UsageError(`mcp takes no positional arguments (got "${positionals[0]}")`);
     let tier;
