@@ -100,7 +100,11 @@ export class TransportError extends MbxError {
   }
 }
 
-/** A peer on the socket or MCP protocol sent something that is not a valid frame. */
+/**
+ * A peer sent something that is not a valid message: a socket or MCP client's frame, or a device's answer the
+ * mux cannot read (a length field that does not match what it carries). A malformed answer fails only its
+ * own request.
+ */
 export class ProtocolError extends MbxError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super('EMBX_PROTOCOL', message, context);

@@ -94,7 +94,7 @@ test('effects DEVICE: every declared command with its name, tier, and whether --
   const full = run('effects', 'mem0', '--tier', 'debug-write-full', ...FLEET);
   assert.match(full.out, /\n0x4400 {2}Sanitize {2,}debug-write-full {2}yes/);
   const other = run('effects', 'mem4', ...FLEET); // an LD of the MLD bound to host 1
-  assert.match(other.out.split('\n')[0]!, /not reachable by this session: the device is bound to host 1, not 0/);
+  assert.match(other.out.split('\n')[0]!, /not reachable by this session: mem4 is bound to host 1, not 0/);
   assert.not.match(other.out, / yes /);
   const j = JSON.parse(run('effects', 'nvme0', '--json', ...FLEET).out);
   const read = j.entries.find((e: { set: string; opcode: string }) => e.set === 'io' && e.opcode === '0x02');

@@ -24,6 +24,12 @@ test('send with a payload (Set Timestamp) and the human form', () => {
   assert.match(r.out, /payload 0 bytes/);
 });
 
+test('send --timeout 0: the operator running the command may wait without a timeout at any tier', () => {
+  const r = run('send', 'mem0', '0x4200', '--timeout', '0', '--tier', 'configuration', '--json', '--fleet', 'cxl-type3=1', '--workers', '1');
+  assert.is(r.code, 0, r.err);
+  assert.is((JSON.parse(r.out) as { rc: number }).rc, 0);
+});
+
 test('devices --json lists the fleet', () => {
   const r = run('devices', '--json', '--fleet', 'cxl-type3=3', '--workers', '2');
   assert.is(r.code, 0, r.err);

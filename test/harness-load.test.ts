@@ -197,7 +197,7 @@ test('open loop: over max-in-flight is dropped (EHARNESS_OVERLOAD); what never a
   // commands). Nothing completes, so every count follows from the pace alone; the harness closes the mux it
   // made without waiting for the hung requests.
   const fleet = { devices: [{ kind: 'cxl-type3' as const, faults: { hang: [0x4200] } }] };
-  const r = await runLoad({ durationMs: 300, warmupMs: 0, rate: 1000, maxInFlight: 10, timeoutMs: 0, drainMs: 100, mix: 'health', muxOptions: { workers: 1, fleet } }).result;
+  const r = await runLoad({ durationMs: 300, warmupMs: 0, rate: 1000, maxInFlight: 10, timeoutMs: 0, drainMs: 100, mix: 'health', muxOptions: { workers: 1, fleet, noTimeoutTier: 'debug-read' } }).result;
   assert.is(r.sent, 300);
   assert.is(r.requests, 0);
   assert.is(r.peakInFlight, 10);

@@ -133,7 +133,7 @@ test('every poll goes through the session: another host may not follow mem0, and
   const other = await connect({ tier: 'debug-write-full', host: 1 });
   const r = await other.callTool({ name: 'wait_background', arguments: { device: 'mem0' } }) as Result;
   assert.is(r.isError, true);
-  assert.match(text(r), /^EMBX_PERMISSION: .*the device is bound to host 0, not 1/);
+  assert.match(text(r), /^EMBX_PERMISSION: .*mem0 is bound to host 0, not 1/);
   const reader = await connect({ tier: 'configuration' });
   const w = await reader.callTool({ name: 'wait_background', arguments: { device: 'mem0' } }) as Result;
   assert.not.ok(w.isError, text(w)); // Background Operation Status needs no more than configuration

@@ -235,7 +235,7 @@ test('resources: the fleet, and each device\'s effects log through a resource te
   const read = log.entries.find((x: { set: string; opcode: string }) => x.set === 'io' && x.opcode === '0x02');
   assert.equal([read.name, read.tier, read.allowed], ['Read', 'debug-read', true]);
   const other = await resourceJson('mbxmux://devices/mem13/effects');
-  assert.equal([other.reachable, other.unreachableReason, other.entries.some((x: { allowed: boolean }) => x.allowed)], [false, 'the device is bound to host 1, not 0', false]);
+  assert.equal([other.reachable, other.unreachableReason, other.entries.some((x: { allowed: boolean }) => x.allowed)], [false, 'mem13 is bound to host 1, not 0', false]);
   let err = '';
   try {
     await client.readResource({ uri: 'mbxmux://devices/mem99/effects' });

@@ -72,7 +72,7 @@ test('bad input is refused with typed errors before anything is queued', async (
 });
 
 test('an aborted signal refuses the request; aborting later rejects it once', async () => {
-  const s = mux.openSession();
+  const s = mux.openSession({ tier: 'debug-write-full' }); // (a request without timeout needs noTimeoutTier)
   const ac = new AbortController();
   ac.abort();
   assert.is(await codeOf(s.send({ device: 'mem0', opcode: 1, signal: ac.signal })), 'EMBX_ABORTED');

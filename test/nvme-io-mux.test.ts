@@ -11,7 +11,8 @@ let hung: Mux;
 test.before(async () => {
   mux = await createMux({ workers: 1, fleet: { devices: [{ kind: 'nvme', count: 1, namespaces: 2 }] } });
   // Reads hang on this one (fault opcodes name I/O commands as 100h + opcode)
-  hung = await createMux({ workers: 1, fleet: { devices: [{ kind: 'nvme', count: 1, faults: { hang: [0x102] } }] } });
+  // the hung Read waits without a timeout until it is aborted: this mux lets a debug-write session do that
+  hung = await createMux({ workers: 1, fleet: { devices: [{ kind: 'nvme', count: 1, faults: { hang: [0x102] } }] }, noTimeoutTier: 'debug-write' });
 });
 test.after(async () => {
   await mux.close();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Effect } from '../src/devices/cci/effects.js';
-import { cxlPolicyFromCel, nvmePolicyFromEffectsLog } from '../src/policy/policy-table.js';
+import { cxlPolicyFromCel, nvmePolicyFromEffectsLog, PolicyTables } from '../src/policy/policy-table.js';
 import { cxlLevel, FABRIC_DESTRUCTIVE, nvmeLevel, NvmeEffect } from '../src/policy/rules.js';
 import { REFUSED_LEVEL, TierLevel, tierName } from '../src/policy/tiers.js';
 
@@ -78,11 +78,15 @@ function cel(entries: [number, number][]): Uint8Array {
   return b;
 }
 
-test('tables are built from the log bytes, shared between identical logs, and vendor rules only open silent opcodes', () => {
+test('tables are built from the log bytes, shared between identical logs of one mux, and vendor rules only open silent opcodes', () => {
   const log = cel([[0x0001, 0], [0x4200, 0], [0x4103, 0x0006], [0xc000, 0]]);
-  const a = cxlPolicyFromCel(log, false, new Map());
-  const b = cxlPolicyFromCel(Uint8Array.from(log), false, new Map());
-  assert.ok(a === b, 'same CEL bytes -> same table object');
+  const tables = new PolicyTables({ cxl: new Map(), nvme: new Map() });
+  const a = tables.cxl(log, false);
+  const b = tables.cxl(Uint8Array.from(log), false);
+  assert.ok(a === b, 'same CEL bytes -> same table object within one PolicyTables');
+  assert.ok(tables.cxl(log, true) !== a, 'a shared component gets its own table');
+  assert.ok(new PolicyTables({ cxl: new Map(), nvme: new Map() }).cxl(log, false) !== a, 'another mux builds its own');
+  assert.equal(cxlPolicyFromCel(log, false, new Map()).level, a.level);
   assert.is(a.level[0x4200], T.configuration);
   assert.is(a.level[0x4103], T['debug-write-full']);
   assert.is(a.level[0xc000], T['debug-read']);

@@ -31,7 +31,7 @@ function writeRecording(file: string, rec: Recording): void {
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('record a scripted library session', async () => {
-  await using mux = await createMux({ workers: 1, fleet: FLEET });
+  await using mux = await createMux({ workers: 1, fleet: FLEET, noTimeoutTier: 'debug-read' });
   const rec = new Recorder({ file: REC, mux, fleet: FLEET });
   const s = mux.openSession({ tier: 'debug-write-full', host: 0, name: 'script' });
   rec.describeSession(s);

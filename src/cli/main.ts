@@ -37,4 +37,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The reader of our output went away (`mbxmux devices | head`): the output is over, not the program broken.
+ * Exit quietly, status 0, rather than die of the unhandled EPIPE 'error' event with a stack.
+ */
+function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
+exitQuietlyOnEpipe(process.stdout);
+exitQuietlyOnEpipe(process.stderr);
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -51,11 +51,10 @@ export function effectsView(mux: Mux, device: string, who: Viewer): EffectsView 
   const { family } = commandTarget(mux.fleet, device);
   const nvme = family === 'nvme';
   const level = TierLevel[who.tier];
-  let why: string | null = mux.policy.hostRefusal(who, d.mctp ? d.mctp.fronts : d.index);
-  if (why === null && d.tunnelOnly !== undefined) {
-    why = `it answers only through a tunnel from ${mux.fleet.devices[d.tunnelOnly.via]!.id} port ${d.tunnelOnly.port}`
-      + (who.fabricManager ? '' : ', for fabric-manager sessions');
-  }
+  // an MLD's FM-owned LD answers only through a tunnel from its switch, even to the fabric manager
+  const why = d.tunnelOnly !== undefined
+    ? `${device} answers only through a tunnel from ${mux.fleet.devices[d.tunnelOnly.via]!.id} port ${d.tunnelOnly.port}${who.fabricManager ? '' : ', for fabric-manager sessions'}`
+    : mux.policy.hostRefusal(who, d.mctp ? d.mctp.fronts : d.index);
   const entries = mux.effects(device).map((e): EffectsEntry => {
     const io = nvme && e.opcode >= NVME_IO_BASE;
     const op = io ? e.opcode - NVME_IO_BASE : e.opcode;

@@ -3,6 +3,7 @@ import { type ComponentState, executeCci } from './cci/cci.js';
 import type { CciRequest } from './cci/command-table.js';
 import { Rc } from './cci/return-codes.js';
 import type { CompletionSink } from './endpoint.js';
+import { TUNNEL_HEADER_BYTES, TUNNEL_OPCODE } from './cxl/tunnel.js';
 
 /**
  * Fault injection for one emulated device, driven by its fleet entry. Random choices come from a per-device
@@ -30,6 +31,11 @@ export class FaultInjector {
   hangs(opcode: number): boolean {
     const h = this.spec?.hang;
     return h === true || (Array.isArray(h) && h.includes(opcode));
+  }
+
+  malforms(opcode: number): boolean {
+    const m = this.spec?.malformed;
+    return m === true || (Array.isArray(m) && m.includes(opcode));
   }
 
   delayNs(): number {
@@ -75,11 +81,15 @@ export class FaultInjector {
 /**
  * Runs one CCI command the way a device with these faults answers it, whatever path it came in by (mailbox,
  * tunnel, MCTP): a busy storm answers Busy and an injected error answers its code without running the
- * command; otherwise the device's handler runs.
+ * command; otherwise the device's handler runs, and `malformed` then corrupts the length of its answer.
  */
 export function executeWithFaults(faults: FaultInjector, dev: ComponentState, req: CciRequest): number {
   const forced = faults.active ? (faults.busy() ? Rc.BUSY : faults.error()) : -1;
-  if (forced < 0) return executeCci(dev, req);
+  if (forced < 0) {
+    const rc = executeCci(dev, req);
+    if (faults.active && faults.malforms(req.opcode)) malform(req, rc);
+    return rc;
+  }
   req.outLen = 0;
   req.vendorStatus = 0;
   return forced;
@@ -129,4 +139,20 @@ export class TestOnlyCompletionFaultSink implements CompletionSink {
     if (this.chance(s.duplicateCompletion)) this.next.complete(tag, target, opcode, flags, a0, a1, a2, head, body);
     this.lastTag = tag;
   }
+}
+
+/**
+ * faults.malformed: the answer's length field claims one byte more than the answer carries. In a tunnel
+ * response that is its Response Length (CXL r3.2 Table 7-38), left for the requester to catch; otherwise the
+ * output length the transport reports (mailbox Payload Length, MCTP CCI payload length) exceeds the message
+ * buffer, which no answer can fill.
+ */
+function malform(req: CciRequest, rc: number): void {
+  if (req.opcode === TUNNEL_OPCODE && rc === Rc.SUCCESS && req.outLen >= TUNNEL_HEADER_BYTES) {
+    const claimed = (req.payload[0]! | (req.payload[1]! << 8)) + 1;
+    req.payload[0] = claimed & 0xff;
+    req.payload[1] = (claimed >>> 8) & 0xff;
+    return;
+  }
+  req.outLen = req.payload.byteLength + 1;
 }

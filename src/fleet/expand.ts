@@ -73,11 +73,11 @@ function vendorOf(v: unknown, what: string, dflt: VendorMode): VendorMode {
   throw new FleetError(`${what}.vendorCommands must be "declared", "hidden" or "none" (got ${JSON.stringify(v)})`);
 }
 
-function faultsOf(v: unknown, what: string): FaultSpec | undefined {
+function faultsOf(v: unknown, what: string, kind: DeviceKind): FaultSpec | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null) throw new FleetError(`${what}.faults must be an object`);
   const f = v as FaultSpec;
-  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'exitOn', 'oomOn', 'lieEffects', 'testOnly'];
+  const known = ['hang', 'slowMs', 'busy', 'error', 'errorRc', 'dropFragments', 'crashOn', 'exitOn', 'oomOn', 'lieEffects', 'malformed', 'testOnly'];
   for (const k of Object.keys(f)) if (!known.includes(k)) throw new FleetError(`${what}.faults.${k} is not a fault; use ${known.join(', ')}`);
   for (const p of ['busy', 'error', 'dropFragments'] as const) {
     if (f[p] !== undefined && (typeof f[p] !== 'number' || !(f[p]! >= 0 && f[p]! <= 1))) {
@@ -89,10 +89,14 @@ function faultsOf(v: unknown, what: string): FaultSpec | undefined {
   if (f.error !== undefined && f.errorRc === undefined) throw new FleetError(`${what}.faults.error needs errorRc`);
   for (const k of ['crashOn', 'exitOn', 'oomOn'] as const) if (f[k] !== undefined) intIn(f[k], 0, 0xffff, `${what}.faults.${k}`);
   if (f.lieEffects !== undefined && typeof f.lieEffects !== 'boolean') throw new FleetError(`${what}.faults.lieEffects must be true or false`);
-  if (f.hang !== undefined && typeof f.hang !== 'boolean' && !(Array.isArray(f.hang) && f.hang.every((o) => Number.isInteger(o)))) {
-    throw new FleetError(`${what}.faults.hang must be true or a list of opcodes`);
+  for (const k of ['hang', 'malformed'] as const) {
+    const o = f[k];
+    if (o !== undefined && typeof o !== 'boolean' && !(Array.isArray(o) && o.every((op) => Number.isInteger(op) && op >= 0 && op <= 0xffff))) {
+      throw new FleetError(`${what}.faults.${k} must be true or a list of opcodes`);
+    }
   }
   if (f.testOnly !== undefined) testOnlyOf(f.testOnly, `${what}.faults.testOnly`);
+  if (f.malformed !== undefined && kind === 'nvme') throw new FleetError(`${what}.faults.malformed applies to CXL components and MCTP endpoints, not NVMe controllers`);
   return { ...f };
 }
 
@@ -215,7 +219,7 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     drafts.push(new Device({
       id: nextId('mem'), kind: 'cxl-type3', index, group, host: hostOf(s.host, what), mailboxBytes,
       serial: serialFor(seed, index), vendorCommands: vendorOf(s.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
-      faults: faultsOf(s.faults, what), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
+      faults: faultsOf(s.faults, what, 'cxl-type3'), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
       type3: mld ? { capacityBytes, lsaBytes, mld } : { capacityBytes, lsaBytes },
     }));
     return index;
@@ -227,7 +231,7 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     const index = drafts.length;
     const d = new Device({
       id: nextId('mld'), kind: 'cxl-mld', index, group, host: 0, mailboxBytes, serial: serialFor(seed, index),
-      vendorCommands: vendorOf(s.vendorCommands, what, 'none'), faults: faultsOf(s.faults, what),
+      vendorCommands: vendorOf(s.vendorCommands, what, 'none'), faults: faultsOf(s.faults, what, 'cxl-mld'),
       memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes), mld: { lds: [] }, tunnelOnly: { via, port },
     });
     drafts.push(d);
@@ -259,7 +263,7 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
           const sw = new Device({
             id: nextId('sw'), kind: 'cxl-switch', index, group, host: hostOf(spec.host, what), mailboxBytes,
             serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, 'none'),
-            faults: faultsOf(spec.faults, what), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
+            faults: faultsOf(spec.faults, what, 'cxl-switch'), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
             switchInfo: { ports, downstream: [] },
           });
           drafts.push(sw);
@@ -289,7 +293,7 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
           drafts.push(new Device({
             id: nextId('nvme'), kind: 'nvme', index, group: groups++, host: hostOf(spec.host, what), mailboxBytes: maxTransfer,
             serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
-            faults: faultsOf(spec.faults, what), memBytes: nvmeBlockLayout(queueDepth, maxTransfer).bytes, align: 4096,
+            faults: faultsOf(spec.faults, what, 'nvme'), memBytes: nvmeBlockLayout(queueDepth, maxTransfer).bytes, align: 4096,
             nvme: { namespaces, queueDepth },
           }));
         }
@@ -331,7 +335,7 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     const k = counters['mctp'] === undefined ? 0 : counters['mctp'] + 1;
     drafts.push(new Device({
       id: nextId('mctp'), kind: 'mctp-pcc', index, group: target.group, host: target.host, mailboxBytes: target.mailboxBytes,
-      serial: serialFor(seed, index), vendorCommands: 'none', faults: faultsOf(spec.faults, what),
+      serial: serialFor(seed, index), vendorCommands: 'none', faults: faultsOf(spec.faults, what, 'mctp-pcc'),
       memBytes: pccBlockBytes(mtu), align: 64, mctp: { fronts: target.index, mtu, eid: 9 + (k % 245) },
     }));
   }

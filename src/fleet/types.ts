@@ -38,6 +38,12 @@ export interface FaultSpec {
   /** the device's Command Effects Log reports effects 0 for every command (it lies) */
   lieEffects?: boolean;
   /**
+   * CXL components: the answer to these opcodes (or all, if `true`) is malformed, its length field claiming
+   * one byte more than the answer carries: a 5300h answer's Response Length, else the mailbox's Payload Length
+   * (past the payload registers) or, over MCTP, the CCI header's payload length.
+   */
+  malformed?: boolean | number[];
+  /**
    * TEST ONLY: breaks the worker's completion path on purpose, so the reliability tests can show that their
    * exactly-once checks fire. Never set it in a real fleet: the device's answers get lost or go astray.
    */

@@ -5,6 +5,7 @@ import { createMux } from '../mux/mux.js';
 import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
 import { parseTier, type Tier } from '../policy/tiers.js';
 import { type LoadClock, realClock } from './clock.js';
+import { timeoutOption } from '../validate.js';
 import { Histogram } from './histogram.js';
 import { openIoQueues } from './io-queues.js';
 import { buildSchedule, DEFAULT_MIX, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
@@ -363,8 +364,7 @@ function plan(opts: LoadOptions): Plan {
   const rate = open ? positive(opts.rate, 'rate', false, 0) : 0;
   const maxInFlight = positive(opts.maxInFlight, 'maxInFlight', true, 65536);
   const concurrency = positive(opts.concurrency, 'concurrency', true, 64);
-  const timeoutMs = opts.timeoutMs;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(timeoutMs)})`);
+  const timeoutMs = opts.timeoutMs === undefined ? undefined : timeoutOption(opts.timeoutMs, 'timeoutMs', 0);
   const host = opts.host ?? 0;
   return {
     durationMs, warmupMs, open, concurrency, rate, maxInFlight,

@@ -5,8 +5,8 @@ const EMPTY = new Uint8Array(0);
 /**
  * Private copies of small byte ranges carved out of 64 KiB slabs (as Node's Buffer pool does). An
  * ArrayBuffer per copy costs a malloc and a GC finalizer; a view on a shared slab costs neither. Used for
- * result payloads (copied out of the completion ring, whose bytes are reused at once) and for the payloads
- * of queued requests (the caller may reuse its buffer as soon as send() returns).
+ * the payloads of queued requests (the caller may reuse its buffer as soon as send() returns), which stay
+ * inside the mux. Never for results: a caller could reach other answers through a shared slab's `.buffer`.
  */
 export class ByteSlab {
   private slab = new ArrayBuffer(SLAB_BYTES);

@@ -16,8 +16,6 @@ export class DeviceTable {
   readonly direct: Uint8Array;
   /** 0: a CXL mailbox (type-3, switch), 1: NVMe, 2: MCTP endpoint */
   readonly wire: Uint8Array;
-  /** the device whose effects log and host binding decide permissions: itself, or what an MCTP endpoint fronts */
-  readonly policyIndex: Int32Array;
   readonly desc: readonly DeviceDescriptor[];
 
   constructor(fleet: Fleet) {
@@ -29,10 +27,8 @@ export class DeviceTable {
     this.maxPayload = new Uint32Array(n);
     this.direct = new Uint8Array(n);
     this.wire = new Uint8Array(n);
-    this.policyIndex = new Int32Array(n);
     for (const d of fleet.devices) {
       this.wire[d.index] = d.kind === 'nvme' ? Wire.NVME : d.kind === 'mctp-pcc' ? Wire.MCTP : Wire.CXL;
-      this.policyIndex[d.index] = d.mctp ? d.mctp.fronts : d.index;
       this.byId.set(d.id, d.index);
       this.shard[d.index] = d.shard;
       this.local[d.index] = d.local;

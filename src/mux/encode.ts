@@ -1,4 +1,4 @@
-import { decodeNvmeCompletion, encodeNvmeRequest, nvmeRingFields } from '../devices/nvme/wire.js';
+import { decodeNvmeCompletion, encodeNvmeRequest, isLongLivedNvme, nvmeRingFields } from '../devices/nvme/wire.js';
 import { decodeTunnelResponse, encodeTunnelRequest, TUNNEL_OPCODE } from '../devices/cxl/tunnel.js';
 import { BadRequestError, ProtocolError } from '../errors.js';
 import type { DeviceDescriptor } from '../fleet/types.js';
@@ -13,32 +13,40 @@ export interface Encoded {
   payload: Uint8Array | null;
   a0: number;
   decode: Decoder;
+  /** the device may hold it indefinitely (an NVMe AER): it takes a long-lived slot, not a window place */
+  longLived?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
 const NVME_FIELDS = ['queue', 'cid', 'nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
 
-export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, payload): CommandResult => ({
+/** Bytes of their own (an ArrayBuffer exactly their size) for what a result hands to the caller. */
+function own(bytes: Uint8Array, at: number, len: number): Uint8Array {
+  return len === 0 ? EMPTY : bytes.slice(at, at + len);
+}
+
+export const decodeCxl: Decoder = (rc32, flags, _a1, _a2, ring, at, len): CommandResult => ({
   rc: rc32 & 0xffff,
-  payload,
+  payload: own(ring, at, len),
   vendorStatus: rc32 >>> 16,
   background: (flags & CqFlag.BACKGROUND) !== 0,
 });
 
-const decodeNvme: Decoder = (_rc32, _flags, _a1, _a2, payload): CommandResult => {
-  const c = decodeNvmeCompletion(payload);
-  return { rc: c.rc, payload: c.payload, cqe: c.cqe, vendorStatus: 0, background: false };
+const decodeNvme: Decoder = (_rc32, _flags, _a1, _a2, ring, at, len): CommandResult => {
+  const c = decodeNvmeCompletion(ring.subarray(at, at + len));
+  return { rc: c.rc, payload: own(c.payload, 0, c.payload.byteLength), cqe: own(c.cqe, 0, c.cqe.byteLength), vendorStatus: 0, background: false };
 };
 
 /** The answer to a tunnelled command: the innermost status and payload, with every hop's status. */
-const decodeTunnel: Decoder = (rc32, flags, a1, a2, payload): CommandResult => {
-  const outer = decodeCxl(rc32, flags, a1, a2, payload) as CommandResult;
-  if (outer.rc !== 0) return { ...outer, tunnel: { hops: [], failedAt: 0 } };
-  const r = decodeTunnelResponse(payload);
+const decodeTunnel: Decoder = (rc32, flags, _a1, _a2, ring, at, len): CommandResult => {
+  const rc = rc32 & 0xffff;
+  const background = (flags & CqFlag.BACKGROUND) !== 0;
+  if (rc !== 0) return { rc, payload: own(ring, at, len), vendorStatus: rc32 >>> 16, background, tunnel: { hops: [], failedAt: 0 } };
+  const r = decodeTunnelResponse(ring.subarray(at, at + len));
   if ('error' in r) throw new ProtocolError(`the switch answered a tunnel with a malformed response: ${r.detail}`);
   const failedAt = r.innerOpcode === TUNNEL_OPCODE ? r.hops.length : -1;
   return {
-    rc: r.innerRc, payload: r.innerPayload, vendorStatus: r.innerVendor, background: r.innerBackground,
+    rc: r.innerRc, payload: own(r.innerPayload, 0, r.innerPayload.byteLength), vendorStatus: r.innerVendor, background: r.innerBackground,
     tunnel: { hops: r.hops.map((h) => ({ opcode: h.opcode, rc: h.rc, vendorStatus: h.vendorStatus })), failedAt },
   };
 };
@@ -69,7 +77,9 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
       const payload = encodeNvmeRequest(nv, d.mailboxBytes);
       // an I/O queue's command is opcode 100h + op: its index in the effects log, which the policy checks
       const ring = nvmeRingFields(nv);
-      return { opcode: ring.opcode, flags: 0, payload, a0: ring.a0, decode: decodeNvme };
+      // an admin AER waits for an event indefinitely: it takes a long-lived slot, not a window place
+      const longLived = (nv.queue ?? 0) === 0 && isLongLivedNvme(req.opcode);
+      return { opcode: ring.opcode, flags: 0, payload, a0: ring.a0, decode: decodeNvme, longLived };
     }
     case 'mctp-pcc': {
       const t = req.mctpType;

@@ -2,7 +2,6 @@ import { Rc } from '../devices/cci/return-codes.js';
 import { CEL_UUID, uuidEquals } from '../devices/cci/uuid.js';
 import type { DeviceDescriptor, Fleet } from '../fleet/types.js';
 import type { Policy } from '../policy/engine.js';
-import { cxlPolicyFromCel, nvmePolicyFromEffectsLog } from '../policy/policy-table.js';
 import type { Session } from './session.js';
 import type { CommandResult, SendRequest } from './types.js';
 
@@ -22,11 +21,11 @@ const NVME_EFFECTS_BYTES = 4096;
 /**
  * Reads every device's own effects log through its own interface and builds the policy from what each
  * reports: Get Supported Logs + Get Log (CEL) for CXL mailboxes, the same through a switch tunnel for an
- * MLD's FM-owned LD, Get Log Page 05h for NVMe. MCTP endpoints use the table of the component they front.
+ * MLD's FM-owned LD, Get Log Page 05h for NVMe. MCTP endpoints have no log of their own: the policy checks
+ * requests to one against the component it fronts.
  * A device that cannot be read stays without a table, and every request to it is refused.
  */
-export async function enumerate(fleet: Fleet, policy: Policy, system: Session, vendorRules: { cxl: ReadonlyMap<number, number>; nvme: ReadonlyMap<number, number> },
-  concurrency = 4096): Promise<EnumerationReport> {
+export async function enumerate(fleet: Fleet, policy: Policy, system: Session, concurrency = 4096): Promise<EnumerationReport> {
   const t0 = performance.now();
   const failed: EnumerationReport['failed'] = [];
   const tables = new Set<object>();
@@ -44,7 +43,7 @@ export async function enumerate(fleet: Fleet, policy: Policy, system: Session, v
       if (d.kind === 'nvme') {
         const r = await send({ device: d.id, opcode: NVME_GET_LOG_PAGE, cdw10: NVME_EFFECTS_LOG | ((NVME_EFFECTS_BYTES / 4 - 1) << 16) });
         if (r.rc !== 0 || r.payload.byteLength < 1024) throw new Error(`Get Log Page 05h answered status 0x${r.rc.toString(16)} with ${r.payload.byteLength} bytes`);
-        const t = nvmePolicyFromEffectsLog(r.payload, vendorRules.nvme);
+        const t = policy.tableCache.nvme(r.payload);
         tables.add(t);
         policy.setTable(d.index, t);
         return;
@@ -73,7 +72,7 @@ export async function enumerate(fleet: Fleet, policy: Policy, system: Session, v
         if (part.rc !== 0 || part.payload.byteLength !== len) throw new Error(`Get Log (CEL) at ${off} answered rc 0x${part.rc.toString(16)}`);
         cel.set(part.payload, off);
       }
-      const t = cxlPolicyFromCel(cel, d.kind === 'cxl-mld', vendorRules.cxl);
+      const t = policy.tableCache.cxl(cel, d.kind === 'cxl-mld');
       tables.add(t);
       policy.setTable(d.index, t);
     } catch (e) {
@@ -89,10 +88,5 @@ export async function enumerate(fleet: Fleet, policy: Policy, system: Session, v
   // one at a time, before giving up on them.
   const retry = failed.splice(0).map((f) => fleet.byId.get(f.device)!);
   for (const d of retry) await one(d);
-  for (const d of fleet.devices) {
-    if (d.kind !== 'mctp-pcc') continue;
-    const t = policy.table(d.mctp!.fronts);
-    if (t !== undefined) policy.setTable(d.index, t);
-  }
   return { devices: fleet.devices.length, enumerated: queue.length - failed.length, failed, tables: tables.size, ms: performance.now() - t0 };
 }

@@ -33,6 +33,11 @@ export class Fifo<T> {
     return v;
   }
 
+  /** Oldest first; the FIFO must not change while it is iterated (closeSession only marks requests failed). */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = 0; i < this.count; i++) yield this.buf[(this.head + i) & (this.buf.length - 1)]!;
+  }
+
   private grow(): void {
     const next = new Array<T | undefined>(this.buf.length * 2);
     for (let i = 0; i < this.count; i++) next[i] = this.buf[(this.head + i) & (this.buf.length - 1)];

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { IMPLEMENTED_KINDS } from '../devices/build.js';
@@ -7,14 +6,15 @@ import { CompletionBell } from '../doorbell/async-waiter.js';
 import { nowNs } from '../doorbell/doorbell.js';
 import {
   BackpressureError, BadRequestError, CancelledError, ClosedError, FleetError, MbxError, PermissionError,
-  TransportError, WorkerLostError,
+  ProtocolError, TransportError, WorkerLostError,
 } from '../errors.js';
 import { buildFleet, loadFleetFile } from '../fleet/expand.js';
 import type { DeviceDescriptor, Fleet, FleetInput } from '../fleet/types.js';
 import { decodeTunnelRequest } from '../devices/cxl/tunnel.js';
 import { Policy } from '../policy/engine.js';
 import { type AuditRecord, describeEffects } from '../policy/audit.js';
-import { parseTier, TierLevel, tierName } from '../policy/tiers.js';
+import { parseTier, tierName } from '../policy/tiers.js';
+import { intOption, timeoutOption } from '../validate.js';
 import { enumerate, type EnumerationReport } from './enumerate.js';
 import { Deadlines } from './deadlines.js';
 import { Channels, newTraceId } from './diagnostics.js';
@@ -24,6 +24,7 @@ import { Pending, PState } from './pending.js';
 import { CqFlag, MUX_CTL_BYTES, MuxCtl, SqFlag, WorkerFailure } from './protocol.js';
 import { ByteSlab } from './byte-slab.js';
 import { Fifo } from './fifo.js';
+import { MAX_TURN_NS, resolveMuxOptions } from './options.js';
 import { Session, type SessionHost } from './session.js';
 import { payloadAreaFor, ShardLink } from './shard-link.js';
 import type { ShardReport, ShardTask } from './shard-server.js';
@@ -38,26 +39,8 @@ const QUANTUM = 16;
 const QUICK_MAX_IN_FLIGHT = 4;
 /** a shard counts as shared by several sessions for this long after a second session sent to it */
 const SHARED_NS = 1e9;
-/** quick polls (see Mux.quickPoll) do not extend one event-loop turn beyond this: timers and I/O get their turn */
-const MAX_TURN_NS = 100_000;
 const decoder = new TextDecoder();
 
-
-function positiveInt(v: unknown, dflt: number, what: string, max = 2 ** 31 - 1): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new BadRequestError(`${what} must be an integer from 1 to ${max} (got ${JSON.stringify(v)})`);
-  }
-  return v;
-}
-
-function nonNegative(v: unknown, dflt: number, what: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
-    throw new BadRequestError(`${what} must be a finite number >= 0 (got ${JSON.stringify(v)})`);
-  }
-  return v;
-}
 
 export interface MuxStats {
   shards: { index: number; status: string; generation: number; inFlight: number; requests: number; sleeps: number; cqWaits: number }[];
@@ -95,7 +78,6 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly deadlines: Deadlines;
   private readonly sessions = new Map<number, Session>();
   private readonly table: DeviceTable;
-  private readonly results = new ByteSlab();
   private readonly queuedBytes = new ByteSlab();
   private nextSessionId = 1;
   private readonly sessionWindow: number;
@@ -121,6 +103,7 @@ export class Mux extends EventEmitter implements SessionHost {
   private readonly defaultTimeoutMs: number;
   private readonly maxRestarts: number;
   private readonly restartWindowMs: number;
+  private readonly startTimeoutMs: number;
   private readonly fleetInput: FleetInput | undefined;
   private inFlightTotal = 0;
   private queuedTotal = 0;
@@ -143,7 +126,6 @@ export class Mux extends EventEmitter implements SessionHost {
   /** the permission policy: effects tables per device, audit log, taint */
   readonly policy: Policy;
   private readonly checkPermissions: boolean;
-  private readonly vendorRules: { cxl: Map<number, number>; nvme: Map<number, number> };
   private system: Session | null = null;
   /** what enumeration found (set by start()) */
   enumeration: EnumerationReport | null = null;
@@ -151,40 +133,37 @@ export class Mux extends EventEmitter implements SessionHost {
   /** Use createMux(): construction starts workers, which must be awaited. */
   constructor(opts: MuxOptions = {}) {
     super();
-    const workers = positiveInt(opts.workers, availableParallelism(), 'workers', 1024);
+    const o = resolveMuxOptions(opts);
     this.fleetInput = typeof opts.fleet === 'string' ? loadFleetFile(opts.fleet) : opts.fleet;
-    this.fleet = buildFleet(this.fleetInput, workers);
+    this.fleet = buildFleet(this.fleetInput, o.workers);
     this.table = new DeviceTable(this.fleet);
     for (const d of this.fleet.devices) {
       if (!IMPLEMENTED_KINDS.has(d.kind)) throw new FleetError(`device kind ${d.kind} is not emulated by this build`);
     }
-    const slots = positiveInt(opts.ringSlots, 4096, 'ringSlots', 1 << 20);
-    if ((slots & (slots - 1)) !== 0 || slots < 2) throw new BadRequestError(`ringSlots must be a power of two >= 2 (got ${slots})`);
-    const window = Math.min(positiveInt(opts.shardWindow, 1024, 'shardWindow', 1 << 20), slots / 2);
-    this.sessionWindow = positiveInt(opts.sessionWindow, 128, 'sessionWindow', 1 << 20);
-    this.sharedSessionWindow = Math.min(this.sessionWindow, positiveInt(opts.sharedSessionWindow, 32, 'sharedSessionWindow', 1 << 20));
-    this.deviceWindow = positiveInt(opts.deviceWindow, 16, 'deviceWindow', 65535);
-    this.sharedDeviceWindow = Math.min(this.deviceWindow, positiveInt(opts.sharedDeviceWindow, 4, 'sharedDeviceWindow', 65535));
+    this.sessionWindow = o.sessionWindow;
+    this.sharedSessionWindow = o.sharedSessionWindow;
+    this.deviceWindow = o.deviceWindow;
+    this.sharedDeviceWindow = o.sharedDeviceWindow;
     this.devInFlight = new Uint16Array(this.fleet.devices.length);
-    this.spinNs = nonNegative(opts.spinUs, 50, 'spinUs') * 1000;
-    this.pollNs = nonNegative(opts.pollUs, 200, 'pollUs') * 1000;
-    this.mainSpinNs = nonNegative(opts.mainSpinUs, 20, 'mainSpinUs') * 1000;
-    this.napNs = nonNegative(opts.napUs, 0, 'napUs') * 1000;
-    this.maxSpinners = opts.maxSpinners === undefined ? Math.max(0, availableParallelism() - 1) : nonNegative(opts.maxSpinners, 1, 'maxSpinners');
-    this.defaultTimeoutMs = nonNegative(opts.defaultTimeoutMs, 5000, 'defaultTimeoutMs');
-    this.maxRestarts = nonNegative(opts.maxRestarts, 5, 'maxRestarts');
-    this.restartWindowMs = nonNegative(opts.restartWindowMs, 10_000, 'restartWindowMs');
+    this.spinNs = o.spinNs;
+    this.pollNs = o.pollNs;
+    this.mainSpinNs = o.mainSpinNs;
+    this.napNs = o.napNs;
+    this.maxSpinners = o.maxSpinners;
+    this.defaultTimeoutMs = o.defaultTimeoutMs;
+    this.maxRestarts = o.maxRestarts;
+    this.restartWindowMs = o.restartWindowMs;
+    this.startTimeoutMs = o.startTimeoutMs;
     this.gates = { fabricDestructive: opts.gates?.fabricDestructive === true };
     this.checkPermissions = opts.checkPermissions !== false;
-    this.vendorRules = parseVendorRules(opts.vendorRules);
     this.policy = new Policy(this.fleet, {
-      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest,
+      fabricDestructive: this.gates.fabricDestructive, decodeTunnel: decodeTunnelRequest, vendorRules: o.vendorRules, auditLimit: o.auditLimit,
+      noTimeoutLevel: o.noTimeoutLevel,
       ...(opts.audit?.file !== undefined ? { auditFile: opts.audit.file } : {}),
-      ...(opts.audit?.limit !== undefined ? { auditLimit: opts.audit.limit } : {}),
     });
     let maxMessage = 0;
     for (const d of this.fleet.devices) maxMessage = Math.max(maxMessage, d.mailboxBytes);
-    const geometry = { slots, window, payloadBytes: payloadAreaFor(maxMessage + 64) };
+    const geometry = { slots: o.ringSlots, window: o.shardWindow, payloadBytes: payloadAreaFor(maxMessage + 64) };
     const muxWords = new Int32Array(this.muxBuf);
     this.shards = this.fleet.arenaBytes.map((bytes, i) => new ShardLink(i, new SharedArrayBuffer(Math.max(64, bytes)), geometry, { words: muxWords, index: MuxCtl.WAKES }));
     this.deadlines = new Deadlines((p) => this.expire(p, new CancelledError('EMBX_TIMEOUT',
@@ -192,19 +171,20 @@ export class Mux extends EventEmitter implements SessionHost {
       { device: p.device.id, opcode: p.opcode })));
     this.pool = new Piscina({
       filename: WORKER_FILE.href,
-      minThreads: workers,
-      maxThreads: workers,
+      minThreads: o.workers,
+      maxThreads: o.workers,
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
       maxQueue: Infinity,
-      ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}),
+      ...(o.resourceLimits ? { resourceLimits: o.resourceLimits } : {}),
     });
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
   }
 
-  /** Starts every shard and resolves when all serve their rings. */
-  async start(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
+  /** Starts every shard and resolves when all serve their rings (within startTimeoutMs unless given). */
+  async start(timeoutMs = this.startTimeoutMs, signal?: AbortSignal): Promise<void> {
+    timeoutMs = timeoutOption(timeoutMs, 'start timeoutMs', this.startTimeoutMs, 1);
     const ready = this.shards.map((sh) => this.launch(sh));
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
@@ -214,7 +194,7 @@ export class Mux extends EventEmitter implements SessionHost {
     try {
       await Promise.race([Promise.all(ready), limit]);
       this.system = new Session(0, this, 'fabric-destructive', 0, true, 1 << 30, 'mbxmux-enumeration', this.shards.length, true);
-      this.enumeration = await enumerate(this.fleet, this.policy, this.system, this.vendorRules);
+      this.enumeration = await enumerate(this.fleet, this.policy, this.system);
     } catch (e) {
       await this.close({ timeoutMs: 0 });
       throw e;
@@ -393,7 +373,7 @@ export class Mux extends EventEmitter implements SessionHost {
   effects(device: string): { opcode: number; effects: number; effectNames: string[]; tier: string; reason: string }[] {
     const di = this.table.find(device);
     if (di < 0) throw new BadRequestError(`unknown device ${JSON.stringify(device)}: list devices with mux.devices()`, { device }, 'EMBX_UNKNOWN_DEVICE');
-    const t = this.policy.table(this.table.policyIndex[di]!);
+    const t = this.policy.tableFor(di);
     if (t === undefined) return [];
     const out = [];
     for (let op = 0; op < t.declared.length; op++) {
@@ -406,17 +386,32 @@ export class Mux extends EventEmitter implements SessionHost {
   openSession(opts: SessionOptions = {}): Session {
     if (this.closing) throw new ClosedError();
     const tier = parseTier(opts.tier ?? 'debug-read');
-    const host = opts.host === undefined ? 0 : opts.host;
-    if (!Number.isInteger(host) || host < 0 || host > 65535) throw new BadRequestError(`host must be an integer from 0 to 65535 (got ${JSON.stringify(host)})`);
-    const queueLimit = positiveInt(opts.queueLimit, 1 << 20, 'queueLimit', 1 << 30);
+    const host = intOption(opts.host, 'host', 0, 65535, 0);
+    const queueLimit = intOption(opts.queueLimit, 'queueLimit', 1, 1 << 30, 1 << 20);
     const id = this.nextSessionId++;
     const s = new Session(id, this, tier, host, opts.fabricManager === true, queueLimit, opts.name ?? `session-${id}`, this.shards.length);
     this.sessions.set(id, s);
     return s;
   }
 
+  /**
+   * A closed session's requests are not left behind: queued and parked ones are rejected with EMBX_CLOSED,
+   * and in-flight ones too, each cancelled in the worker as a timeout is (its slot returns when the worker
+   * answers the cancel), so nothing it sent can keep a device or a window place after it is gone.
+   */
   closeSession(s: Session): void {
     this.sessions.delete(s.id);
+    const err = new ClosedError('the session was closed before this request completed', { session: s.name });
+    // waiting ones first (expire() leaves them in their FIFOs, dropped lazily), so that the pumps the cancels
+    // below run cannot write any of them into a ring
+    for (const q of s.queues) for (const p of q) this.expire(p, err);
+    if (s.parked !== null) for (const f of s.parked.values()) for (const p of f) this.expire(p, err);
+    for (const sh of this.shards) {
+      for (let tag = 0; tag < sh.slots.length; tag++) {
+        const p = sh.slots[tag];
+        if (p !== undefined && p.session === s) this.expire(p, err);
+      }
+    }
   }
 
   stats(): MuxStats {
@@ -488,9 +483,7 @@ export class Mux extends EventEmitter implements SessionHost {
     if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xffff) {
       throw new BadRequestError(`opcode must be an integer from 0x0000 to 0xFFFF (got ${JSON.stringify(opcode)})`, { opcode });
     }
-    if (req.timeoutMs !== undefined && (typeof req.timeoutMs !== 'number' || !(req.timeoutMs >= 0))) {
-      throw new BadRequestError(`timeoutMs must be a number >= 0 (got ${JSON.stringify(req.timeoutMs)})`);
-    }
+    if (req.timeoutMs !== undefined) timeoutOption(req.timeoutMs, 'timeoutMs', 0);
     if (req.signal?.aborted) throw new CancelledError('EMBX_ABORTED', 'the request was aborted before it was sent', { device: d.id, opcode });
     if (this.shards[t.shard[di]!]!.status === 'dead') {
       throw new WorkerLostError(`the worker serving ${d.id} (shard ${t.shard[di]}) died too often and is not restarted; create a new mux`,
@@ -509,9 +502,11 @@ export class Mux extends EventEmitter implements SessionHost {
     } else {
       const e = encodeRequest(req, d);
       p = new Pending(session, d, di, t.shard[di]!, t.local[di]!, e.opcode, e.flags, e.payload, e.a0, 0, 0, e.decode);
+      if (e.longLived === true) p.longLived = true;
     }
     if (!session.system && this.checkPermissions) {
-      p.audit = this.policy.check(session, t.policyIndex[di]!, p.opcode, p.payload);
+      if (req.timeoutMs === 0 && this.defaultTimeoutMs !== 0) this.policy.checkNoTimeout(session, di, p.opcode);
+      p.audit = this.policy.check(session, di, p.opcode, p.payload);
       if (p.audit !== null) p.auditLog = this.policy.audit;
     }
     return p;
@@ -533,7 +528,7 @@ export class Mux extends EventEmitter implements SessionHost {
       sh.lastSendNs = this.turnStartNs;
     }
     const direct = q.length === 0 && sh.status === 'ready' && session.inFlight[sh.index]! < this.windowOf(sh)
-      && sh.free.length > 0 && this.devInFlight[p.di]! < this.deviceWindowOf(sh) && (session.parked === null || !session.parked.has(p.di));
+      && sh.free.length > 0 && this.deviceRoom(sh, p, this.deviceWindowOf(sh)) && (session.parked === null || !session.parked.has(p.di));
     if (!(direct && this.write(sh, p))) {
       if (req.noWait) {
         p.settleError(new BackpressureError('EMBX_RING_FULL',
@@ -586,8 +581,12 @@ export class Mux extends EventEmitter implements SessionHost {
     p.tag = tag;
     p.state = PState.IN_FLIGHT;
     sh.sq.commit(tag, p.local, p.opcode, p.flags, p.a0, p.a1, p.a2);
-    p.session.inFlight[sh.index]!++;
-    this.devInFlight[p.di]!++;
+    if (p.longLived) {
+      sh.longLived++;
+    } else {
+      p.session.inFlight[sh.index]!++;
+      this.devInFlight[p.di]!++;
+    }
     this.inFlightTotal++;
     if (!sh.dirty && sh.free.length === sh.geometry.window - 1) {
       // The first request to an idle shard goes out now: a spinning worker starts on it while the caller's
@@ -636,7 +635,7 @@ export class Mux extends EventEmitter implements SessionHost {
   private scheduleQuickPoll(sh: ShardLink): void {
     // only for a lightly loaded shard: under load an answer is either already there or behind a batch, and the
     // spin would only take time from the requests being processed
-    if (this.mainSpinNs > 0 && !this.quickScheduled && sh.inFlight <= QUICK_MAX_IN_FLIGHT && !sh.sq.dataBell.peerSleeping()) {
+    if (this.mainSpinNs > 0 && !this.quickScheduled && sh.inFlight - sh.longLived <= QUICK_MAX_IN_FLIGHT && !sh.sq.dataBell.peerSleeping()) {
       this.quickScheduled = true;
       queueMicrotask(this.quickPoll);
     }
@@ -693,7 +692,7 @@ export class Mux extends EventEmitter implements SessionHost {
             q.shift();
             continue;
           }
-          if (this.devInFlight[p.di]! >= devWindow || (s.parked !== null && s.parked.has(p.di))) {
+          if (!this.deviceRoom(sh, p, devWindow) || (s.parked !== null && s.parked.has(p.di))) {
             q.shift();
             this.park(s, p);
             continue;
@@ -726,11 +725,23 @@ export class Mux extends EventEmitter implements SessionHost {
     return this.turnStartNs < sh.sharedUntilNs ? this.sharedDeviceWindow : this.deviceWindow;
   }
 
+  /**
+   * Room for `p` at its device: a place in the device window or, for a long-lived request, one of the shard's
+   * long-lived slots (an AER the device may hold for good must not take a place other sessions wait for).
+   */
+  private deviceRoom(sh: ShardLink, p: Pending, devWindow: number): boolean {
+    return p.longLived ? sh.longLived < sh.longLivedCap : this.devInFlight[p.di]! < devWindow;
+  }
+
   private freeSlot(sh: ShardLink, tag: number, p: Pending): void {
     sh.slots[tag] = undefined;
     sh.free.push(tag);
-    p.session.inFlight[sh.index]!--;
-    this.devInFlight[p.di]!--;
+    if (p.longLived) {
+      sh.longLived--;
+    } else {
+      p.session.inFlight[sh.index]!--;
+      this.devInFlight[p.di]!--;
+    }
     this.inFlightTotal--;
     if (this.parkedBy.size > 0 && this.parkedBy.has(p.di)) this.unpark(p.di, sh);
   }
@@ -763,12 +774,12 @@ export class Mux extends EventEmitter implements SessionHost {
     const window = this.windowOf(sh);
     const devWindow = this.deviceWindowOf(sh);
     let progress = true;
-    while (progress && who.size > 0 && this.devInFlight[di]! < devWindow && sh.free.length > 0) {
+    while (progress && who.size > 0 && sh.free.length > 0 && (this.devInFlight[di]! < devWindow || sh.longLived < sh.longLivedCap)) {
       progress = false;
       for (const s of who) {
         const f = s.parked!.get(di)!;
         while (f.length > 0 && !f.peek()!.active) f.shift();
-        if (f.length > 0 && this.devInFlight[di]! < devWindow && sh.free.length > 0 && s.inFlight[sh.index]! < window) {
+        if (f.length > 0 && this.deviceRoom(sh, f.peek()!, devWindow) && sh.free.length > 0 && s.inFlight[sh.index]! < window) {
           if (!this.write(sh, f.peek()!)) return;
           f.shift();
           s.queued--;
@@ -814,9 +825,19 @@ export class Mux extends EventEmitter implements SessionHost {
         p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
         continue;
       }
-      const payload = this.results.copy(cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
+      let result: unknown;
+      try {
+        // the decoder copies the answer out of the ring (whose bytes are reused once released) into its own bytes
+        result = p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
+      } catch (e) {
+        // A device answer the decoder cannot read fails this request only (never the drain, the batch or the
+        // process: this runs on the event loop with no caller's frame to catch it).
+        this.failed++;
+        p.settleError(malformedAnswer(p, e));
+        continue;
+      }
       this.completed++;
-      p.settle(p.decode(cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), payload));
+      p.settle(result);
     }
     cq.release(n);
     return n;
@@ -970,8 +991,14 @@ export class Mux extends EventEmitter implements SessionHost {
    */
   close(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (this.closePromise !== null) return this.closePromise;
+    let timeoutMs: number;
+    try {
+      timeoutMs = timeoutOption(opts.timeoutMs, 'close() timeoutMs', 10_000);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.closing = true;
-    this.closePromise = this.doClose(opts.timeoutMs ?? 10_000, opts.signal);
+    this.closePromise = this.doClose(timeoutMs, opts.signal);
     return this.closePromise;
   }
 
@@ -1025,20 +1052,6 @@ function captureResolvers(resolve: (v: CommandResult) => void, reject: (e: unkno
   captured.reject = reject;
 }
 
-/** `{ cxl: { '0xc002': 'debug-write-full' }, nvme: { '0xc5': 'debug-write-full' } }` -> opcode -> level maps. */
-function parseVendorRules(v: MuxOptions['vendorRules']): { cxl: Map<number, number>; nvme: Map<number, number> } {
-  const out = { cxl: new Map<number, number>(), nvme: new Map<number, number>() };
-  for (const proto of ['cxl', 'nvme'] as const) {
-    for (const [k, tier] of Object.entries(v?.[proto] ?? {})) {
-      const op = Number(k);
-      const max = proto === 'cxl' ? 0xffff : 0xff;
-      if (!Number.isInteger(op) || op < 0 || op > max) throw new BadRequestError(`vendorRules.${proto}: "${k}" is not an opcode (0..0x${max.toString(16)})`);
-      out[proto].set(op, TierLevel[parseTier(tier)]);
-    }
-  }
-  return out;
-}
-
 function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
@@ -1049,12 +1062,20 @@ function completionError(p: Pending, flags: number, failure: number, detail: Uin
     return new CancelledError('EMBX_ABORTED', `${p.device.id} dropped opcode 0x${hex4(p.opcode)} (cancelled in the worker)`, { device: p.device.id });
   }
   if (failure === WorkerFailure.TRANSPORT) return new TransportError(`${p.device.id}: ${text}`, { device: p.device.id, opcode: p.opcode });
+  if (failure === WorkerFailure.PROTOCOL) return malformedAnswer(p, new Error(text));
   return new BadRequestError(`${p.device.id}: ${text}`, { device: p.device.id, opcode: p.opcode });
+}
+
+/** EMBX_PROTOCOL for a device answer that cannot be read (found by the worker's host driver or the decoder). */
+function malformedAnswer(p: Pending, cause: unknown): ProtocolError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new ProtocolError(`${p.device.id} sent a malformed answer to opcode 0x${hex4(p.opcode)}, which was not delivered: ${why}; `
+    + 'retry, and check the device (or its faults.malformed)', { device: p.device.id, opcode: p.opcode });
 }
 
 /** Creates a mux and waits until every shard worker serves its rings. */
 export async function createMux(opts: MuxOptions = {}): Promise<Mux> {
   const mux = new Mux(opts);
-  await mux.start(opts.startTimeoutMs ?? 30_000, opts.signal);
+  await mux.start(undefined, opts.signal);
   return mux;
 }

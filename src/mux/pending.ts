@@ -12,8 +12,12 @@ export const enum PState {
   CANCELLED = 4,
 }
 
-/** Decodes a completion into the caller's result. */
-export type Decoder = (rc32: number, flags: number, a1: number, a2: number, payload: Uint8Array) => unknown;
+/**
+ * Decodes a completion into the caller's result. The answer's bytes are `ring[at, at + len)`, a view of the
+ * completion ring valid only during the call: a decoder copies what it returns into bytes of their own, sized
+ * exactly, so no caller can reach another request's answer through `.buffer`.
+ */
+export type Decoder = (rc32: number, flags: number, a1: number, a2: number, ring: Uint8Array, at: number, len: number) => unknown;
 
 /** One request from send() until its promise settles. Monomorphic class: the hot path allocates one per request. */
 export class Pending {
@@ -30,6 +34,8 @@ export class Pending {
   auditLog: AuditLog | null = null;
   /** non-zero when someone subscribes to mbxmux:request:end */
   traceId = 0;
+  /** the device may hold it indefinitely (NVMe AER): counted in its shard's long-lived slots, not in windows */
+  longLived = false;
 
   constructor(
     readonly session: Session,

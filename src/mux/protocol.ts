@@ -28,6 +28,8 @@ export const WorkerFailure = {
   TRANSPORT: 1,
   /** the worker found the request malformed (it never reached the device) */
   BAD_REQUEST: 2,
+  /** the device's answer is malformed (e.g. it claims more output than its mailbox holds); it is not delivered */
+  PROTOCOL: 3,
 } as const;
 
 /**

@@ -58,7 +58,11 @@ export class Session {
     return this.host_;
   }
 
-  /** Stops accepting requests from this session; requests already sent still complete. */
+  /**
+   * Stops accepting requests from this session and rejects what it still has outstanding with EMBX_CLOSED;
+   * requests a worker holds are cancelled there, as a timeout cancels them. Await your requests first to let
+   * them finish.
+   */
   close(): void {
     this.closed = true;
     this.host_.closeSession(this);

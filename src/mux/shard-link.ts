@@ -34,6 +34,12 @@ export class ShardLink {
   /** in-flight table: tag -> request; a tag is a slot index, reused only after its completion arrives */
   readonly slots: (Pending | undefined)[];
   readonly free: number[];
+  /**
+   * Long-lived requests (NVMe AERs) in flight: they count here instead of in the session and device windows,
+   * which they would otherwise hold for good, and at most longLivedCap of the tags may be theirs.
+   */
+  longLived = 0;
+  readonly longLivedCap: number;
   /** sessions with requests waiting for this shard, served round-robin */
   readonly rr: Session[] = [];
   /** tags to cancel, waiting for SQ room */
@@ -58,6 +64,7 @@ export class ShardLink {
     private readonly wakeCounter: { words: Int32Array; index: number } | null = null,
   ) {
     this.slots = new Array<Pending | undefined>(geometry.window).fill(undefined);
+    this.longLivedCap = Math.max(1, Math.floor(geometry.window / 4));
     this.free = [];
     for (let i = geometry.window - 1; i >= 0; i--) this.free.push(i);
     this.freshRings();

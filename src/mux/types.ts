@@ -4,7 +4,7 @@ import type { DeviceKind, FleetInput } from '../fleet/types.js';
 import type { Tier } from '../policy/tiers.js';
 
 export interface MuxOptions {
-  /** worker threads (shards); default: os.availableParallelism() */
+  /** worker threads (shards); default: os.availableParallelism(), at most 4 x that */
   workers?: number;
   /** the emulated fleet: counts, a fleet file object, or a path to a JSON fleet file; default DEFAULT_FLEET */
   fleet?: FleetInput | string;
@@ -29,22 +29,27 @@ export interface MuxOptions {
   deviceWindow?: number;
   /** requests in flight per device once another session has used the shard within the last second (default 4) */
   sharedDeviceWindow?: number;
-  /** worker spin budget before it sleeps, µs (default 50) */
+  /** worker spin budget before it sleeps, µs (default 50, at most 1 s) */
   spinUs?: number;
   /** after spinning, how long an idle worker naps in short timed waits (no doorbell needed) before it
    *  sleeps and must be woken with a notify, µs (default 0: naps add up to a timer tick of latency) */
   napUs?: number;
   /** workers allowed to spin at the same time (default cores - 1: the main thread needs a core too) */
   maxSpinners?: number;
-  /** main-thread polling budget after the last completion before it arms Atomics.waitAsync, µs (default 200) */
+  /** main-thread polling budget after the last completion before it arms Atomics.waitAsync, µs (default 200, at most 1 s) */
   pollUs?: number;
   /**
    * Most time per event-loop turn the main thread may spend waiting in a tight loop for the answer to a
    * request it just sent to an idle shard whose worker is awake (spinning answers in ~1 µs, well under the
-   * ~3 µs of one more event-loop turn), µs (default 20; 0: always wait for the next turn)
+   * ~3 µs of one more event-loop turn), µs (default 20, at most 100; 0: always wait for the next turn)
    */
   mainSpinUs?: number;
-  /** default per-request timeout in ms (default 5000; 0 = none) */
+  /**
+   * the lowest tier whose sessions may send a request with `timeoutMs: 0` (no timeout), which can hold its
+   * device for good (default 'debug-write-full'). With defaultTimeoutMs 0 every session may.
+   */
+  noTimeoutTier?: Tier;
+  /** default per-request timeout in ms (default 5000; 0 = none; at most 2^31 - 1, the longest a Node timer waits) */
   defaultTimeoutMs?: number;
   /** config gates; fabricDestructive enables the fabric-destructive tier (default off) */
   gates?: { fabricDestructive?: boolean };
@@ -53,7 +58,7 @@ export interface MuxOptions {
    * `{ cxl: { '0xc002': 'debug-write-full' } }`. A rule never lowers the tier of a declared command.
    */
   vendorRules?: { cxl?: Record<string, Tier>; nvme?: Record<string, Tier> };
-  /** audit log: keep the newest `limit` records (default 10,000) and append JSON lines to `file` */
+  /** audit log: keep the newest `limit` records (default 10,000, at most 10 million) and append JSON lines to `file` */
   audit?: { file?: string; limit?: number };
   /** false turns the permission check off (benchmarks measure its cost this way). Never do it in production. */
   checkPermissions?: boolean;
@@ -106,7 +111,7 @@ export interface SendRequest extends NvmeCommandFields {
    */
   tunnel?: number[];
   signal?: AbortSignal;
-  /** per-request timeout, ms (0 = none; default from MuxOptions.defaultTimeoutMs) */
+  /** per-request timeout, ms (0 = none; at most 2^31 - 1; default from MuxOptions.defaultTimeoutMs) */
   timeoutMs?: number;
   /** fail with EMBX_RING_FULL instead of waiting when the ring has no room right now */
   noWait?: boolean;

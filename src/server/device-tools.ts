@@ -36,6 +36,8 @@ export interface McpToolsOptions {
   maxTimeoutMs?: number;
   /** how often a background operation is polled while followed, ms (default 100) */
   pollIntervalMs?: number;
+  /** accept timeoutMs 0 (no timeout) in send_command: only for a front whose operator created the mux (the CLI) */
+  allowNoTimeout?: boolean;
 }
 
 export const DEFAULT_MCP_MAX_TIMEOUT_MS = 60_000;
@@ -101,10 +103,12 @@ export class DeviceTools {
   private readonly maxPayloadBytes: number;
   readonly maxTimeoutMs: number;
   private readonly pollIntervalMs: number;
+  private readonly allowNoTimeout: boolean;
 
   constructor(opts: McpToolsOptions) {
     this.maxTimeoutMs = timeoutOption(opts.maxTimeoutMs, 'maxTimeoutMs', DEFAULT_MCP_MAX_TIMEOUT_MS, 1);
     this.pollIntervalMs = timeoutOption(opts.pollIntervalMs, 'pollIntervalMs', 100, 1);
+    this.allowNoTimeout = opts.allowNoTimeout === true;
     this.mux = opts.mux;
     this.session = opts.mux.openSession({ tier: opts.tier ?? 'debug-read', host: opts.host ?? 0, fabricManager: opts.fabricManager === true, name: opts.name ?? 'mcp' });
     this.maxPayloadBytes = opts.maxPayloadBytes ?? 4096;
@@ -137,9 +141,9 @@ export class DeviceTools {
     return { total: all.length, offset, count: page.length, devices: page };
   }
 
-  private checkTimeout(ms: number | undefined, what: string): void {
+  private checkTimeout(ms: number | undefined, what: string, zeroOk = false): void {
     // a request without a timeout on a hung device would be ended only by the client
-    if (ms !== undefined && !(ms > 0 && ms <= this.maxTimeoutMs)) {
+    if (ms !== undefined && !((ms > 0 || (ms === 0 && zeroOk)) && ms <= this.maxTimeoutMs)) {
       throw new BadRequestError(`${what} must be more than 0 and at most ${this.maxTimeoutMs} ms on this server (got ${ms})`);
     }
   }
@@ -148,7 +152,7 @@ export class DeviceTools {
     const target = commandTarget(this.mux.fleet, args.device, { tunnel: args.tunnel, queue: args.queue });
     const cmd = resolveCommand(target.family, args.opcode);
     const nvme = isNvme(target.family);
-    this.checkTimeout(args.timeoutMs, 'timeoutMs');
+    this.checkTimeout(args.timeoutMs, 'timeoutMs', this.allowNoTimeout);
     const req: SendRequest = { device: args.device, opcode: cmd.opcode };
     if (cmd.fields) Object.assign(req, cmd.fields);
     for (const k of FIELDS) if (args[k] !== undefined) req[k] = args[k];

@@ -21,6 +21,7 @@ test('close() while busy: finished work resolves, the rest rejects with EMBX_CLO
     shardWindow: 64,
     sessionWindow: 32,
     deviceWindow: 8, // the hung device may hold 8 of the session's 32 slots; the others keep flowing
+    noTimeoutTier: 'debug-read', // the hung requests are sent without a timeout
   });
   const s = mux.openSession();
   const outcomes: Promise<string>[] = [];
@@ -41,7 +42,7 @@ test('close() while busy: finished work resolves, the rest rejects with EMBX_CLO
 });
 
 test('close({ signal }): aborting stops the drain at once; whenDrained({ signal }) rejects on abort', async () => {
-  const mux = await createMux({ workers: 1, fleet: { devices: [{ kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }, { kind: 'cxl-type3', count: 1 }] } });
+  const mux = await createMux({ workers: 1, noTimeoutTier: 'debug-read', fleet: { devices: [{ kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }, { kind: 'cxl-type3', count: 1 }] } });
   const s = mux.openSession();
   const hung = s.send({ device: 'mem0', opcode: 0x4200, timeoutMs: 0 }).then(() => 'ok', (e: { code: string }) => e.code);
   const w = new AbortController();

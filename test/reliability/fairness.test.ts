@@ -8,7 +8,7 @@ import { createMux } from '../../src/index.js';
  * the very device being flooded — all complete while most of the flood is still waiting.
  */
 test('a light session is served while a flood is still queued, on another device and on the flooded one', async () => {
-  const mux = await createMux({ workers: 1, fleet: { 'cxl-type3': 4 } });
+  const mux = await createMux({ workers: 1, fleet: { 'cxl-type3': 4 }, noTimeoutTier: 'debug-read' });
   try {
     const flood = mux.openSession({ name: 'flood' });
     const light = mux.openSession({ name: 'light' });
@@ -30,7 +30,7 @@ test('a light session is served while a flood is still queued, on another device
 });
 
 test('within one session, a hung device does not block its other devices', async () => {
-  const mux = await createMux({ workers: 1, fleet: { devices: [{ kind: 'cxl-type3', count: 2 }, { kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }] } });
+  const mux = await createMux({ workers: 1, noTimeoutTier: 'debug-read', fleet: { devices: [{ kind: 'cxl-type3', count: 2 }, { kind: 'cxl-type3', count: 1, faults: { hang: [0x4200] } }] } });
   try {
     const s = mux.openSession();
     const hung = Array.from({ length: 500 }, () => s.send({ device: 'mem2', opcode: 0x4200, timeoutMs: 0 }).then(() => 'resolved', (e: { code: string }) => e.code));

@@ -43,10 +43,11 @@ function echoRequest(device: string, id: number): SendRequest {
  * What a request may end in, besides EMBX_ABORTED when the soak aborted it and EMBX_WORKER_LOST when its shard
  * is one whose workers the soak kills.
  */
-type Expect = 'answer' | 'hang' | 'mctp' | 'kill';
+type Expect = 'answer' | 'hang' | 'mctp' | 'kill' | 'malformed';
 const ALLOWED: Record<Expect, readonly string[]> = {
   answer: ['answer'],
   hang: ['EMBX_TIMEOUT'],
+  malformed: ['EMBX_PROTOCOL'],
   mctp: ['answer', 'EMBX_TIMEOUT', 'EMBX_TRANSPORT'],
   kill: [],
 };
@@ -207,7 +208,8 @@ function print(name: string, seconds: number, r: SoakReport): void {
  * every request its shard held with EMBX_WORKER_LOST, which would also cover up a completion the worker had
  * dropped earlier; on shard 0 a dropped completion stays lost.
  *   shard 0: mem0,3,5,7,9,11 (healthy), mem13 (hangs), mem15 (slow, busy), sw0 and what is below it, mctp0/1
- *   shard 1: mem1,2,4,6,8,10 (healthy), mem12, mem14 (kill their worker), mem16 (error rcs), nvme0/1 (busy)
+ *   shard 1: mem1,2,4,6,8,10 (healthy), mem12, mem14 (kill their worker), mem16 (error rcs), nvme0/1 (busy),
+ *            mem23 and sw1 (malformed answers: Get Health Info, and 5300h tunnel responses)
  */
 const FLEET: FleetFile = {
   seed: 5,
@@ -221,6 +223,8 @@ const FLEET: FleetFile = {
     { kind: 'cxl-switch', count: 1 }, // sw0 + SLDs/MLD below
     { kind: 'nvme', count: 2, faults: { busy: 0.1 } },
     { kind: 'mctp-pcc', count: 2, fronts: ['mem0', 'sw0'], faults: { dropFragments: 0.05 } },
+    { kind: 'cxl-type3', count: 1, faults: { malformed: [0x4200] } }, // mem23: Payload Length past its mailbox
+    { kind: 'cxl-switch', count: 1, faults: { malformed: [0x5300] } }, // sw1: its tunnel answers claim a byte too many
   ],
 };
 const KILLERS = ['mem12', 'mem14'];
@@ -237,6 +241,8 @@ const faultyMix: Mix = (random, id) => {
   if (r < 0.25) return { req: { device: `nvme${Math.floor(random() * 2)}`, opcode: 0x06, cdw10: 1, timeoutMs: 0 }, expect: 'answer', length: 4096, healthy: false };
   if (r < 0.3) return { req: { device: `mctp${Math.floor(random() * 2)}`, opcode: 0x0001, timeoutMs: 2000 }, expect: 'mctp', length: IDENTIFY_BYTES, healthy: false };
   if (r < 0.35) return { req: { device: 'sw0', opcode: 0x4200, tunnel: [1], timeoutMs: 0 }, expect: 'answer', length: HEALTH_BYTES, healthy: true };
+  if (r < 0.36) return { req: { device: 'sw1', opcode: 0x4200, tunnel: [1], timeoutMs: 0 }, expect: 'malformed', length: 0, healthy: false };
+  if (r < 0.37) return { req: { device: 'mem23', opcode: 0x4200, timeoutMs: 0 }, expect: 'malformed', length: 0, healthy: false };
   const device = `mem${Math.floor(random() * 12)}`;
   if (random() < 0.2) return { req: { device, opcode: 0x0300, timeoutMs: 0 }, expect: 'answer', length: 8, healthy: true };
   return { req: echoRequest(device, id), expect: 'answer', length: 'echo', healthy: true };
@@ -264,6 +270,7 @@ test(`soak ${SECONDS}s with random faults: nothing lost, nothing misdelivered, n
   assert.ok(r.echoed > r.sent / 4, `${r.echoed} answers checked by their echo`);
   assert.ok(r.kills > 0 && generations[1]! > 0, 'workers really died and came back');
   assert.is(generations[0], 0, 'shard 0 never died');
+  assert.ok((r.tally['EMBX_PROTOCOL'] ?? 0) > 0, 'malformed answers were injected and failed only their own requests');
 });
 
 // --------------------------------------------------------------- the checks fire on a broken worker

@@ -88,6 +88,8 @@ ${COMMON_HELP}`,
     }
     const timeout = parseIntArg(values.timeout, '--timeout', 0, 3_600_000);
     if (timeout !== undefined) opts.timeoutMs = timeout;
+    // --timeout 0 (no timeout): the operator who runs this command creates the mux, so it is theirs to allow
+    if (timeout === 0) opts.muxOptions = { ...opts.muxOptions, noTimeoutTier: opts.tier! };
     if (values.interval !== undefined) {
       opts.intervalMs = parseDuration(values.interval, '--interval');
       if (!(opts.intervalMs >= 1)) throw new UsageError('--interval must be at least 1ms');

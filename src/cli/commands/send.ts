@@ -66,7 +66,7 @@ ${COMMON_HELP}`,
     if (values.tunnel !== undefined) a.tunnel = values.tunnel.split(',').map((x, i) => parseIntArg(x.trim(), `--tunnel hop ${i + 1}`, 0, 255)!);
     const mt = parseIntArg(values['mctp-type'], '--mctp-type', 0, 127);
     if (mt !== undefined) a.mctpType = mt;
-    const timeoutMs = parseIntArg(values.timeout, '--timeout', 1, 3_600_000);
+    const timeoutMs = parseIntArg(values.timeout, '--timeout', 0, 3_600_000);
     if (timeoutMs !== undefined) a.timeoutMs = timeoutMs;
     const tier = values.tier === undefined ? 'debug-read' : parseTier(values.tier);
     const host = parseIntArg(values.host, '--host', 0, 65535) ?? 0;
@@ -75,9 +75,12 @@ ${COMMON_HELP}`,
     const target = commandTarget(buildFleet((muxOpts.fleet ?? DEFAULT_FLEET) as FleetInput, 1), device, a);
     const cmd = resolveCommand(target.family, command);
     if (cmd.note !== undefined) console.error(`mbxmux send: note: ${cmd.note}`);
-    const mux = await createMux(muxOpts);
+    // --timeout 0 (no timeout): the operator who runs this command creates the mux, so it is theirs to allow
+    const mux = await createMux({ ...muxOpts, ...(timeoutMs === 0 ? { noTimeoutTier: tier } : {}) });
     try {
-      const tools = new DeviceTools({ mux, tier, host, fabricManager: values.fm === true, name: 'cli', maxPayloadBytes: Infinity, maxTimeoutMs: 3_600_000 });
+      const tools = new DeviceTools({
+        mux, tier, host, fabricManager: values.fm === true, name: 'cli', maxPayloadBytes: Infinity, maxTimeoutMs: 3_600_000, allowNoTimeout: true,
+      });
       const r = await tools.sendCommand(a);
       if (values.json) {
         console.log(JSON.stringify(r));

@@ -3,8 +3,10 @@ import { Via } from '../cci/command-table.js';
 import { Rc } from '../cci/return-codes.js';
 import type { CompletionSink, DeviceEndpoint } from '../endpoint.js';
 import { executeWithFaults, type FaultInjector } from '../faults.js';
-import { CqFlag, packStatus } from '../../mux/protocol.js';
+import { CqFlag, packStatus, WorkerFailure } from '../../mux/protocol.js';
 import type { MailboxRegisters } from './mailbox.js';
+
+const encoder = new TextEncoder();
 
 interface Waiting {
   tag: number;
@@ -81,6 +83,12 @@ export class CxlMailboxEndpoint implements DeviceEndpoint {
   private reap(tag: number, opcode: number): void {
     const regs = this.regs;
     const len = regs.commandLength();
+    if (len > regs.payload.byteLength) {
+      // A Payload Length past the payload registers: the output cannot be read, so nothing of it is delivered.
+      this.sink.complete(tag, this.local, opcode, CqFlag.FAILED, 0, WorkerFailure.PROTOCOL, 0, null, encoder.encode(
+        `${this.id} answered opcode ${opcode.toString(16).padStart(4, '0')}h with a Payload Length of ${len} bytes, more than its ${regs.payload.byteLength}-byte payload registers hold`));
+      return;
+    }
     const flags = regs.statusBackground() ? CqFlag.BACKGROUND : 0;
     this.sink.complete(tag, this.local, opcode, flags, packStatus(regs.statusRc(), regs.statusVendor()), 0, 0, null,
       len === 0 ? null : this.outputView(len));

@@ -55,6 +55,17 @@ export interface NvmeCompletion {
   payload: Uint8Array;
 }
 
+/**
+ * Asynchronous Event Request (NVMe Base 2.0 5.2): the controller answers it only when an event occurs, so it
+ * may stay outstanding indefinitely. The mux gives such long-lived commands slots of their own.
+ */
+export const ASYNC_EVENT_REQUEST = 0x0c;
+
+/** True for admin commands that stay outstanding until the device has something to say. */
+export function isLongLivedNvme(opcode: number): boolean {
+  return opcode === ASYNC_EVENT_REQUEST;
+}
+
 const DWORDS = ['nsid', 'cdw10', 'cdw11', 'cdw12', 'cdw13', 'cdw14', 'cdw15'] as const;
 
 /** A value for an error message; never throws (BigInt, symbols, cycles). */
