@@ -17,6 +17,7 @@ export { commandTarget, type CommandTarget } from './target.js';
 export { effectsView, type EffectsEntry, type EffectsView } from './effects-view.js';
 export { hintsForTier, type CommandHints } from './hints.js';
 export { decodeAnswer, type AnswerRequest, type Decoded } from './decode/index.js';
+export { followBackground, readBackground, startedBackground, type BackgroundState, type FollowOptions, type FollowResult } from './background.js';
 
 /** Every name a family knows (table names first, then aliases). */
 export function commandNames(family: CommandFamily): readonly KnownCommand[] {

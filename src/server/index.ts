@@ -24,6 +24,8 @@ export {
   type Type3Health,
 } from './health.js';
 export {
-  commandName, commandNames, commandTarget, decodeAnswer, effectsView, familyOf, hintsForTier, resolveCommand, type CommandFamily,
-  type CommandHints, type CommandTarget, type Decoded, type EffectsEntry, type EffectsView, type KnownCommand, type ResolvedCommand,
+  commandName, commandNames, commandTarget, decodeAnswer, effectsView, familyOf, followBackground, hintsForTier, readBackground, resolveCommand,
+  type BackgroundState, type CommandFamily, type CommandHints, type CommandTarget, type Decoded, type EffectsEntry, type EffectsView,
+  type FollowResult, type KnownCommand, type ResolvedCommand,
 } from '../commands/index.js';
+export { DeviceTools, type McpToolsOptions, type SendAnswer, type SendArgs } from './device-tools.js';

@@ -17,10 +17,15 @@ export const mcp: Command = {
   options: OPTIONS,
   help: `usage: mbxmux mcp [--tier T] [--host N] [--fm] [--name NAME] [--record FILE] [--max-timeout DUR] [--max-line BYTES]
                    [--fleet SPEC] [--workers N]
-  A Model Context Protocol server on stdin/stdout with the tools list_devices, send_command (by opcode or
-  command name), get_health (decoded) and read_effects_log (with the tier each command needs).
-  The session is fixed here; the agent cannot change it. A command the tier refuses is a tool error
-  naming the tier needed. Logs go to stderr; stdout carries only the protocol.
+  A Model Context Protocol server on stdin/stdout. Tools: list_devices, send_command (by opcode or command
+  name; answers decoded, with read-only / destructive / idempotent hints from the target's effects log),
+  get_health (decoded), read_effects_log (the tier each command needs, and its hints) and wait_background
+  (follows Sanitize, Scan Media, Transfer FW... with progress notifications; send_command does the same when
+  the request carries a progressToken). Resources: mbxmux://fleet and mbxmux://devices/{device}/effects.
+  Every tool has annotations and an outputSchema; answers carry structuredContent beside the text.
+  The session is fixed here; the agent cannot change it: every command and every poll is checked against
+  it. A command the tier refuses is a tool error naming the tier needed. Logs go to stderr; stdout carries
+  only the protocol.
   --tier T        the session's tier (default debug-read)
   --host N        the host the session acts for (default 0)
   --fm            a fabric-manager session (reaches every host's devices)
