@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CommandCatalog, slug } from '../src/commands/catalog.js';
 import { catalog, FAMILIES, getLogCdw10 } from '../src/commands/families.js';
+import { commandNames } from '../src/commands/index.js';
 import { commandName, resolveCommand } from '../src/commands/resolve.js';
 import { commandTarget } from '../src/commands/target.js';
 import { buildFleet } from '../src/fleet/expand.js';
@@ -133,6 +134,7 @@ test('a catalog whose names collide after normalisation is refused when built; e
     }
   }
   assert.ok(catalog('cxl-type3').list.length > 40);
+  assert.is(commandNames('cxl-mld'), catalog('cxl-mld').list, 'the public list is the catalog\'s');
 });
 
 test('unknown names: suggestions, and hex-looking text pointed at 0x', () => {
