@@ -8,9 +8,12 @@ import { parseThresholds } from '../../harness/thresholds.js';
 import { UsageError } from '../args.js';
 import { type Command, parse } from '../common.js';
 
+const OPTIONS = { json: { type: 'string' }, html: { type: 'string' }, threshold: { type: 'string', multiple: true } } as const;
+
 export const report: Command = {
   name: 'report',
   summary: 'merge the JSON reports of several load generators into one',
+  options: OPTIONS,
   help: `usage: mbxmux report merge A.json B.json ... [--json FILE] [--html FILE] [--threshold EXPR]...
   Merges mbxmux load --json reports, typically the --segment k/N runs of one test against many servers:
   HDR histograms bucket by bucket (every percentile is the one all the samples together give, nothing is
@@ -22,9 +25,7 @@ export const report: Command = {
   Refuses reports that are not parts of one test (another mix, tier or session, other segment splits, a
   segment given twice).`,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      json: { type: 'string' }, html: { type: 'string' }, threshold: { type: 'string', multiple: true },
-    });
+    const { values, positionals } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     const [sub, ...files] = positionals;
     if (sub !== 'merge') throw new UsageError(sub === undefined ? 'report needs a subcommand: mbxmux report merge A.json B.json ...' : `unknown report subcommand "${sub}": use merge`);
