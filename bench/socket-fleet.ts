@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectFleet, fleetLoadTarget, runLoad } from '../src/index.js';
+import { figure } from './figures.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { num } from './stats.js';
 
@@ -23,6 +24,8 @@ export interface FleetRow {
   p50us: number;
   p99us: number;
   errors: number;
+  /** req/s and p99 (µs) of each interval of the run: the repeats a comparison judges noise by */
+  windows: { rate: number[]; p99: number[] };
 }
 
 async function startSlice(ctx: BenchContext, path: string, slice: string): Promise<ChildProcess> {
@@ -47,7 +50,11 @@ async function runOne(ctx: BenchContext, servers: number, dir: string): Promise<
       durationMs: dur(ctx, 3000, 800), warmupMs: dur(ctx, 500, 200),
     });
     const r = await result;
-    return { servers, inFlight: DEPTH * servers, reqPerSec: r.throughput, p50us: r.latency.p50, p99us: r.latency.p99, errors: r.sent - r.requests };
+    const full = r.intervals.filter((i) => i.durationMs === r.intervalMs && i.requests > 0);
+    return {
+      servers, inFlight: DEPTH * servers, reqPerSec: r.throughput, p50us: r.latency.p50, p99us: r.latency.p99, errors: r.sent - r.requests,
+      windows: { rate: full.map((i) => i.rate), p99: full.map((i) => i.p99) },
+    };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : null)));
@@ -69,13 +76,17 @@ export const socketFleetSection: Section = {
       rmSync(dir, { recursive: true, force: true });
     }
     return {
+      figures: rows.flatMap((r) => [
+        figure(`${r.servers} serve process(es)`, 'req/s', 'higher', r.windows.rate),
+        figure(`${r.servers} serve process(es) p99`, 'µs', 'lower', r.windows.p99),
+      ]),
       tables: [{
         title: `cxl-type3=${DEVICES} in 1, 2, 3 slices (mbxmux serve --slice i/N, ${ctx.workers} worker(s) each), one client via connectFleet`,
         head: ['servers', 'in flight', 'req/s', 'p50 µs', 'p99 µs', 'errors'],
         rows: rows.map((r) => [String(r.servers), String(r.inFlight), num(r.reqPerSec), num(r.p50us, 1), num(r.p99us, 1), String(r.errors)]),
         note: 'servers and the client share this machine\'s cores: on a 2-vCPU host more processes split the same CPU; across hosts each adds its own',
       }],
-      data: { devices: DEVICES, depthPerServer: DEPTH, workers: ctx.workers, rows },
+      data: { devices: DEVICES, depthPerServer: DEPTH, workers: ctx.workers, rows: rows.map(({ windows: _w, ...row }) => row) },
     };
   },
 };
