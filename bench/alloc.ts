@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { AllocJob, AllocRow } from './alloc-child.js';
+import { figure } from './figures.js';
 import { type BenchContext, type Section } from './section.js';
 import { num, si } from './stats.js';
 
@@ -60,6 +61,13 @@ export const allocSection: Section = {
     };
     const b = (x: number): string => `${x.toFixed(0)} B`;
     return {
+      // each figure is one fresh process's measurement over every request of its run
+      figures: [
+        figure('heap allocated per request, submit()', 'B', 'lower', [data.submitBytes]),
+        figure('heap allocated per request, send() with its caller\'s await', 'B', 'lower', [data.sendBytes]),
+        figure('heap allocated per request, send() itself', 'B', 'lower', [data.sendOwnBytes]),
+        figure('pipelined submit() with no GC in the run', 'req/s', 'higher', [by('submit').rate]),
+      ],
       tables: [{
         title: `Main-thread heap allocated per request (${num(requests)} Get Health Info requests, 18-byte answers, ${CONCURRENCY} in flight, 1024 type-3; each row a fresh process)`,
         head: ['what', 'per request', 'retained after', 'req/s (no GC)'],

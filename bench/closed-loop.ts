@@ -15,6 +15,7 @@ import { DEFAULT_MIX } from '../src/harness/mix.js';
 import type { LoadResultJSON } from '../src/harness/report.js';
 import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { median, num, si } from './stats.js';
+import { figure } from './figures.js';
 import type { PipelinedJob, PipelinedRow } from './pipelined-child.js';
 import { type Repeated, repeated } from './timing.js';
 
@@ -105,7 +106,17 @@ export const closedLoopSection: Section = {
       };
       const row = (label: string, rs: LoadRun[], t: Repeated): (string | number)[] =>
         [label, si(t.median), si(t.min), si(t.max), median(rs.map((r) => r.p50)), median(rs.map((r) => r.p99)), median(rs.map((r) => r.notifiesPer1k)).toFixed(2)];
+      const closedRuns = of('cli', CLOSED_CONCURRENCY);
+      const pipeRuns = of('pipelined', ctx.concurrency);
       return {
+        // repeats: the interleaved rounds (the ratio: each round's closed run over its pipelined run)
+        figures: [
+          figure(`mbxmux load --concurrency ${CLOSED_CONCURRENCY}, default fleet`, 'req/s', 'higher', closed.runs),
+          figure(`pipelined submit(), ${ctx.concurrency} in flight, default fleet and mix`, 'req/s', 'higher', pipelined.runs),
+          figure(`mbxmux load --concurrency ${CLOSED_CONCURRENCY} / pipelined`, '%', 'higher', closedRuns.map((r, i) => (r.throughput / pipeRuns[i]!.throughput) * 100)),
+          figure(`mbxmux load --concurrency ${CLOSED_CONCURRENCY}: p99`, 'µs', 'lower', closedRuns.map((r) => r.p99)),
+          figure(`mbxmux load --concurrency ${CLOSED_CONCURRENCY}: wake-ups per 1,000 requests`, 'notifies', 'lower', closedRuns.map((r) => r.notifiesPer1k)),
+        ],
         tables: [{
           title: `mbxmux load on the default fleet, mix ${DEFAULT_MIX}, ${threadsOf(ctx)} worker thread(s) (requests/s; µs)`,
           head: ['run', 'median', 'min', 'max', 'p50', 'p99', 'wake-ups / 1k req'],

@@ -9,6 +9,7 @@ import { createMux, runLoad, type LoadOptions, type LoadResult, type Mux } from 
 import { DEFAULT_MIX } from '../src/harness/mix.js';
 import { GcRecorder, type GcPauses } from './env.js';
 import { type FloorPoint, pacingFloorFresh } from './open-loop-floor.js';
+import { type Figure, figure } from './figures.js';
 import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { num, si } from './stats.js';
 
@@ -16,10 +17,13 @@ import { num, si } from './stats.js';
 export const FRACTIONS = [0.1, 0.25, 0.5] as const;
 const LOAD_FRACTION = 0.5;
 
+/** A latency distribution for the HTML report's percentile plot: [percentile, µs], from the run's histogram. */
+export type PercentileCurve = [number, number][];
+
 export interface OpenLoopData {
   available: boolean;
   mix: string;
-  closedLoop: { concurrency: number; throughput: number; p50: number; p99: number };
+  closedLoop: { concurrency: number; throughput: number; p50: number; p99: number; curve: PercentileCurve };
   /** the 50% point (kept for earlier readers of this JSON) */
   rate?: number;
   open?: OpenPoint;
@@ -53,7 +57,12 @@ export interface OpenPoint {
   p99OverFloor: number;
   /** the mux's wake-ups (either way) per 1,000 requests in the measured phase */
   notifiesPer1k?: number;
+  curve: PercentileCurve;
 }
+
+const curveOf = (r: LoadResult): PercentileCurve => r.histogram.percentileCurve(10).map(([p, ns]) => [p, ns / 1000]);
+/** Per-interval values of a run (the intervals that completed something): the repeats of its figures. */
+const perInterval = (r: LoadResult, f: (iv: LoadResult['intervals'][number]) => number): number[] => r.intervals.filter((iv) => iv.requests > 0).map(f);
 
 type OpenOptions = LoadOptions & { rate: number };
 
@@ -78,8 +87,11 @@ export const openLoopSection: Section = {
       const closed = await load({ durationMs, warmupMs, concurrency: ctx.concurrency, mix, mux });
       const data: OpenLoopData = {
         available: false, mix,
-        closedLoop: { concurrency: ctx.concurrency, throughput: closed.throughput, p50: closed.latency.p50, p99: closed.latency.p99 },
+        closedLoop: { concurrency: ctx.concurrency, throughput: closed.throughput, p50: closed.latency.p50, p99: closed.latency.p99, curve: curveOf(closed) },
       };
+      // repeats: the harness's latency-over-time intervals (rates and percentiles of each interval); floor rows run once
+      const every = `per ${closed.intervalMs} ms interval`;
+      const figures: Figure[] = [figure(`closed-loop maximum throughput (${every})`, 'req/s', 'higher', perInterval(closed, (iv) => iv.rate))];
       const rows: (string | number)[][] = [
         [`closed loop, ${ctx.concurrency} callers (maximum)`, si(closed.throughput), closed.latency.p50, closed.latency.p99, closed.latency.p999, closed.latency.max, '-', '-', '-'],
       ];
@@ -113,8 +125,17 @@ export const openLoopSection: Section = {
             max: r.latency.max, requests: r.requests, errors: r.errors, overload: r.errors['EHARNESS_OVERLOAD'] ?? 0,
             ...(svc ? { serviceP99: svc.p99 } : {}), gc,
             floorP99: floors[0]!.delay.p99, floorSpinP99: floors[1]!.delay.p99, p99OverFloor: r.latency.p99 / floors[1]!.delay.p99,
-            ...(r.wakeups ? { notifiesPer1k: r.wakeups.per1k } : {}),
+            ...(r.wakeups ? { notifiesPer1k: r.wakeups.per1k } : {}), curve: curveOf(r),
           };
+          const at = `open loop at ${fraction * 100}%`;
+          figures.push(
+            figure(`${at}: p50 (${every})`, 'µs', 'lower', perInterval(r, (iv) => iv.p50)),
+            figure(`${at}: p99 (${every})`, 'µs', 'lower', perInterval(r, (iv) => iv.p99)),
+            figure(`${at}: p99 / floor p99 (a thread spinning)`, '×', 'lower', [point.p99OverFloor]),
+            figure(`${at}: requests dropped (EHARNESS_OVERLOAD)`, 'requests', 'lower', [point.overload]),
+            figure(`floor p99 at ${fraction * 100}%: pacing alone`, 'µs', 'lower', [floors[0]!.delay.p99]),
+            figure(`floor p99 at ${fraction * 100}%: pacing alone, a thread spinning`, 'µs', 'lower', [floors[1]!.delay.p99]),
+          );
           data.sweep.push(point);
           if (fraction === LOAD_FRACTION) {
             data.rate = rate;
@@ -138,6 +159,7 @@ export const openLoopSection: Section = {
         note = 'src/harness/load.ts runLoad() does not support `rate` yet (it answered mode "closed"): open-loop harness not available';
       }
       return {
+        figures,
         tables: [{
           title: `Open-loop latency (1024 type-3, mix ${mix}, ${threadsOf(ctx)} worker threads; µs)`,
           head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 / floor', 'EHARNESS_OVERLOAD', 'main-thread GC'],

@@ -1,5 +1,6 @@
 /** What every benchmark section gets and returns. */
 import { defaultThreads } from '../src/mux/options.js';
+import type { Figure } from './figures.js';
 import type { Table } from './stats.js';
 
 export interface BenchContext {
@@ -23,6 +24,8 @@ export interface SectionResult {
   tables: Table[];
   /** machine-readable numbers (the JSON output) */
   data: Record<string, unknown>;
+  /** the figures `--compare` compares, each with its repeats (see figures.ts) */
+  figures?: Figure[];
 }
 
 export interface Section {

@@ -19,7 +19,10 @@ interface LoopData { nsPerOp: number; opsPerSec: number; p50ns: number; p99ns: n
 interface Report {
   env: { node: string; cpus: number; date: string };
   options: { quick: boolean };
-  sections: Record<string, { seconds: number; data: Record<string, LoopData>; tables: { title: string; rows: unknown[][] }[]; error?: string }>;
+  sections: Record<string, {
+    seconds: number; data: Record<string, LoopData>; tables: { title: string; rows: unknown[][] }[]; error?: string;
+    figures: { name: string; unit: string; better: string; samples: number[] }[];
+  }>;
   targets: { target: string; status: string }[];
 }
 
@@ -46,7 +49,12 @@ test('--quick --only micro.cci|micro.ring --json: the sections, with positive nu
       assert.ok(d.p50ns > 0 && d.p99ns >= d.p50ns, `${k} percentiles`);
       assert.ok(d.ops > 0);
     }
+    // every figure carries its repeats (windows of the timed loop): what --compare reads
+    assert.equal(cci.figures.map((f) => [f.name, f.unit, f.better, f.samples.length]),
+      [['executeCci, Get Health Info', 'ns/op', 'lower', 5], ['baseline per-command work, Get Health Info', 'ns/op', 'lower', 5]]);
+    for (const f of cci.figures) assert.ok(f.samples.every((x) => x > 0 && Number.isFinite(x)), f.name);
     const ring = j.sections['micro.ring']!;
+    assert.is(ring.figures.length, 4);
     assert.is(Object.keys(ring.data).length, 4);
     for (const d of Object.values(ring.data)) assert.ok(d.nsPerOp > 0 && d.opsPerSec > 0);
     assert.ok(ring.tables[0]!.rows.length === 4);
@@ -83,6 +91,24 @@ test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix so
     const rows = (s.data as unknown as { rows: { transport: string; reqPerSec: number }[] }).rows;
     assert.equal(rows.map((x) => x.transport), ['unix', 'tcp']);
     for (const x of rows) assert.ok(x.reqPerSec > 0, `${x.transport}: ${x.reqPerSec} req/s`);
+    assert.equal(s.figures.map((f) => [f.name, f.unit, f.better, f.samples.length]), [['unix socket', 'req/s', 'higher', 5], ['tcp socket', 'req/s', 'higher', 5]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--quick --only socket.fleet: one fleet in 1, 2 and 3 serve processes, every request answered', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
+  try {
+    const file = join(dir, 'bench.json');
+    const r = run('--quick', '--only', '^socket\\.fleet$', '--workers', '1', '--json', file);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /cxl-type3=1024 in 1, 2, 3 slices/);
+    const s = (JSON.parse(readFileSync(file, 'utf8')) as Report).sections['socket.fleet']!;
+    assert.is(s.error, undefined);
+    const rows = (s.data as unknown as { rows: { servers: number; inFlight: number; reqPerSec: number; p99us: number; errors: number }[] }).rows;
+    assert.equal(rows.map((x) => [x.servers, x.inFlight, x.errors]), [[1, 256, 0], [2, 512, 0], [3, 768, 0]]);
+    for (const x of rows) assert.ok(x.reqPerSec > 0 && x.p99us > 0, JSON.stringify(x));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -111,7 +137,7 @@ test('--quick --only ^alloc$: bytes per request for submit() and send(), measure
 test('--list names the sections; bad usage exits 2 with one line', () => {
   const l = run('--list');
   assert.is(l.code, 0, l.err);
-  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket', 'alloc', 'closed-loop', 'scale.workers']) {
+  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket', 'socket.fleet', 'alloc', 'closed-loop', 'scale.workers']) {
     assert.match(l.out, new RegExp(`^${id.replace('.', '\\.')}\\s`, 'm'));
   }
   for (const args of [['--only', 'no-such-section'], ['--seconds', '-1'], ['--frobnicate'], ['--only', '(']]) {

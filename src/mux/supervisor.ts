@@ -1,7 +1,7 @@
 import { MessageChannel, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { WorkerLostError } from '../errors.js';
-import type { FleetInput } from '../fleet/types.js';
+import type { FleetInput, FleetSlice } from '../fleet/types.js';
 import type { ThreadReport, ThreadTask } from '../shard/task.js';
 import { Channels } from './diagnostics.js';
 import type { CompletionPoller } from './poller.js';
@@ -53,6 +53,7 @@ export class ShardSupervisor {
     private readonly poller: CompletionPoller,
     private readonly tally: Tally,
     private readonly fleet: FleetInput | undefined,
+    private readonly slice: FleetSlice | undefined,
     private readonly muxBuf: SharedArrayBuffer,
     private readonly s: SupervisorSettings,
     private readonly events: SupervisorEvents,
@@ -83,6 +84,7 @@ export class ShardSupervisor {
       parts: t.shards.map((l) => ({ shard: l.index, sq: l.sqBuf, cq: l.cqBuf, ctl: l.ctlBuf, arena: l.arena })),
       generation: t.generation,
       fleet: this.fleet,
+      slice: this.slice,
       ctl: t.ctlBuf,
       mux: this.muxBuf,
       port: port2,

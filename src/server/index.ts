@@ -5,6 +5,9 @@
  */
 export { SocketServer, isLoopback, type ListenAddress, type ListenTarget, type SocketServerOptions } from './socket-server.js';
 export { SocketClient, connectSocket, type RemoteRequest, type SocketClientOptions } from './socket-client.js';
+export { FleetClient, connectFleet, type FleetClientOptions, type FleetServerState } from './fleet-client.js';
+export { fleetLoadTarget, type RemoteSession } from './fleet-target.js';
+export { endpointName, parseEndpoint, parseEndpoints, type FleetEndpoint } from './endpoints.js';
 export { grantSession, minTier, type SessionCaps, type SessionGrant } from './session-caps.js';
 export { TokenStore, type TokenGrant, type TokenSpec } from './auth.js';
 export { DEFAULT_LIMITS, resolveLimits, type ServerLimits } from './limits.js';
@@ -23,4 +26,9 @@ export {
   decodeNvmeSmart, decodePortStates, decodeType3Health, readHealth, type DeviceHealth, type NvmeSmart, type PortState,
   type Type3Health,
 } from './health.js';
-export { commandName, commandNames, familyOf, resolveCommand, type CommandFamily, type KnownCommand } from './command-names.js';
+export {
+  commandName, commandNames, commandTarget, decodeAnswer, effectsView, familyOf, followBackground, hintsForTier, readBackground, resolveCommand,
+  type BackgroundState, type CommandFamily, type CommandHints, type CommandTarget, type Decoded, type EffectsEntry, type EffectsView,
+  type FollowResult, type KnownCommand, type ResolvedCommand,
+} from '../commands/index.js';
+export { DeviceTools, type McpToolsOptions, type SendAnswer, type SendArgs } from './device-tools.js';

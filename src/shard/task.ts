@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { FleetInput } from '../fleet/types.js';
+import type { FleetInput, FleetSlice } from '../fleet/types.js';
 
 /** One shard a worker thread serves: its rings, control block and device arena. */
 export interface ShardPart {
@@ -18,6 +18,8 @@ export interface ThreadTask {
   parts: ShardPart[];
   generation: number;
   fleet: FleetInput | undefined;
+  /** the slice of the fleet the mux serves (the worker builds the same one) */
+  slice: FleetSlice | undefined;
   /** the thread's control buffer (ThreadCtl): its doorbell and STOP */
   ctl: SharedArrayBuffer;
   /** the mux control buffer (MuxCtl): the main thread's doorbell, the spin gate */

@@ -25,7 +25,7 @@ export function serveThread(task: ThreadTask): ThreadReport {
   const bell = new ThreadBell(ctl, ThreadCtl.SEQ, ThreadCtl.SLEEPING);
   const waiter = new WorkerWaiter(bell, gate, { spinNs: task.spinNs, napNs: task.napNs, napChunkMs: NAP_CHUNK_MS });
   // The expanded fleet is needed only to build this thread's endpoints; nothing keeps the other shards' devices.
-  const fleet = buildFleet(task.fleet, task.shardCount);
+  const fleet = buildFleet(task.fleet, task.shardCount, task.slice);
   const shards = task.parts.map((p) => new ShardServer(p.shard, p, fleet, task.generation, mainBell, task.spinNs, gate));
   const hasWork = (): boolean => {
     for (let i = 0; i < shards.length; i++) if (shards[i]!.hasWork()) return true;
