@@ -23,6 +23,9 @@ export type FairnessData = {
   openWindows: LatencyStats;
   /** the light session alone on a mux with mainSpinUs 0 (answers picked up only once per event-loop turn) */
   unloadedNoQuickPoll: LatencyStats;
+  /** the light session beside the same flood sent through submit() (no promise per flood request) */
+  loadedSubmitFlood: LatencyStats;
+  submitFloodOpsPerSec: number;
   floodOpsPerSec: number;
   p99Ratio: number;
   /** flood completions during the light session's slowest 1% of round trips, and during its p40-p60 ones */
@@ -35,13 +38,32 @@ export type FairnessData = {
 const FLOODERS = 4096;
 const OPCODE = 0x4200;
 
-/** Keeps FLOODERS requests to `device` outstanding until stop() is called; counts completions. */
-function startFlood(s: Session, device: string): { stop: () => Promise<void>; count: () => number } {
+/**
+ * Keeps FLOODERS requests to `device` outstanding until stop() is called; counts completions. The flood's
+ * callers await send() (a promise per request), or with `submit` resubmit from submit()'s callback.
+ */
+function startFlood(s: Session, device: string, api: 'send' | 'submit' = 'send'): { stop: () => Promise<void>; count: () => number } {
   let stop = false;
   let n = 0;
+  const req = { device, opcode: OPCODE, timeoutMs: 0 };
+  if (api === 'submit') {
+    let running = FLOODERS;
+    let done: () => void = () => {};
+    const stopped = new Promise<void>((r) => (done = r));
+    const again = (err: Error | null): void => {
+      if (err !== null || stop) {
+        if (--running === 0) done();
+        return;
+      }
+      n++;
+      s.submit(req, again);
+    };
+    for (let i = 0; i < FLOODERS; i++) s.submit(req, again);
+    return { count: () => n, stop: async () => { stop = true; await stopped; } };
+  }
   const loops = Array.from({ length: FLOODERS }, async () => {
     while (!stop) {
-      await s.send({ device, opcode: OPCODE, timeoutMs: 0 });
+      await s.send(req);
       n++;
     }
   });
@@ -107,6 +129,10 @@ export const fairnessSection: Section = {
       const alonePlain = new Samples();
       const plainLight = plain.openSession({ name: 'light' });
       const floodsWide = new Samples();
+      const besideSubmit = new Samples();
+      const floodsSubmit = new Samples();
+      let submitFlooded = 0;
+      let submitFloodMs = 0;
       let flooded = 0;
       let floodMs = 0;
       const wideFlood = wide.openSession({ name: 'flood' });
@@ -130,6 +156,14 @@ export const fairnessSection: Section = {
         await f.stop();
         flooded += f.count();
         floodMs += performance.now() - t0;
+        // the same flood through submit(): what the flood's promises cost the light session
+        const t1 = performance.now();
+        const fs = startFlood(flood, victim.id, 'submit');
+        await new Promise((res) => setTimeout(res, 100));
+        await lightBeside(() => light.send({ device: other.id, opcode: OPCODE }), fs.count, ms / 2, besideSubmit, floodsSubmit);
+        await fs.stop();
+        submitFlooded += fs.count();
+        submitFloodMs += performance.now() - t1;
         // the same flood with the windows wide open: the flood may fill the shard's ring ahead of the light session
         const g = startFlood(wideFlood, victim.id);
         await new Promise((res) => setTimeout(res, 100));
@@ -141,12 +175,15 @@ export const fairnessSection: Section = {
       const loadedSameDevice = latencyStats(besideSame.values());
       const openWindows = latencyStats(besideWide.values());
       const unloadedNoQuickPoll = latencyStats(alonePlain.values());
+      const loadedSubmitFlood = latencyStats(besideSubmit.values());
+      const submitFloodOpsPerSec = (submitFlooded * 1000) / submitFloodMs;
       const floodOpsPerSec = (flooded * 1000) / floodMs;
       const p99Ratio = loadedOtherDevice.p99 / unloaded.p99;
       const floodDuringSlowest = meanFloodsBetween(besideOther.values(), floodsOther.values(), 0.99, 1);
       const floodDuringMiddle = meanFloodsBetween(besideOther.values(), floodsOther.values(), 0.4, 0.6);
       const data: FairnessData = {
         unloaded, unloadedNoQuickPoll, loadedOtherDevice, loadedSameDevice, openWindows, floodOpsPerSec, p99Ratio, floodDuringSlowest, floodDuringMiddle, gcBesideFlood,
+        loadedSubmitFlood, submitFloodOpsPerSec,
       };
       const gcNote = gcBesideFlood.map((g) => `${g.perSecond.toFixed(0)}/s ${g.percent.toFixed(1)}% max ${g.maxMs.toFixed(2)} ms`).join('; ');
       const row = (name: string, s: LatencyStats): (string | number)[] => [name, s.p50, s.p99, s.p999, s.mean, String(s.samples)];
@@ -158,6 +195,7 @@ export const fairnessSection: Section = {
           figure('light round trip p99 beside a flood', 'µs', 'lower', perRound.map((r) => r.beside.p99)),
           figure('light round trip p50 beside a flood', 'µs', 'lower', perRound.map((r) => r.beside.p50)),
           figure('light round trip p99 alone', 'µs', 'lower', perRound.map((r) => r.alone.p99)),
+          figure('light round trip p99 beside a submit() flood', 'µs', 'lower', [loadedSubmitFlood.p99]),
         ],
         tables: [{
           title: `Light session round trips (µs; 16 type-3, ${threadsOf(ctx)} worker threads; the flood keeps ${FLOODERS} requests outstanding to ${victim.id}, ${sig(floodOpsPerSec)} req/s)`,
@@ -167,6 +205,7 @@ export const fairnessSection: Section = {
             row(`alone, to ${other.id}, mainSpinUs 0 (for reference)`, unloadedNoQuickPoll),
             row(`beside the flood, to ${other.id} (same shard)`, loadedOtherDevice),
             row(`beside the flood, to ${victim.id} (the flooded device)`, loadedSameDevice),
+            row(`beside the same flood sent with submit() (${sig(submitFloodOpsPerSec)} req/s), to ${other.id}`, loadedSubmitFlood),
             row(`beside the flood, to ${other.id}, windows wide open (1024)`, openWindows),
           ],
           note: `p99 beside the flood / p99 alone = ${p99Ratio.toFixed(2)} (target <= 2); per-session queues, per-device windows and round-robin unparking keep the flood from starving the light session\n`
@@ -175,7 +214,9 @@ export const fairnessSection: Section = {
               ? ' (about the same: the tail comes from stalls of the busy threads, not from the flood\'s share of the main thread)'
               : ' (more in the slowest: the flood\'s share of the main thread sets the tail)')
             + `\nmain-thread GC pauses beside the flood, per round: ${gcNote}`
-            + `\nthe ratio's baseline is the default mux (quick completion poll on); against the same light session with mainSpinUs 0 it would be ${(loadedOtherDevice.p99 / unloadedNoQuickPoll.p99).toFixed(2)}`,
+            + `\nthe ratio's baseline is the default mux (quick completion poll on); against the same light session with mainSpinUs 0 it would be ${(loadedOtherDevice.p99 / unloadedNoQuickPoll.p99).toFixed(2)}`
+            + `\nthe light session shares the main thread with the flood: its answer waits for the step after the flood's callers' code (a send() and a parked request each); `
+            + `beside the same flood sent with submit() (no promise per request) its p99 is ${sig(loadedSubmitFlood.p99)} µs, ${(loadedSubmitFlood.p99 / unloaded.p99).toFixed(2)}× alone`,
         }],
       };
     } finally {

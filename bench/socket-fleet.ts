@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectFleet, fleetLoadTarget, runLoad } from '../src/index.js';
 import { figure } from './figures.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { num } from './stats.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -29,7 +29,7 @@ export interface FleetRow {
 }
 
 async function startSlice(ctx: BenchContext, path: string, slice: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--quiet', '--socket', path, '--fleet', `cxl-type3=${DEVICES}`, '--slice', slice, '--workers', String(ctx.workers)],
+  const child = spawn(process.execPath, [CLI, 'serve', '--quiet', '--socket', path, '--fleet', `cxl-type3=${DEVICES}`, '--slice', slice, ...(ctx.workers === undefined ? [] : ['--workers', String(ctx.workers)])],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   let line = '';
   for await (const chunk of child.stdout!) {
@@ -81,12 +81,12 @@ export const socketFleetSection: Section = {
         figure(`${r.servers} serve process(es) p99`, 'µs', 'lower', r.windows.p99),
       ]),
       tables: [{
-        title: `cxl-type3=${DEVICES} in 1, 2, 3 slices (mbxmux serve --slice i/N, ${ctx.workers} worker(s) each), one client via connectFleet`,
+        title: `cxl-type3=${DEVICES} in 1, 2, 3 slices (mbxmux serve --slice i/N, ${threadsOf(ctx)} worker thread(s) each), one client via connectFleet`,
         head: ['servers', 'in flight', 'req/s', 'p50 µs', 'p99 µs', 'errors'],
         rows: rows.map((r) => [String(r.servers), String(r.inFlight), num(r.reqPerSec), num(r.p50us, 1), num(r.p99us, 1), String(r.errors)]),
         note: 'servers and the client share this machine\'s cores: on a 2-vCPU host more processes split the same CPU; across hosts each adds its own',
       }],
-      data: { devices: DEVICES, depthPerServer: DEPTH, workers: ctx.workers, rows: rows.map(({ windows: _w, ...row }) => row) },
+      data: { devices: DEVICES, depthPerServer: DEPTH, workers: threadsOf(ctx), rows: rows.map(({ windows: _w, ...row }) => row) },
     };
   },
 };

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectSocket } from '../src/index.js';
-import { type BenchContext, dur, type Section } from './section.js';
+import { type BenchContext, dur, type Section, threadsOf } from './section.js';
 import { num } from './stats.js';
 import { figure } from './figures.js';
 import { closedLoopSeries } from './timing.js';
@@ -31,7 +31,7 @@ export interface SocketRow {
 }
 
 async function startServer(ctx: BenchContext, listen: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const args = [CLI, 'serve', '--quiet', '--fleet', `cxl-type3=${DEVICES}`, '--workers', String(ctx.workers), ...listen];
+  const args = [CLI, 'serve', '--quiet', '--fleet', `cxl-type3=${DEVICES}`, ...(ctx.workers === undefined ? [] : ['--workers', String(ctx.workers)]), ...listen];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let line = '';
   for await (const chunk of child.stdout!) {
@@ -83,12 +83,12 @@ export const socketSection: Section = {
     return {
       figures: rows.map((r) => figure(`${r.transport} socket`, 'req/s', 'higher', r.windows)),
       tables: [{
-        title: `Socket server: ${CLIENTS} clients × ${DEPTH} in flight, loopback, ${DEVICES} type-3, ${ctx.workers} worker(s) (req/s)`,
+        title: `Socket server: ${CLIENTS} clients × ${DEPTH} in flight, loopback, ${DEVICES} type-3, ${threadsOf(ctx)} worker thread(s) (req/s)`,
         head: ['transport', 'req/s', 's'],
         rows: rows.map((r) => [r.transport, num(r.reqPerSec), r.seconds.toFixed(2)]),
         note: 'server in its own process (mbxmux serve); clients share this process; msgpack frames, Get Health Info',
       }],
-      data: { clients: CLIENTS, depth: DEPTH, devices: DEVICES, workers: ctx.workers, rows },
+      data: { clients: CLIENTS, depth: DEPTH, devices: DEVICES, workers: threadsOf(ctx), rows },
     };
   },
 };

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMux, type FleetFile, type Mux, type SendRequest, TIERS, type Tier } from '../src/index.js';
@@ -171,6 +172,31 @@ test('audit log and taint: write-class uses and refusals are recorded with their
     assert.is(log[1]!.device, 'mem1');
   } finally {
     await m.close();
+  }
+});
+
+test('check()\'s fast path for plain reads answers exactly as the full check, for any session, device and opcode', () => {
+  for (const m of [off, on]) {
+    const devices = m.devices().map((d) => m.fleet.byId.get(d.id)!.index);
+    // opcodes the devices declare (so allowed and refused both occur), and any others
+    const declared = [...new Set(m.devices().flatMap((d) => m.effects(d.id).map((e) => e.opcode)))];
+    const outcome = (f: () => unknown): string => {
+      try {
+        const r = f();
+        return r === null ? 'allowed' : 'allowed, audited';
+      } catch (e) {
+        return (e as { code?: string }).code ?? String(e);
+      }
+    };
+    fc.assert(fc.property(
+      fc.constantFrom(...TIERS), fc.integer({ min: 0, max: 2 }), fc.boolean(), fc.constantFrom(...devices),
+      fc.oneof(fc.constantFrom(...declared), fc.integer({ min: 0, max: 0xffff })),
+      (tier, host, fabricManager, di, opcode) => {
+        const s = { name: 'prop', tier, level: LEVEL[tier], host, fabricManager };
+        // audited commands add records: compare the outcome classes, which a fast path must not change
+        assert.is(outcome(() => m.policy.check(s, di, opcode, null)), outcome(() => m.policy.checkFully(s, di, opcode, null)), `${tier} host ${host} fm ${fabricManager} #${di} 0x${opcode.toString(16)}`);
+      },
+    ), { numRuns: 3000 });
   }
 });
 

@@ -80,12 +80,14 @@ export class CompletionPoller implements TurnOwner {
 
   // ------------------------------------------------------------------ what schedulers tell the turn owner
 
-  wrote(sched: ShardScheduler, toIdleShard: boolean): void {
+  wrote(sched: ShardScheduler, now: boolean): void {
     const i = sched.index;
-    if (this.dirty[i] === 0 && toIdleShard) {
-      // The first request to an idle shard goes out now: a spinning worker starts on it while the caller's
-      // burst (if any) is still being written; then every PUBLISH_CHUNK writes, the rest at the microtask.
+    if (now) {
+      // The first request to an idle shard goes out now (a spinning worker starts on it while the caller's
+      // burst, if any, is still being written), and so does a light session's: it does not wait for the rest of
+      // the turn's work. Otherwise every PUBLISH_CHUNK writes, the rest at the burst's end (the microtask).
       sched.link.publish();
+      this.dirty[i] = 0;
       this.ensurePolling();
       this.scheduleStep();
     } else if (sched.link.sq.unpublished >= PUBLISH_CHUNK) {

@@ -15,6 +15,13 @@ import type { SendRequest } from './types.js';
 const QUANTUM = 16;
 /** a shard counts as shared by several sessions for this long after a second session sent to it */
 const SHARED_NS = 1e9;
+/**
+ * A session with at most this many requests in flight on a shard is light there (one waiting for answers one
+ * or a few at a time): its request is published at once rather than with the burst, and while the shard is
+ * shared its answers are delivered before those of heavier sessions in the same batch. Its round trip then
+ * does not include the main thread's work for a flood beside it (the flood's share of the turn comes after).
+ */
+const LIGHT_IN_FLIGHT = 4;
 
 /** The windows a scheduler enforces (MuxSettings). */
 export interface Windows {
@@ -30,8 +37,11 @@ export interface Windows {
  * written is published and when completions are looked for. The scheduler never publishes on its own.
  */
 export interface TurnOwner {
-  /** requests were written into `s`'s SQ, unpublished; `toIdleShard`: the first one to a shard with nothing in flight */
-  wrote(s: ShardScheduler, toIdleShard: boolean): void;
+  /**
+   * requests were written into `s`'s SQ, unpublished; `now`: publish them at once (the first request to a shard
+   * with nothing in flight, or a light session's), else with the burst
+   */
+  wrote(s: ShardScheduler, now: boolean): void;
   /** requests were queued while `s` had room: move them at the next flush */
   pumpSoon(s: ShardScheduler): void;
   /** publish every SQ written to, now, and watch for completions */
@@ -79,6 +89,8 @@ export class ShardScheduler {
   private readonly cancels = new RecordQueue<RequestRecord>();
   /** the answer a completion's callback sees (one per shard: drains of a shard never nest) */
   private readonly answer = new Answer();
+  /** CQ slot words of completions held back to the end of a drain (heavy sessions' answers on a shared shard) */
+  private readonly later: Int32Array;
   /** the session that sent here last, when (the turn clock), and until when the shard counts as shared */
   private lastSession: RequestSession | null = null;
   private lastSendNs = 0;
@@ -101,6 +113,7 @@ export class ShardScheduler {
     this.free = [];
     for (let i = window - 1; i >= 0; i--) this.free.push(i);
     this.devInFlight = new Uint16Array(devices);
+    this.later = new Int32Array(link.geometry.slots);
   }
 
   get index(): number {
@@ -199,7 +212,8 @@ export class ShardScheduler {
       this.devInFlight[p.local]!++;
     }
     this.tally.inFlight++;
-    this.turn.wrote(this, this.free.length === this.link.geometry.window - 1);
+    // the first request to an idle shard, and a light session's request, go out at once
+    this.turn.wrote(this, this.free.length === this.link.geometry.window - 1 || (!p.longLived && p.session.inFlight[this.index]! <= LIGHT_IN_FLIGHT));
     return true;
   }
 
@@ -367,47 +381,66 @@ export class ShardScheduler {
   /**
    * Takes every published completion and settles its requests; returns how many it took. A callback runs with
    * the answer's bytes still in the ring (the Answer is valid until it returns); the ring is released after.
+   * While the shard is shared, answers to heavy sessions (more than LIGHT_IN_FLIGHT in flight here) wait until
+   * the light sessions' answers of the batch are delivered; each session's answers keep their order.
    */
   drain(): number {
     const cq = this.link.cq;
     const n = cq.available();
     if (n === 0) return 0;
-    const tally = this.tally;
-    const answer = this.answer;
+    const shared = this.turn.turnStartNs < this.sharedUntilNs;
+    const index = this.index;
+    let held = 0;
     for (let i = 0; i < n; i++) {
       const w = cq.slotWord(i);
-      const tag = cq.tag(w);
-      const p = this.slots[tag];
-      if (p === undefined) {
-        // nothing holds this tag: a second completion record for a request already answered
-        tally.strayCompletions++;
-        continue;
+      if (shared) {
+        const p = this.slots[cq.tag(w)];
+        // (a session's count here only falls during this pass for light sessions: heavy ones stay heavy)
+        if (p !== undefined && p.session.inFlight[index]! > LIGHT_IN_FLIGHT) {
+          this.later[held++] = w;
+          continue;
+        }
       }
-      this.freeSlot(tag, p);
-      const flags = cq.flags(w);
-      if (p.state === RState.CANCELLED) {
-        p.retire();
-        continue;
-      }
-      if ((flags & (CqFlag.CANCELLED | CqFlag.FAILED)) !== 0) {
-        tally.failed++;
-        p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
-        continue;
-      }
-      try {
-        p.fill(answer, cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
-      } catch (e) {
-        // A device answer that cannot be read fails this request only (never the drain, the batch or the
-        // process: this runs on the event loop with no caller's frame to catch it).
-        tally.failed++;
-        p.settleError(malformedAnswer(p, e));
-        continue;
-      }
-      tally.completed++;
-      p.complete(answer);
+      this.settleFrom(cq, w);
     }
+    for (let k = 0; k < held; k++) this.settleFrom(cq, this.later[k]!);
     cq.release(n);
     return n;
+  }
+
+  /** Settles the request a CQ entry answers (or counts a stray entry). */
+  private settleFrom(cq: ShardLink['cq'], w: number): void {
+    const tag = cq.tag(w);
+    const p = this.slots[tag];
+    const tally = this.tally;
+    if (p === undefined) {
+      // nothing holds this tag: a second completion record for a request already answered
+      tally.strayCompletions++;
+      return;
+    }
+    this.freeSlot(tag, p);
+    const flags = cq.flags(w);
+    if (p.state === RState.CANCELLED) {
+      p.retire();
+      return;
+    }
+    if ((flags & (CqFlag.CANCELLED | CqFlag.FAILED)) !== 0) {
+      tally.failed++;
+      p.settleError(completionError(p, flags, cq.arg1(w), cq.payloadOf(w)));
+      return;
+    }
+    const answer = this.answer;
+    try {
+      p.fill(answer, cq.arg0(w), flags, cq.arg1(w), cq.arg2(w), cq.payload, cq.payloadIndex(w), cq.payloadLength(w));
+    } catch (e) {
+      // A device answer that cannot be read fails this request only (never the drain, the batch or the
+      // process: this runs on the event loop with no caller's frame to catch it).
+      tally.failed++;
+      p.settleError(malformedAnswer(p, e));
+      return;
+    }
+    tally.completed++;
+    p.complete(answer);
   }
 
   /**
