@@ -592,6 +592,7 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
   const submit = submitOf(session);
   const items = schedule.items;
   let rec: Recorder | null = null;
+  const warm = new Recorder(schedule, clock.now(), p.intervalMs, false, new EventEmitter());
   let next = 0;
   let stop = false;
   let inFlight = 0;
@@ -608,10 +609,12 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
     private t0 = 0;
     private readonly onDone: Submitted = (err, answer) => {
       inFlight--;
-      if (rec !== null && !stop) {
+      if (!stop) {
+        // warm-up answers go to a recorder that is thrown away (the recording code is warm when measuring starts)
+        const to = rec ?? warm;
         const now = clock.now();
-        if (err === null) rec.ok(this.item, (now - this.t0) * 1e6, 0, answer!.rc, now);
-        else rec.fail(this.item, codeOf(err), now);
+        if (err === null) to.ok(this.item, (now - this.t0) * 1e6, 0, answer!.rc, now);
+        else to.fail(this.item, codeOf(err), now);
       }
       if (err === null) this.send();
       else setImmediate(this.sendNext);
@@ -714,7 +717,6 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
   const rec = new Recorder(schedule, tMeasure, p.intervalMs, true, events, p.onSample);
   let i = 0;
   let inFlight = 0;
-  let measuredInFlight = 0;
   let peak = 0;
   let book = true; // false once the drain time ran out: late answers are not counted
   let measuring = false;
@@ -722,25 +724,33 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
   let tEnd = tMeasure + p.durationMs;
   let stopProgress = (): void => {};
   let onIdle: (() => void) | null = null;
-  // measured requests outstanding per (command, kind) pair, to charge EHARNESS_UNFINISHED to the right groups
   const nk = schedule.kinds.length;
-  const outstanding = new Float64Array(schedule.names.length * nk);
   const example: ScheduleItem[] = [];
   for (const it of items) example[it.cmd * nk + it.kindIndex] ??= it;
-  const track = (item: ScheduleItem, d: number): void => {
-    outstanding[item.cmd * nk + item.kindIndex]! += d;
-  };
-
-  const settled = (item: ScheduleItem, intended: number, sentAt: number, measured: boolean, err: MbxError | null, rc: number): void => {
+  /**
+   * The bookkeeping of one phase. Warm-up requests go through exactly the code measured ones do, into a phase whose
+   * recorder is thrown away: the measured phase must not begin with that code still cold (measured: with the warm-up
+   * answers left unrecorded, the first ~300 ms of the measured phase held most of a run's slow answers).
+   */
+  class Phase {
+    inFlight = 0;
+    /** requests outstanding per (command, kind) pair, to charge EHARNESS_UNFINISHED to the right groups */
+    readonly outstanding = new Float64Array(schedule.names.length * nk);
+    constructor(readonly rec: Recorder) {}
+    track(item: ScheduleItem, d: number): void {
+      this.inFlight += d;
+      this.outstanding[item.cmd * nk + item.kindIndex]! += d;
+    }
+  }
+  const warmPhase = new Phase(new Recorder(schedule, tOrigin, p.intervalMs, true, new EventEmitter()));
+  const measuredPhase = new Phase(rec);
+  const settled = (item: ScheduleItem, intended: number, sentAt: number, ph: Phase, err: MbxError | null, rc: number): void => {
     inFlight--;
-    if (measured) {
-      measuredInFlight--;
-      track(item, -1);
-      if (book) {
-        const now = clock.now();
-        if (err === null) rec.ok(item, (now - intended) * 1e6, (now - sentAt) * 1e6, rc, now);
-        else rec.fail(item, codeOf(err), now);
-      }
+    ph.track(item, -1);
+    if (book) {
+      const now = clock.now();
+      if (err === null) ph.rec.ok(item, (now - intended) * 1e6, (now - sentAt) * 1e6, rc, now);
+      else ph.rec.fail(item, codeOf(err), now);
     }
     if (inFlight === 0 && onIdle !== null) onIdle();
   };
@@ -749,33 +759,31 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
     item: ScheduleItem = items[0]!;
     intended = 0;
     sentAt = 0;
-    measured = false;
+    phase: Phase = warmPhase;
     readonly onDone: Submitted = (err, answer) => {
-      const { item, intended, sentAt, measured } = this;
+      const { item, intended, sentAt, phase } = this;
       flights.push(this);
-      settled(item, intended, sentAt, measured, err, err === null ? answer!.rc : 0);
+      settled(item, intended, sentAt, phase, err, err === null ? answer!.rc : 0);
     };
   }
   const flights: Flight[] = [];
 
-  const fire = (k: number): void => {
+  /** `now`: the clock as the tick last read it (at most 64 requests before this one) */
+  const fire = (k: number, now: number): void => {
     const item = items[k % items.length]!;
-    const measured = k >= iMeasure;
+    const ph = k >= iMeasure ? measuredPhase : warmPhase;
     if (inFlight >= p.maxInFlight) {
-      if (measured) rec.fail(item, OVERLOAD, clock.now());
+      ph.rec.fail(item, OVERLOAD, clock.now());
       return;
     }
     inFlight++;
     if (inFlight > peak) peak = inFlight;
-    if (measured) {
-      measuredInFlight++;
-      track(item, 1);
-    }
+    ph.track(item, 1);
     const f = flights.pop() ?? new Flight();
     f.item = item;
     f.intended = tOrigin + pace.at(k);
-    f.measured = measured;
-    f.sentAt = clock.now();
+    f.phase = ph;
+    f.sentAt = now;
     submit(item.req, f.onDone);
   };
 
@@ -804,7 +812,11 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
       }
       const due = Math.min(iEnd, pace.countBefore(now - tOrigin, true));
       let budget = BATCH;
-      while (i < due && budget-- > 0) fire(i++);
+      let firedAt = now;
+      while (i < due && budget-- > 0) {
+        if ((budget & 63) === 0) firedAt = clock.now(); // a long batch reads the clock again now and then
+        fire(i++, firedAt);
+      }
       if (i >= iEnd || aborted) return resolve();
       clock.wakeAt(tick, tOrigin + pace.at(i));
     };
@@ -828,9 +840,9 @@ async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, event
   }
   book = false;
   const now = clock.now();
-  if (measuredInFlight > 0) {
+  if (measuredPhase.inFlight > 0) {
     // still outstanding after the drain time: errors, charged to the command and kind each belongs to
-    outstanding.forEach((n, pair) => n > 0 && rec.fail(example[pair]!, UNFINISHED, now, n));
+    measuredPhase.outstanding.forEach((n, pair) => n > 0 && rec.fail(example[pair]!, UNFINISHED, now, n));
   }
   rec.flush(now);
   events.emit('phase', 'done' satisfies LoadPhase);
