@@ -175,6 +175,7 @@ export async function closedLoopSeries(ms: number, concurrency: number, send: (i
 /**
  * The same closed loop driven by callbacks (session.submit): each caller submits the next request from the
  * previous one's callback, with a callback made once per caller (the loop allocates nothing per request).
+ * Meant for millions of requests a second (the warm-up and the window are ms long).
  */
 export function callbackLoop(ms: number, concurrency: number, submit: (i: number, done: (err: Error | null) => void) => void, warmMs = 100): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -184,10 +185,14 @@ export function callbackLoop(ms: number, concurrency: number, submit: (i: number
     const start = performance.now() + warmMs;
     const end = start + ms;
     let failed: Error | null = null;
+    // the clock is read once per 32 completions: at millions of requests a second a read per completion
+    // (~50 ns and a heap number) would be a tenth of what is measured; the windows' edges move by <= 32 requests
+    let now = performance.now();
+    let seen = 0;
     class Caller {
       private readonly done = (err: Error | null): void => {
         if (err !== null) failed ??= err;
-        const now = performance.now();
+        if ((++seen & 31) === 0) now = performance.now();
         if (now >= end || failed !== null) {
           if (--running === 0) {
             if (failed !== null) reject(failed);
