@@ -47,7 +47,8 @@ export function evaluateTargets(results: Map<string, SectionResult>): TargetResu
   add({ target: 'pipelined throughput mbxmux send() / postMessage', value: core?.ratios['throughput mbxmux send() / postMessage'], unit: '×', op: '>=', threshold: 3, section: 'baselines' });
   add({ target: 'idle round trip p50 (worker asleep, futex wake)', value: core?.roundTrip[RT_ASLEEP]?.p50, unit: 'µs', op: '<=', threshold: 25, section: 'baselines' });
   add({ target: 'loaded round trip p50 (worker spinning)', value: core?.roundTrip[RT_SPINNING]?.p50, unit: 'µs', op: '<=', threshold: 3, section: 'baselines' });
-  add({ target: 'permission check cost, pipelined', value: policy?.costPct, unit: '%', op: '<', threshold: 5, section: 'policy-cost' });
+  // the check timed in place (the A/B of two muxes cannot resolve a few %: see its A/A control in policy-cost.ts)
+  add({ target: 'permission check cost, pipelined', value: policy?.inPlaceCostPct ?? policy?.costPct, unit: '%', op: '<', threshold: 5, section: 'policy-cost' });
   add({ target: 'light session p99 beside a flood / alone', value: fair?.p99Ratio, unit: '×', op: '<=', threshold: 2, section: 'fairness' });
   for (const fraction of FRACTIONS) {
     const pct = `${fraction * 100}%`;
