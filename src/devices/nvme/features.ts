@@ -1,6 +1,7 @@
-import type { AdminContext } from './commands.js';
-import { AerType, INTERRUPT_VECTORS, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K } from './constants.js';
-import type { NvmeController } from './controller.js';
+import { AerType, INTERRUPT_VECTORS, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES } from './constants.js';
+import {
+  defaultCd, defaultOf, FeatureValues, Slot, TEMP_SENSORS, type AdminContext, type ControllerState,
+} from './controller-state.js';
 import type { Sqe } from './sqe.js';
 import { St } from './status.js';
 
@@ -56,37 +57,8 @@ export const FEATURES: readonly FeatureDef[] = [
 
 const byFid = new Map(FEATURES.map((f) => [f.fid, f]));
 
-/** Value slots: one per feature, the temperature threshold has one per (sensor, over/under). */
-const Slot = {
-  ARB: 0,
-  PM: 1,
-  /** + 2 * sensor (0 composite, 1..2 sensors) + THSEL */
-  TEMP: 2,
-  VWC: 8,
-  NQ: 9,
-  IC: 10,
-  AEC: 11,
-  WAN: 12,
-} as const;
-const SLOTS = 13;
-/** Temperature sensors reported in SMART (Temperature Sensor 1 and 2) besides the composite. */
-export const TEMP_SENSORS = 2;
-
 /** AEC bits this controller honours: SMART critical warnings 5:0 and firmware activation notices. */
 export const AEC_SUPPORTED = 0x3f | OAES_FW_ACTIVATION;
-
-function defaultOf(slot: number): number {
-  if (slot === Slot.ARB) return 7; // AB 111b: no burst limit, all weights 0
-  if (slot === Slot.VWC) return 1; // write cache enabled
-  if (slot === Slot.NQ) return (MAX_IO_QUEUES - 1) | ((MAX_IO_QUEUES - 1) << 16);
-  if (slot >= Slot.TEMP && slot < Slot.TEMP + 2 * (TEMP_SENSORS + 1)) {
-    const i = slot - Slot.TEMP;
-    const under = i & 1;
-    if (under) return 0;
-    return i === 0 ? WCTEMP_K : 0xffff; // composite over = WCTEMP; sensors: FFFFh (no threshold)
-  }
-  return 0;
-}
 
 /** Error Recovery (05h) CDW11: TLER 15:0 (100 ms units, 0 = no limit), DULBE 16. */
 const ERR_TLER_MASK = 0xffff;
@@ -96,66 +68,29 @@ const IVC_CD = 1 << 16;
 /** Write Atomicity Normal (0Ah) CDW11: DN 0 (AWUN/NAWUN not required, only AWUPF honoured). */
 const WAN_DN = 1;
 
-/**
- * CD of vector `iv` by default: the admin completion queue's vector (0) never coalesces (NVMe Base 2.0
- * 5.27.1.8: coalescing does not apply to the admin CQ), so it reads CD = 1; I/O vectors start with 0.
- */
-const defaultCd = (iv: number): number => (iv === 0 ? 1 : 0);
-
-/** Feature values of one controller, created on the first Set Features. */
-export class FeatureValues {
-  readonly cur = new Uint32Array(SLOTS);
-  readonly saved = new Uint32Array(SLOTS);
-  savedMask = 0;
-  /** Number of Queues allocated since the last reset (later Sets answer the same allocation) */
-  queuesAllocated = false;
-  /** Error Recovery per namespace (index NSID - 1): current, saved, and which are saved */
-  readonly errCur: Uint32Array;
-  readonly errSaved: Uint32Array;
-  readonly errSavedSet: Uint8Array;
-  /** Interrupt Vector Configuration: CD per vector */
-  readonly ivCd = new Uint8Array(INTERRUPT_VECTORS);
-
-  constructor(namespaces: number) {
-    for (let i = 0; i < SLOTS; i++) this.cur[i] = defaultOf(i);
-    this.errCur = new Uint32Array(namespaces);
-    this.errSaved = new Uint32Array(namespaces);
-    this.errSavedSet = new Uint8Array(namespaces);
-    for (let iv = 0; iv < INTERRUPT_VECTORS; iv++) this.ivCd[iv] = defaultCd(iv);
-  }
-
-  /** Controller Level Reset: saved values, else defaults. */
-  onReset(): void {
-    for (let i = 0; i < SLOTS; i++) this.cur[i] = (this.savedMask & (1 << i)) !== 0 ? this.saved[i]! : defaultOf(i);
-    for (let n = 0; n < this.errCur.length; n++) this.errCur[n] = this.errSavedSet[n] === 1 ? this.errSaved[n]! : 0;
-    for (let iv = 0; iv < INTERRUPT_VECTORS; iv++) this.ivCd[iv] = defaultCd(iv);
-    this.queuesAllocated = false;
-  }
-}
-
-function values(c: NvmeController): FeatureValues {
+function values(c: ControllerState): FeatureValues {
   return (c.feat ??= new FeatureValues(c.namespaces));
 }
 
 /** Current value of a slot without allocating state. */
-function current(c: NvmeController, slot: number): number {
+function current(c: ControllerState, slot: number): number {
   return c.feat === null ? defaultOf(slot) : c.feat.cur[slot]!;
 }
 
 // ------------------------------------------------------------------------------------ temperature model
 
 /** Composite temperature (K), deterministic from the serial: 30..44 degrees C. */
-export function compositeTemperatureK(c: NvmeController): number {
+export function compositeTemperatureK(c: ControllerState): number {
   return 303 + (c.seed % 15);
 }
 
 /** Temperature Sensor n (1-based) in K. */
-export function sensorTemperatureK(c: NvmeController, n: number): number {
+export function sensorTemperatureK(c: ControllerState, n: number): number {
   return compositeTemperatureK(c) + (n === 1 ? 3 : -2);
 }
 
 /** SMART Critical Warning bit 1: a temperature at or over its over threshold, or at or under its under threshold. */
-export function temperatureWarning(c: NvmeController): boolean {
+export function temperatureWarning(c: ControllerState): boolean {
   for (let s = 0; s <= TEMP_SENSORS; s++) {
     const t = s === 0 ? compositeTemperatureK(c) : sensorTemperatureK(c, s);
     const over = current(c, Slot.TEMP + 2 * s);
@@ -166,13 +101,13 @@ export function temperatureWarning(c: NvmeController): boolean {
 }
 
 /** Asynchronous Event Configuration value in effect. */
-export const asyncEventConfig = (c: NvmeController): number => current(c, Slot.AEC);
+export const asyncEventConfig = (c: ControllerState): number => current(c, Slot.AEC);
 
 /** Volatile Write Cache enabled (feature 06h WCE)? */
-export const writeCacheEnabled = (c: NvmeController): boolean => (current(c, Slot.VWC) & 1) === 1;
+export const writeCacheEnabled = (c: ControllerState): boolean => (current(c, Slot.VWC) & 1) === 1;
 
 /** Number of Queues in effect: NSQA 15:0, NCQA 31:16 (0's based). */
-export const queuesAllocated = (c: NvmeController): number => current(c, Slot.NQ);
+export const queuesAllocated = (c: ControllerState): number => current(c, Slot.NQ);
 
 // -------------------------------------------------------------------------------------------- commands
 
@@ -182,7 +117,7 @@ export const queuesAllocated = (c: NvmeController): number => current(c, Slot.NQ
  * namespace, or FFFFFFFFh in a Set (every namespace). 0, FFFFFFFFh in a Get, or an NSID above NN is Invalid
  * Namespace or Format; a valid but inactive NSID is Invalid Field (as QEMU answers both).
  */
-function lookup(c: NvmeController, x: AdminContext, forSet: boolean): FeatureDef | number {
+function lookup(c: ControllerState, x: AdminContext, forSet: boolean): FeatureDef | number {
   const fid = x.sqe.cdw10 & 0xff;
   const f = byFid.get(fid);
   if (f === undefined) {
@@ -236,7 +171,7 @@ function slotOf(fid: number): number {
 }
 
 /** Error Recovery of namespace `nsid` for a SEL (current, default 0, saved). */
-function errorRecovery(c: NvmeController, nsid: number, sel: number): number {
+function errorRecovery(c: ControllerState, nsid: number, sel: number): number {
   const fv = c.feat;
   if (sel === Sel.DEFAULT || fv === null) return 0;
   if (sel === Sel.SAVED) return fv.errSavedSet[nsid - 1] === 1 ? fv.errSaved[nsid - 1]! : 0;
@@ -254,7 +189,7 @@ function vectorOf(x: AdminContext): number {
 }
 
 /** 0Ah Get Features. CDW10: FID 7:0, SEL 10:8. CQE DW0: the value (or capabilities for SEL 011b). */
-export function getFeatures(c: NvmeController, x: AdminContext): number {
+export function getFeatures(c: ControllerState, x: AdminContext): number {
   const f = lookup(c, x, false);
   if (typeof f === 'number') return f;
   const sel = (x.sqe.cdw10 >>> 8) & 7;
@@ -300,7 +235,7 @@ export function getFeatures(c: NvmeController, x: AdminContext): number {
 }
 
 /** 09h Set Features. CDW10: FID 7:0, SV 31. CDW11: the value. */
-export function setFeatures(c: NvmeController, x: AdminContext): number {
+export function setFeatures(c: ControllerState, x: AdminContext): number {
   const f = lookup(c, x, true);
   if (typeof f === 'number') return f;
   const sv = (x.sqe.cdw10 >>> 31) !== 0;
