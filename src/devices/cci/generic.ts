@@ -1,5 +1,7 @@
 import type { CciRequest, CommandDef } from './command-table.js';
-import type { ComponentIdentity, ComponentState } from './cci.js';
+import type {
+  ComponentIdentity, ComponentState, FeatureState, FirmwareState, GenericState,
+} from './component-state.js';
 import { Effect } from './effects.js';
 import { Rc } from './return-codes.js';
 import { CEL_UUID, uuidEquals } from './uuid.js';
@@ -15,17 +17,6 @@ import { EVENT_LOG_COUNT, EVENT_RECORD_BYTES, EventLogs } from '../cxl/event-log
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared state and helpers
-
-/** Per-component state of the generic commands. */
-export interface GenericState {
-  /** 0003h/0004h Response Message Limit n: responses are at most 2^n bytes */
-  responseLimitLog2: number;
-  /** 0102h/0103h Event Interrupt Policy: settings byte i (info, warning, failure, fatal, DC) at bits 8i+7..8i */
-  eventPolicy: number;
-  events: EventLogs | null;
-  fw: FirmwareState | null;
-  features: FeatureState | null;
-}
 
 /** Power-on state of the generic commands for a component with this identity. */
 export function newGenericState(identity: ComponentIdentity): GenericState {
@@ -281,16 +272,6 @@ export const FW_MAX_IMAGE_BYTES = 16 * 1024 * 1024;
 const FW_UNIT = 128;
 const TRANSFER_FW_OPCODE = 0x0201;
 
-export interface FirmwareState {
-  /** revision text per slot (index 0 = slot 1), null = empty slot */
-  slots: (string | null)[];
-  /** 1-based active slot; staged slot for the next cold reset (0 = none) */
-  active: number;
-  staged: number;
-  /** the open multi-part transfer: bytes received so far, last part, when, and the image header */
-  xfer: { next: number; lastOffset: number; lastLen: number; lastNs: number; header: Uint8Array } | null;
-}
-
 function firmware(dev: ComponentState): FirmwareState {
   const g = genericState(dev);
   if (g.fw === null) {
@@ -511,14 +492,6 @@ export interface FeatureDef {
   read(dev: ComponentState, data: Uint8Array | null, out: Uint8Array): void;
   /** validates writable data before it is applied; returns an rc (Success to accept) */
   check?(dev: ComponentState, data: Uint8Array): number;
-}
-
-export interface FeatureState {
-  /** writable data per feature index, set by the host (undefined = still the default) */
-  current: (Uint8Array | undefined)[];
-  saved: (Uint8Array | undefined)[];
-  /** the open multi-part Set Feature: which feature, the data so far, the next expected offset */
-  xfer: { index: number; data: Uint8Array; next: number } | null;
 }
 
 function featureState(dev: ComponentState): FeatureState {
