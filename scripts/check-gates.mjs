@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Shows that the test gates catch a broken build. Each breakage is applied to a temporary copy of the built
-// tree (dist/, this scripts/ directory, package.json; node_modules linked), then scripts/run-tests.mjs runs the
+// tree (dist/, this scripts/ directory, package.json, and the TypeScript sources src/ with the dependency-cruiser
+// configuration for the import-cycle check; node_modules linked), then scripts/run-tests.mjs runs the
 // test file that must catch it there; the breakage counts as caught only if the runner exits non-zero and its
 // "N passed, N failed" line reports a failure. The real tree is never touched. The same files pass unbroken:
 // that is the ordinary `npm test` run.
@@ -9,6 +10,8 @@
 //   empty-file          a test file that runs no test (Total: 0)
 //   fast-decoder-null   src/server/fast-msgpack.js: fastDecodeMap always returns null   -> server-codec.test.js
 //   dropped-completion  src/mux/shard-server.js: the CQ sink drops 1% of completions     -> reliability/soak.test.js
+//   import-cycle        src/devices/nvme/controller-state.ts (a copy of the sources) imports controller.ts,
+//                       closing a loop                                                     -> import-cycles.test.js
 //
 // Usage: node scripts/check-gates.mjs [name...]   (default: all). Run by test/gates.test.ts in `npm test`.
 // Exit 0 when every breakage named was caught, 1 otherwise.
@@ -57,6 +60,12 @@ const BREAKAGES = {
       'complete(tag, target, opcode, flags, a0, a1, a2, head, body) { if ((globalThis.gateCompletions = (globalThis.gateCompletions ?? 0) + 1) > 300 && Math.random() < 0.01) return;'),
     expect: /reliability\/soak\.test\.js: [1-9]\d* of \d+ failed/,
   },
+  'import-cycle': {
+    filter: '^import-cycles\\.test',
+    apply: (tree) => patch(tree, 'src/devices/nvme/controller-state.ts', "import type { Sqe } from './sqe.js';\n",
+      "import type { Sqe } from './sqe.js';\nimport type { NvmeController } from './controller.js';\n"),
+    expect: /import-cycles\.test\.js: [1-9]\d* of \d+ failed/,
+  },
 };
 
 function copyTree() {
@@ -64,6 +73,8 @@ function copyTree() {
   cpSync(join(root, 'dist'), join(tree, 'dist'), { recursive: true });
   cpSync(join(root, 'scripts'), join(tree, 'scripts'), { recursive: true });
   cpSync(join(root, 'package.json'), join(tree, 'package.json'));
+  cpSync(join(root, 'src'), join(tree, 'src'), { recursive: true });
+  cpSync(join(root, '.dependency-cruiser.cjs'), join(tree, '.dependency-cruiser.cjs'));
   symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'), 'dir');
   return tree;
 }

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 /**
  * The gates catch a broken build: scripts/check-gates.mjs breaks a temporary copy of this build (a skipped
  * test, a test file with no test, a fast MessagePack decoder that always returns null, a worker that drops
- * completions) and runs the test runner there, which must report a failure each time.
+ * completions, an import cycle in the sources) and runs the test runner there, which must report a failure
+ * each time.
  */
 
 const SCRIPT = new URL('../../scripts/check-gates.mjs', import.meta.url).pathname;
@@ -25,6 +26,7 @@ for (const [name, what] of [
   ['empty-file', 'a test file that runs no test fails the run'],
   ['fast-decoder-null', 'a fast decoder that always returns null fails server-codec.test'],
   ['dropped-completion', 'a worker that drops completions fails the soak'],
+  ['import-cycle', 'an import cycle planted in src/ fails import-cycles.test'],
 ] as const) {
   test(`broken build: ${what}`, async () => {
     const { code, out } = await checkGates(name);
