@@ -656,7 +656,7 @@ export function featureValue(dev: ComponentState, catalog: readonly FeatureDef[]
  */
 export const GENERIC_COMMANDS: readonly CommandDef<ComponentState>[] = [
   { opcode: 0x0001, name: 'Identify', input: 0, effects: 0, handler: identify },
-  { opcode: 0x0002, name: 'Background Operation Status', input: 0, effects: 0, handler: backgroundStatus },
+  { opcode: 0x0002, name: 'Background Operation Status', input: 0, effects: 0, duringSanitize: 'run', handler: backgroundStatus },
   { opcode: 0x0003, name: 'Get Response Message Limit', input: 0, effects: 0, handler: getResponseLimit },
   { opcode: 0x0004, name: 'Set Response Message Limit', input: 1, effects: Effect.IMMEDIATE_CONFIG_CHANGE, handler: setResponseLimit },
   { opcode: 0x0005, name: 'Request Abort Background Operation', input: 0, effects: 0, handler: requestAbort },
