@@ -38,7 +38,7 @@ export interface ComponentIdentity {
   componentType: number;
 }
 
-// State of the generic commands (generic.ts creates and changes it)
+// State of the generic commands (generic.ts and features.ts create and change it)
 
 /** Per-component state of the generic commands. */
 export interface GenericState {

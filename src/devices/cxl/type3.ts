@@ -1,7 +1,8 @@
 import { BackgroundOp } from '../cci/background.js';
 import { type CciRequest, type CommandDef, CommandSet } from '../cci/command-table.js';
 import { Effect } from '../cci/effects.js';
-import { featureCommands, GENERIC_COMMANDS, outputLimit } from '../cci/generic.js';
+import { featureCommands } from '../cci/features.js';
+import { GENERIC_COMMANDS, outputLimit } from '../cci/generic.js';
 import { Rc } from '../cci/return-codes.js';
 import { SparseBytes } from '../sparse-bytes.js';
 import type { DeviceDescriptor, VendorMode } from '../../fleet/types.js';
