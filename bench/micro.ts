@@ -16,7 +16,6 @@ import { createRing, RingConsumer, RingProducer } from '../src/ring/spsc-ring.js
 import { Fragmenter, fragmentMessage, Reasm, Reassembler } from '../src/transport/mctp-fragment.js';
 import { BaselineDevices } from './device-work.js';
 import { Bell, STOP_OPCODE } from './micro-worker.js';
-import { msgpackSection } from './msgpack.js';
 import { dur, type Section } from './section.js';
 import { bandwidth, bytes, latencyStats, num, Samples, si } from './stats.js';
 import { consume, type LoopResult, timeLoop } from './timing.js';
@@ -389,4 +388,4 @@ const cci: Section = {
   },
 };
 
-export const MICRO_SECTIONS: Section[] = [ringSingle, ringCross, doorbell, policyCheck, mctp, cci, msgpackSection];
+export const MICRO_SECTIONS: Section[] = [ringSingle, ringCross, doorbell, policyCheck, mctp, cci];

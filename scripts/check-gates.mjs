@@ -8,7 +8,7 @@
 //
 //   skipped-test        a test file with a test.skip (the runner fails on uvu's Skipped count)
 //   empty-file          a test file that runs no test (Total: 0)
-//   fast-decoder-null   src/server/fast-msgpack.js: fastDecodeMap always returns null   -> server-codec.test.js
+//   frame-length        src/server/msgpack.js: FrameWriter writes each length one too big -> server-codec.test.js
 //   dropped-completion  src/mux/shard-server.js: the CQ sink drops 1% of completions     -> reliability/soak.test.js
 //   import-cycle        src/devices/nvme/controller-state.ts (a copy of the sources) imports controller.ts,
 //                       closing a loop                                                     -> import-cycles.test.js
@@ -47,9 +47,10 @@ const BREAKAGES = {
     apply: (tree) => writeFileSync(join(tree, 'dist/test/zz-gate-empty.test.js'), UVU_FILE('')),
     expect: /zz-gate-empty\.test\.js: no test ran/,
   },
-  'fast-decoder-null': {
+  'frame-length': {
     filter: '^server-codec\\.test',
-    apply: (tree) => patch(tree, 'dist/src/server/fast-msgpack.js', 'export function fastDecodeMap(b) {', 'export function fastDecodeMap(b) { return null;'),
+    apply: (tree) => patch(tree, 'dist/src/server/msgpack.js', 'this.buf.writeUInt32BE(body.byteLength, this.pos);',
+      'this.buf.writeUInt32BE(body.byteLength + 1, this.pos);'),
     expect: /server-codec\.test\.js: [1-9]\d* of \d+ failed/,
   },
   'dropped-completion': {
