@@ -8,8 +8,9 @@ import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { createMux } from '../src/index.js';
 import { type BenchContext, dur, type Section } from './section.js';
-import { latencyStats, type LatencyStats, num, Samples, si, sig } from './stats.js';
-import { closedLoop, interleavedRoundTrips, interleavedThroughput, type Repeated, sleep } from './timing.js';
+import { latencyStats, num, Samples, si, sig } from './stats.js';
+import { figure } from './figures.js';
+import { closedLoop, interleavedRoundTrips, interleavedThroughput, type Repeated, type RoundTripStats, sleep, sliceStats } from './timing.js';
 
 const BASELINE_WORKER = new URL('./baseline-worker.js', import.meta.url);
 const OPCODE = 0x4200; // Get Health Info: no input, 18-byte output
@@ -23,14 +24,14 @@ export const RT_PISCINA = 'piscina.run per command';
 export const RT_POST = 'postMessage per command';
 
 export interface CoreData {
-  roundTrip: Record<string, LatencyStats>;
+  roundTrip: Record<string, RoundTripStats>;
   throughput: Record<string, Repeated>;
   ratios: Record<string, number>;
   concurrency: number;
 }
 
 /** `gapMs` of idleness (a timer) before each request: both threads go idle first. */
-async function coldRoundTrips(send: () => Promise<unknown>, n: number, gapMs: number): Promise<LatencyStats> {
+async function coldRoundTrips(send: () => Promise<unknown>, n: number, gapMs: number): Promise<RoundTripStats> {
   const ns = new Samples();
   for (let i = 0; i < n; i++) {
     await sleep(gapMs);
@@ -38,7 +39,7 @@ async function coldRoundTrips(send: () => Promise<unknown>, n: number, gapMs: nu
     await send();
     ns.push((performance.now() - t) * 1e6);
   }
-  return latencyStats(ns.values());
+  return { ...latencyStats(ns.values()), rounds: sliceStats(ns.values()) };
 }
 
 export const baselinesSection: Section = {
@@ -87,7 +88,7 @@ export const baselinesSection: Section = {
         [RT_PISCINA]: () => pool.run({ id: 0, device: 1, opcode: OPCODE }),
         [RT_POST]: () => post(1),
       }, dur(ctx, 1500, 300), rounds);
-      const roundTrip: Record<string, LatencyStats> = {
+      const roundTrip: Record<string, RoundTripStats> = {
         [RT_SPINNING]: rt[RT_SPINNING]!,
         [RT_ALTERNATING]: rt[RT_ALTERNATING]!,
         [RT_ASLEEP]: rt[RT_ASLEEP]!,
@@ -114,7 +115,19 @@ export const baselinesSection: Section = {
         'p50 round trip postMessage / mbxmux asleep': roundTrip[RT_POST]!.p50 / roundTrip[RT_ASLEEP]!.p50,
       };
       const data: CoreData = { roundTrip, throughput, ratios, concurrency: ctx.concurrency };
+      // repeats: each interleaved round (round trips), each interleaved run (throughput and its ratios)
+      const runRatio = (a: string, b: string): number[] => throughput[a]!.runs.map((x, i) => x / throughput[b]!.runs[i]!);
+      const figures = [
+        ...Object.entries(roundTrip).flatMap(([k, s]) => [
+          figure(`round trip p50, ${k}`, 'µs', 'lower', s.rounds.map((r) => r.p50)),
+          figure(`round trip p99, ${k}`, 'µs', 'lower', s.rounds.map((r) => r.p99)),
+        ]),
+        ...Object.entries(throughput).map(([k, r]) => figure(`pipelined throughput, ${k}`, 'req/s', 'higher', r.runs)),
+        figure('throughput mbxmux / piscina.run', '×', 'higher', runRatio('mbxmux', 'piscina.run')),
+        figure('throughput mbxmux / postMessage', '×', 'higher', runRatio('mbxmux', 'postMessage')),
+      ];
       return {
+        figures,
         tables: [
           {
             title: `Round trip, one request outstanding (µs; ${DEVICES} type-3, Get Health Info, ${workers} workers)`,

@@ -53,6 +53,9 @@ function sample(): CpuSample | null {
   }
 }
 
+/** A section measured while other processes used more than this share of the CPUs gets a warning (the run, and --compare). */
+export const FOREIGN_WARN_PCT = 10;
+
 /** Measures other processes' share of the machine's CPU between start() and stop(). */
 export class ForeignCpu {
   private s0: CpuSample | null = sample();

@@ -10,6 +10,7 @@
  */
 import { createMux, type MuxOptions, type Session } from '../src/index.js';
 import { GcRecorder, type GcPauses } from './env.js';
+import { figure } from './figures.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { latencyStats, type LatencyStats, Samples, sig } from './stats.js';
 import { roundTrips } from './timing.js';
@@ -83,9 +84,12 @@ export const fairnessSection: Section = {
   title: 'Fairness: a light session beside a flooding one',
   async run(ctx: BenchContext) {
     const fleet: MuxOptions['fleet'] = { 'cxl-type3': 16 };
-    const mux = await createMux({ workers: ctx.workers, fleet });
-    const plain = await createMux({ workers: ctx.workers, fleet, mainSpinUs: 0 });
-    const wide = await createMux({ workers: ctx.workers, fleet, sessionWindow: 1024, deviceWindow: 1024, sharedSessionWindow: 1024, sharedDeviceWindow: 1024 });
+    // the flood's requests have no timeout (a timer each would be part of what is measured): the bench
+    // creates these muxes, so it allows that to its debug-read sessions (noTimeoutTier)
+    const base: MuxOptions = { workers: ctx.workers, fleet, noTimeoutTier: 'debug-read' };
+    const mux = await createMux(base);
+    const plain = await createMux({ ...base, mainSpinUs: 0 });
+    const wide = await createMux({ ...base, sessionWindow: 1024, deviceWindow: 1024, sharedSessionWindow: 1024, sharedDeviceWindow: 1024 });
     try {
       const flood = mux.openSession({ name: 'flood' });
       const light = mux.openSession({ name: 'light' });
@@ -108,15 +112,20 @@ export const fairnessSection: Section = {
       const wideFlood = wide.openSession({ name: 'flood' });
       const wideLight = wide.openSession({ name: 'light' });
       const gcBesideFlood: GcPauses[] = [];
+      const perRound: { alone: LatencyStats; beside: LatencyStats }[] = [];
       for (let r = 0; r < rounds; r++) {
-        alone.append(await roundTrips(() => light.send({ device: other.id, opcode: OPCODE }), ms, 50));
+        const aloneRound = await roundTrips(() => light.send({ device: other.id, opcode: OPCODE }), ms, 50);
+        alone.append(aloneRound);
         alonePlain.append(await roundTrips(() => plainLight.send({ device: other.id, opcode: OPCODE }), ms / 2, 50));
         const t0 = performance.now();
         const f = startFlood(flood, victim.id);
         await new Promise((res) => setTimeout(res, 100));
         const gcRec = new GcRecorder();
-        await lightBeside(() => light.send({ device: other.id, opcode: OPCODE }), f.count, ms, besideOther, floodsOther);
+        const besideRound = new Samples();
+        await lightBeside(() => light.send({ device: other.id, opcode: OPCODE }), f.count, ms, besideRound, floodsOther);
+        besideOther.append(besideRound);
         gcBesideFlood.push(gcRec.stop());
+        perRound.push({ alone: latencyStats(aloneRound.values()), beside: latencyStats(besideRound.values()) });
         besideSame.append(await roundTrips(() => light.send({ device: victim.id, opcode: OPCODE }), ms / 2, 20));
         await f.stop();
         flooded += f.count();
@@ -143,6 +152,13 @@ export const fairnessSection: Section = {
       const row = (name: string, s: LatencyStats): (string | number)[] => [name, s.p50, s.p99, s.p999, s.mean, String(s.samples)];
       return {
         data,
+        // repeats: the rounds (alone, then beside the flood)
+        figures: [
+          figure('light p99 beside a flood / alone', '×', 'lower', perRound.map((r) => r.beside.p99 / r.alone.p99)),
+          figure('light round trip p99 beside a flood', 'µs', 'lower', perRound.map((r) => r.beside.p99)),
+          figure('light round trip p50 beside a flood', 'µs', 'lower', perRound.map((r) => r.beside.p50)),
+          figure('light round trip p99 alone', 'µs', 'lower', perRound.map((r) => r.alone.p99)),
+        ],
         tables: [{
           title: `Light session round trips (µs; 16 type-3, ${ctx.workers} workers; the flood keeps ${FLOODERS} requests outstanding to ${victim.id}, ${sig(floodOpsPerSec)} req/s)`,
           head: ['light session', 'p50', 'p99', 'p99.9', 'mean', 'samples'],

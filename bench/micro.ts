@@ -16,9 +16,10 @@ import { createRing, RingConsumer, RingProducer } from '../src/ring/spsc-ring.js
 import { Fragmenter, fragmentMessage, Reasm, Reassembler } from '../src/transport/mctp-fragment.js';
 import { BaselineDevices } from './device-work.js';
 import { Bell, STOP_OPCODE } from './micro-worker.js';
+import { type Figure, figure } from './figures.js';
 import { dur, type Section } from './section.js';
-import { bandwidth, bytes, latencyStats, num, Samples, si } from './stats.js';
-import { consume, type LoopResult, timeLoop } from './timing.js';
+import { bandwidth, bytes, latencyStats, median, num, Samples, si } from './stats.js';
+import { consume, type LoopResult, sliceStats, timeLoop } from './timing.js';
 
 const MICRO_WORKER = new URL('./micro-worker.js', import.meta.url);
 const HEALTH = 0x4200;
@@ -31,6 +32,8 @@ function loopData(r: LoopResult): Record<string, number> {
   return { nsPerOp: r.nsPerOp, opsPerSec: r.opsPerSec, p50ns: r.p50, p99ns: r.p99, p999ns: r.p999, batch: r.batch, ops: r.ops };
 }
 const BATCH_NOTE = 'percentiles are over samples of `batch` operations each (ns/op of each batch), not single operations';
+/** A timed loop as a figure: ns/op of each window of the run (timing.ts WINDOWS). */
+const loopFigure = (name: string, r: LoopResult): Figure => figure(name, 'ns/op', 'lower', r.windows);
 
 // ------------------------------------------------------------------ ring, one thread
 
@@ -41,6 +44,7 @@ const ringSingle: Section = {
     const ms = dur(ctx, 400, 120);
     const rows: (string | number)[][] = [];
     const data: Record<string, unknown> = {};
+    const figures: Figure[] = [];
     for (const payloadLen of [0, 64]) {
       const payload = payloadLen === 0 ? null : new Uint8Array(payloadLen).fill(7);
       for (const batch of [1, 32]) {
@@ -77,10 +81,12 @@ const ringSingle: Section = {
         const r = timeLoop(body, ms, { unit: batch });
         const name = `push+publish+consume+release, batch ${batch}, ${payloadLen === 0 ? 'descriptor only' : `${payloadLen} B payload`}`;
         rows.push(loopRow(name, r));
+        figures.push(loopFigure(name, r));
         data[`batch${batch}_payload${payloadLen}`] = loopData(r);
       }
     }
     return {
+      figures,
       tables: [{ title: 'SPSC ring, one thread (ns per message)', head: LOOP_HEAD, rows, note: BATCH_NOTE }],
       data,
     };
@@ -124,17 +130,25 @@ const ringCross: Section = {
     const ms = dur(ctx, 700, 200);
     const rows: (string | number)[][] = [];
     const data: Record<string, unknown> = {};
+    const figures: Figure[] = [];
     for (const [every, len] of [[1, 0], [32, 0], [32, 64]] as const) {
-      const r = await crossThread(ms, every, len);
-      rows.push([`publish every ${every}, ${len === 0 ? 'descriptor only' : `${len} B payload`}`, si(r.msgsPerSec), 1e9 / r.msgsPerSec,
-        len === 0 ? '-' : bandwidth(r.msgsPerSec * len), num(r.count)]);
-      data[`publish${every}_payload${len}`] = { msgsPerSec: r.msgsPerSec, messages: r.count };
+      // three runs of a third each (a fresh worker each): the row shows their median
+      const runs = [];
+      for (let k = 0; k < 3; k++) runs.push(await crossThread(ms / 3, every, len));
+      const rates = runs.map((x) => x.msgsPerSec);
+      const msgsPerSec = median(rates);
+      const count = runs.reduce((a, x) => a + x.count, 0);
+      const name = `publish every ${every}, ${len === 0 ? 'descriptor only' : `${len} B payload`}`;
+      rows.push([name, si(msgsPerSec), 1e9 / msgsPerSec, len === 0 ? '-' : bandwidth(msgsPerSec * len), num(count)]);
+      data[`publish${every}_payload${len}`] = { msgsPerSec, messages: count, runs: rates };
+      figures.push(figure(`cross-thread, ${name}`, 'msg/s', 'higher', rates));
     }
     return {
+      figures,
       tables: [{
         title: 'SPSC ring across threads (one way; consumer spins, drains up to 256 per HEAD store)',
         head: ['producer', 'msg/s', 'ns/msg', 'payload', 'messages'], rows,
-        note: 'every message and a checksum verified by the consumer; time includes the final drain',
+        note: 'median of 3 runs (a worker each); every message and a checksum verified by the consumer; time includes the final drain',
       }],
       data,
     };
@@ -167,6 +181,7 @@ const doorbell: Section = {
     const rows: (string | number)[][] = [];
     const data: Record<string, unknown> = {};
     const head = ['worker state / main side', 'p50 µs', 'p99 µs', 'p99.9 µs', 'mean µs', 'round trips', 'worker sleeps/op'];
+    const figures: Figure[] = [];
 
     // main spins on the reply: isolates the worker's wake-up
     for (const [label, spinNs] of [['idle: worker asleep in Atomics.wait / main spins', 0], ['busy: worker spinning / main spins', 1e15]] as const) {
@@ -190,6 +205,7 @@ const doorbell: Section = {
       const sleeps = Atomics.load(w, Bell.SLEEPS) - s0;
       await stop();
       rows.push([label, r.p50 / 1000, r.p99 / 1000, r.p999 / 1000, r.nsPerOp / 1000, num(r.ops), (sleeps / r.ops).toFixed(2)]);
+      figures.push(figure(`doorbell round trip, ${label}`, 'µs', 'lower', r.windows.map((ns) => ns / 1000)));
       data[spinNs === 0 ? 'idleMainSpins' : 'busyMainSpins'] = { ...loopData(r), sleepsPerOp: sleeps / r.ops };
     }
 
@@ -229,9 +245,11 @@ const doorbell: Section = {
       await stop();
       const s = latencyStats(ns.values());
       rows.push(['idle: worker asleep / main Atomics.waitAsync', s.p50, s.p99, s.p999, s.mean, num(s.samples), (sleeps / s.samples).toFixed(2)]);
+      figures.push(figure('doorbell round trip p50, idle: worker asleep / main Atomics.waitAsync', 'µs', 'lower', sliceStats(ns.values()).map((x) => x.p50)));
       data['idleMainWaitAsync'] = { ...s, sleepsPerOp: sleeps / s.samples };
     }
     return {
+      figures,
       tables: [{
         title: 'Doorbell round trip: main rings, worker answers on a second doorbell (µs)', head, rows,
         note: 'idle rows time each round trip; the busy row times batches of 64 (percentiles of batch means)',
@@ -265,6 +283,7 @@ const policyCheck: Section = {
       ];
       const rows: (string | number)[][] = [];
       const data: Record<string, unknown> = {};
+      const figures: Figure[] = [];
       for (const c of cases) {
         const first = policy.check(c.s, c.di, c.op, c.payload); // throws if the case is not allowed
         if ((first !== null) !== c.audited) throw new Error(`policy micro: ${c.name}: unexpected audit decision`);
@@ -275,9 +294,11 @@ const policyCheck: Section = {
         };
         const r = timeLoop(body, ms);
         rows.push(loopRow(c.name, r));
+        figures.push(loopFigure(`policy.check(), ${c.name}`, r));
         data[c.name] = loopData(r);
       }
       return {
+        figures,
         tables: [{ title: 'Permission check, policy.check() per request (ns)', head: LOOP_HEAD, rows, note: BATCH_NOTE }],
         data: { ...data, readNsPerOp: (data[cases[0]!.name] as { nsPerOp: number }).nsPerOp },
       };
@@ -296,6 +317,7 @@ const mctp: Section = {
     const ms = dur(ctx, 250, 80);
     const rows: (string | number)[][] = [];
     const data: Record<string, unknown> = {};
+    const figures: Figure[] = [];
     for (const size of [64, 4096, 65536]) {
       const body = new Uint8Array(size);
       for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;
@@ -332,11 +354,13 @@ const mctp: Section = {
         for (const [api, fn] of [['Fragmenter.next -> acceptAt (one packet buffer)', zeroCopy], ['fragmentMessage() -> accept()', allocating]] as const) {
           const r = timeLoop(fn, ms);
           rows.push([`${bytes(size)} at MTU ${mtu}, ${api}`, num(packets), r.nsPerOp / 1000, si(r.opsPerSec), bandwidth(r.opsPerSec * size), r.nsPerOp / packets]);
+          figures.push(loopFigure(`MCTP ${bytes(size)} at MTU ${mtu}, ${api}`, r));
           data[`${size}B_mtu${mtu}_${fn === zeroCopy ? 'fragmenter' : 'fragmentMessage'}`] = { ...loopData(r), packets, bytesPerSec: r.opsPerSec * size };
         }
       }
     }
     return {
+      figures,
       tables: [{
         title: 'MCTP fragmentation + reassembly, one message each way through a Reassembler',
         head: ['message, MTU, API', 'packets', 'µs/msg', 'msg/s', 'throughput', 'ns/packet'], rows,
@@ -378,6 +402,7 @@ const cci: Section = {
     const r2 = timeLoop(baseline, ms);
     consume(r1.ops + r2.ops);
     return {
+      figures: [loopFigure('executeCci, Get Health Info', r1), loopFigure('baseline per-command work, Get Health Info', r2)],
       tables: [{
         title: 'CCI dispatch of Get Health Info (4200h) on a type-3 model (ns)', head: LOOP_HEAD,
         rows: [loopRow('executeCci(type-3 state, request)', r1), loopRow('same + output copy (the baselines\' per-command work)', r2)],

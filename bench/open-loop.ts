@@ -8,15 +8,19 @@ import { createMux, runLoad, type LoadOptions, type LoadResult, type Mux } from 
 import { DEFAULT_MIX } from '../src/harness/mix.js';
 import { GcRecorder, type GcPauses } from './env.js';
 import { type FloorPoint, pacingFloorFresh } from './open-loop-floor.js';
+import { type Figure, figure } from './figures.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { num, si } from './stats.js';
 
 const LOAD_FRACTION = 0.5;
 
+/** A latency distribution for the HTML report's percentile plot: [percentile, µs], from the run's histogram. */
+export type PercentileCurve = [number, number][];
+
 export interface OpenLoopData {
   available: boolean;
   mix: string;
-  closedLoop: { concurrency: number; throughput: number; p50: number; p99: number };
+  closedLoop: { concurrency: number; throughput: number; p50: number; p99: number; curve: PercentileCurve };
   /** the target's point: LOAD_FRACTION of the closed-loop maximum */
   rate?: number;
   open?: OpenPoint;
@@ -41,7 +45,12 @@ export interface OpenPoint {
   serviceP99?: number;
   /** the main thread's GC pauses during the run (warm-up included) */
   gc: GcPauses;
+  curve: PercentileCurve;
 }
+
+const curveOf = (r: LoadResult): PercentileCurve => r.histogram.percentileCurve(10).map(([p, ns]) => [p, ns / 1000]);
+/** Per-interval values of a run (the intervals that completed something): the repeats of its figures. */
+const perInterval = (r: LoadResult, f: (iv: LoadResult['intervals'][number]) => number): number[] => r.intervals.filter((iv) => iv.requests > 0).map(f);
 
 type OpenOptions = LoadOptions & { rate: number };
 
@@ -66,8 +75,11 @@ export const openLoopSection: Section = {
       const closed = await load({ durationMs, warmupMs, concurrency: ctx.concurrency, mix, mux });
       const data: OpenLoopData = {
         available: false, mix,
-        closedLoop: { concurrency: ctx.concurrency, throughput: closed.throughput, p50: closed.latency.p50, p99: closed.latency.p99 },
+        closedLoop: { concurrency: ctx.concurrency, throughput: closed.throughput, p50: closed.latency.p50, p99: closed.latency.p99, curve: curveOf(closed) },
       };
+      // repeats: the harness's latency-over-time intervals (rates and percentiles of each interval); floor rows run once
+      const every = `per ${closed.intervalMs} ms interval`;
+      const figures: Figure[] = [figure(`closed-loop maximum throughput (${every})`, 'req/s', 'higher', perInterval(closed, (iv) => iv.rate))];
       const rows: (string | number)[][] = [
         [`closed loop, ${ctx.concurrency} callers (maximum)`, si(closed.throughput), closed.latency.p50, closed.latency.p99, closed.latency.p999, closed.latency.max, '-', '-'],
       ];
@@ -89,8 +101,12 @@ export const openLoopSection: Section = {
           const svc = (r as { serviceLatency?: { p99: number } }).serviceLatency;
           const point = {
             fraction, rate, throughput: r.throughput, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p999,
-            max: r.latency.max, requests: r.requests, errors: r.errors, ...(svc ? { serviceP99: svc.p99 } : {}), gc,
+            max: r.latency.max, requests: r.requests, errors: r.errors, ...(svc ? { serviceP99: svc.p99 } : {}), gc, curve: curveOf(r),
           };
+          figures.push(
+            figure(`open loop at ${fraction * 100}%: p50 (${every})`, 'µs', 'lower', perInterval(r, (iv) => iv.p50)),
+            figure(`open loop at ${fraction * 100}%: p99 (${every})`, 'µs', 'lower', perInterval(r, (iv) => iv.p99)),
+          );
           data.sweep.push(point);
           if (fraction === LOAD_FRACTION) {
             data.rate = rate;
@@ -108,6 +124,7 @@ export const openLoopSection: Section = {
           ctx.log(`open-loop: floor, pacing alone at ${si(data.rate!)} req/s, ${allocBytes} B of garbage per request${spinner ? ', one thread spinning beside' : ''}`);
           const f = await pacingFloorFresh(data.rate!, floorMs, allocBytes, spinner);
           data.floor.push(f);
+          figures.push(figure(`floor p99: no mux, ${allocBytes} B garbage/request${spinner ? ', a thread spinning' : ''}`, 'µs', 'lower', [f.delay.p99]));
           rows.push([`floor: no mux, ${allocBytes} B garbage/request${spinner ? ', a thread spinning' : ''}`, si(f.rate), f.delay.p50, f.delay.p99, f.delay.p999, f.delay.max, '-',
             `${f.gc.perSecond.toFixed(0)}/s, ${f.gc.percent.toFixed(1)}%, max ${f.gc.maxMs.toFixed(1)} ms`]);
         }
@@ -119,6 +136,7 @@ export const openLoopSection: Section = {
         note = 'src/harness/load.ts runLoad() does not support `rate` yet (it answered mode "closed"): open-loop harness not available';
       }
       return {
+        figures,
         tables: [{
           title: `Open-loop latency (1024 type-3, mix ${mix}, ${ctx.workers} workers; µs)`,
           head: ['load', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'p99 from send()', 'main-thread GC'],

@@ -4,6 +4,7 @@
  * per-pair ratios. Cross-checked against the micro-benchmark of policy.check() when that section ran.
  */
 import { createMux } from '../src/index.js';
+import { figure } from './figures.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { median, num, si, sig } from './stats.js';
 import { closedLoop } from './timing.js';
@@ -63,6 +64,12 @@ export const policyCostSection: Section = {
         est = `\nestimate from the micro-benchmark: ${sig(micro.readNsPerOp)} ns per check × ${si(mOff)} req/s = ${sig(data.estimatedCostPct)}% of the main thread's time`;
       }
       return {
+        // repeats: the interleaved pairs
+        figures: [
+          figure('throughput with / without the permission check', '×', 'higher', runs.map((r) => r.on / r.off)),
+          figure('pipelined throughput, checks on', 'req/s', 'higher', runs.map((r) => r.on)),
+          figure('pipelined throughput, checks off', 'req/s', 'higher', runs.map((r) => r.off)),
+        ],
         tables: [{
           title: `Permission check cost, pipelined (${DEVICES} type-3, Get Health Info, ${ctx.concurrency} in flight; requests/s)`,
           head: ['mux', 'median req/s', 'min', 'max'],

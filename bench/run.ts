@@ -9,14 +9,17 @@ import { parseArgs } from 'node:util';
 import { baselinesSection } from './core.js';
 import { devicesSection } from './devices.js';
 import { fairnessSection } from './fairness.js';
-import { environment, ForeignCpu } from './env.js';
+import { environment, FOREIGN_WARN_PCT, ForeignCpu } from './env.js';
 import { MICRO_SECTIONS } from './micro.js';
 import { openLoopSection } from './open-loop.js';
 import { policyCostSection } from './policy-cost.js';
 import { socketSection } from './socket.js';
 import { scaleDevicesSection, scalePayloadSection, scaleWorkersSection } from './scaling.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
-import { renderTable, type Table } from './stats.js';
+import { afterRun, parseAfterRun } from './after-run.js';
+import { BENCH_OPTIONS } from './options.js';
+import type { BenchReport, SectionRecord } from './report-file.js';
+import { renderTable } from './stats.js';
 import { evaluateTargets, targetsTable } from './summary.js';
 
 /**
@@ -37,8 +40,9 @@ export const SECTIONS: readonly Section[] = [
   scalePayloadSection,
 ];
 
-export const USAGE = `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--json FILE] [--list]
+export const USAGE = `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--json FILE] [--html FILE] [--list]
                     [--seconds N] [--concurrency N] [--workers N]
+                    [--compare BASE.json [NEW.json]] [--fail-on-regression PCT] [--noise PCT] [--from RUN.json]
   runs every benchmark in one process: micro-benchmarks, each device kind through the mux, mbxmux vs
   piscina.run vs postMessage per command, the permission check's cost, scaling (devices, workers, payload),
   open-loop latency and the socket server's throughput; ends with the targets, each MET or MISSED
@@ -47,14 +51,22 @@ export const USAGE = `usage: mbxmux bench [--quick] [--full] [--only REGEX] [--j
   --only REGEX    run the sections whose id matches (see --list), e.g. --only '^micro\\.' or --only baselines
   --json FILE     write every result (numbers, tables, environment, targets) as JSON
   --list          list the section ids and exit
+  --html FILE     the run as one self-contained HTML page: targets, comparison, open-loop and percentile
+                  curves, every table and figure
+  --compare BASE  compare every figure with the run in BASE (a --json file): side by side, new/base, and a
+                  verdict (improved / same within noise / regressed) against the spread of the repeats both
+                  runs recorded; with NEW.json as well, compare two recorded runs without running anything.
+                  Either side may be several runs, comma-separated (a.json,b.json): their repeats are pooled,
+                  so the spread between runs counts too
+  --fail-on-regression PCT  exit 1 when a figure regressed by more than PCT% (beyond its noise band)
+  --noise PCT     the smallest noise band (default 5%; a figure measured once has no spread of its own)
+  --from RUN      render (--html) or compare a recorded run instead of running
   --seconds N     pipelined throughput seconds per method and series (default 1.5)
   --concurrency N requests in flight in pipelined runs (default 1024)
   --workers N     shard workers of the muxes (default: available parallelism)`;
 
 class UsageError extends Error {}
 
-/** a section measured while other processes used more than this share of the CPUs gets a warning */
-const FOREIGN_WARN_PCT = 10;
 
 function intOption(v: string | undefined, name: string, lo: number, hi: number, dflt: number): number {
   if (v === undefined) return dflt;
@@ -66,23 +78,12 @@ function intOption(v: string | undefined, name: string, lo: number, hi: number, 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   let values;
   let ctx: BenchContext;
+  let after: ReturnType<typeof parseAfterRun>;
   let only: RegExp | null = null;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        seconds: { type: 'string' },
-        concurrency: { type: 'string' },
-        workers: { type: 'string' },
-        json: { type: 'string' },
-        only: { type: 'string' },
-        quick: { type: 'boolean' },
-        full: { type: 'boolean' },
-        list: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
+    let positionals: string[];
+    ({ values, positionals } = parseArgs({ args: argv, options: BENCH_OPTIONS, strict: true, allowPositionals: true }));
+    after = parseAfterRun(values, positionals);
     if (values.only !== undefined) {
       try {
         only = new RegExp(values.only);
@@ -113,6 +114,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     for (const s of SECTIONS) console.log(`${s.id.padEnd(20)} ${s.title}`);
     return 0;
   }
+  // a recorded run to compare or render: nothing runs
+  if (after.from !== undefined) return afterRun(after.from.report, after.from.label, { ...after.opts, commandLine: `mbxmux bench ${argv.join(' ')}` });
   const selected = SECTIONS.filter((s) => only === null || only.test(s.id));
   if (selected.length === 0) {
     console.error(`mbxmux bench: --only ${values.only} matches no section; sections: ${SECTIONS.map((s) => s.id).join(', ')}`);
@@ -127,9 +130,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   console.log(`CPU ${env.cpuModel}, ${env.cpus} cores (available parallelism ${env.availableParallelism}), ${env.memoryGiB.toFixed(1)} GiB RAM, load average ${env.loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`run: ${ctx.quick ? 'quick' : 'full'}${ctx.full && ctx.quick ? ' (+100k devices)' : ''}, ${ctx.workers} workers, ${ctx.concurrency} in flight, ${ctx.seconds} s per throughput series${only ? `, sections /${values.only}/` : ''}`);
 
-  const sections: Record<string, {
-    title: string; seconds: number; foreignCpuPct: number | null; data?: Record<string, unknown>; tables?: Table[]; error?: string;
-  }> = {};
+  const sections: Record<string, SectionRecord> = {};
   let failed = 0;
   const busy: string[] = [];
   const runCpu = new ForeignCpu();
@@ -152,7 +153,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const foreign = cpu.stop();
     if (foreign !== null && foreign > FOREIGN_WARN_PCT) busy.push(`${s.id} ${foreign.toFixed(0)}%`);
     ctx.results.set(s.id, r);
-    sections[s.id] = { title: s.title, seconds: secs, foreignCpuPct: foreign, data: r.data, tables: r.tables };
+    sections[s.id] = { title: s.title, seconds: secs, foreignCpuPct: foreign, data: r.data, tables: r.tables, figures: r.figures ?? [] };
     console.log(`\n== ${s.id}: ${s.title} (${secs.toFixed(1)} s${foreign === null ? '' : `; other processes used ${foreign.toFixed(0)}% of the CPUs`})`);
     for (const t of r.tables) console.log(`\n${renderTable(t)}`);
   }
@@ -165,10 +166,10 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   if (busy.length > 0) {
     console.log(`WARNING: other processes used more than ${FOREIGN_WARN_PCT}% of the CPUs during: ${busy.join(', ')}; those numbers understate mbxmux (rerun on an idle machine)`);
   }
-  if (values.json) {
-    writeFileSync(values.json, `${JSON.stringify({ env, options, sections, targets, totalSeconds: total, foreignCpuPct: foreignTotal }, null, 2)}\n`);
-  }
-  return failed > 0 ? 1 : 0;
+  const report: BenchReport = { env, options, sections, targets, totalSeconds: total, foreignCpuPct: foreignTotal };
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  const verdict = afterRun(report, values.json ?? 'this run', { ...after.opts, commandLine: `mbxmux bench ${argv.join(' ')}` });
+  return failed > 0 ? 1 : verdict;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

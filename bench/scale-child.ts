@@ -5,7 +5,7 @@
  */
 import { createMux } from '../src/index.js';
 import { latencyStats } from './stats.js';
-import { closedLoop, roundTrips } from './timing.js';
+import { closedLoopSeries, roundTrips } from './timing.js';
 
 export interface ScaleJob {
   devices: number;
@@ -25,6 +25,8 @@ export interface ScaleRow {
   rssStartMB: number;
   rssAfterLoadMB: number;
   opsPerSec: number;
+  /** ops/s in each consecutive window of the measured time */
+  opsWindows: number[];
   rtP50us?: number;
   rtP99us?: number;
 }
@@ -42,10 +44,10 @@ async function main(): Promise<void> {
     const ids = mux.fleet.devices.map((d) => d.id);
     const s = mux.openSession();
     const n = ids.length;
-    const opsPerSec = await closedLoop(job.ms, job.concurrency, (i) => s.send({ device: ids[i % n]!, opcode: 0x4200 }), job.warmMs);
+    const tp = await closedLoopSeries(job.ms, job.concurrency, (i) => s.send({ device: ids[i % n]!, opcode: 0x4200 }), job.warmMs);
     const row: ScaleRow = {
       devices: n, workers: job.workers, startMs, rssBeforeMB: rssBefore / MB, rssStartMB: rssStart / MB,
-      rssAfterLoadMB: process.memoryUsage().rss / MB, opsPerSec,
+      rssAfterLoadMB: process.memoryUsage().rss / MB, opsPerSec: tp.rate, opsWindows: tp.windows,
     };
     if (job.rtMs) {
       const rt = latencyStats((await roundTrips(() => s.send({ device: ids[1 % n]!, opcode: 0x4200 }), job.rtMs, 50)).values());

@@ -8,9 +8,10 @@ import { promisify } from 'node:util';
 import { createMux } from '../src/index.js';
 import { payloadAreaFor } from '../src/mux/shard-link.js';
 import type { ScaleJob, ScaleRow } from './scale-child.js';
+import { type Figure, figure } from './figures.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { bandwidth, bytes, num, si, sig } from './stats.js';
-import { closedLoop } from './timing.js';
+import { closedLoopSeries } from './timing.js';
 
 const CHILD = new URL('./scale-child.js', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -38,7 +39,14 @@ export const scaleDevicesSection: Section = {
       out.push(r);
       rows.push([num(devices), r.startMs / 1000, num(r.rssBeforeMB), num(r.rssStartMB), num(r.rssAfterLoadMB), si(r.opsPerSec), sig(r.opsPerSec / base)]);
     }
+    // start time and memory: one fresh process per row; throughput: the windows of its run
+    const figures = out.flatMap((r) => [
+      figure(`${num(r.devices)} devices: start`, 's', 'lower', [r.startMs / 1000]),
+      figure(`${num(r.devices)} devices: RSS after start`, 'MiB', 'lower', [r.rssStartMB]),
+      figure(`${num(r.devices)} devices: pipelined`, 'req/s', 'higher', r.opsWindows),
+    ]);
     return {
+      figures,
       tables: [{
         title: `Fleet size (type-3 devices, ${ctx.workers} workers, Get Health Info spread over every device, ${ctx.concurrency} in flight)`,
         head: ['devices', 'start s', 'RSS before MB', 'RSS after start MB', 'RSS after load MB', 'ops/s', 'vs 1 device'],
@@ -69,6 +77,7 @@ export const scaleWorkersSection: Section = {
       rows.push([String(workers), si(r.opsPerSec), sig(r.opsPerSec / base), r.rtP50us ?? NaN, r.rtP99us ?? NaN, r.startMs / 1000, num(r.rssStartMB)]);
     }
     return {
+      figures: out.map((r) => figure(`${r.workers} worker${r.workers === 1 ? '' : 's'}: pipelined`, 'req/s', 'higher', r.opsWindows)),
       tables: [{
         title: `Workers (1024 type-3, Get Health Info, ${ctx.concurrency} in flight; ${max} cores)`,
         head: ['workers', 'ops/s', 'vs 1', 'rt p50 µs', 'rt p99 µs', 'start s', 'RSS MB'],
@@ -108,6 +117,7 @@ export const scalePayloadSection: Section = {
       const ms = dur(ctx, 400, 150);
       const rows: (string | number)[][] = [];
       const out: Record<string, unknown>[] = [];
+      const figures: Figure[] = [];
       let peak = 0;
       for (const size of sizes) {
         // in flight: what the ring's payload area holds at once, and at most the mux's per-device window (16):
@@ -133,14 +143,21 @@ export const scalePayloadSection: Section = {
           if (x.rc !== 0 || x.payload.byteLength !== size) bad++;
         };
         ctx.log(`scale.payload: ${bytes(size)}, ${inflight} in flight`);
-        const setOps = await closedLoop(ms, inflight, set, 100);
-        const getOps = await closedLoop(ms, inflight, get, 100);
+        const setRun = await closedLoopSeries(ms, inflight, set, 100);
+        const getRun = await closedLoopSeries(ms, inflight, get, 100);
+        const setOps = setRun.rate;
+        const getOps = getRun.rate;
+        figures.push(
+          figure(`Set LSA ${bytes(size)}`, 'B/s', 'higher', setRun.windows.map((x) => x * size)),
+          figure(`Get LSA ${bytes(size)}`, 'B/s', 'higher', getRun.windows.map((x) => x * size)),
+        );
         if (bad > 0) throw new Error(`scale.payload: ${bad} Set/Get LSA answers of ${size} bytes failed`);
         peak = Math.max(peak, setOps * size, getOps * size);
         rows.push([bytes(size), String(inflight), si(setOps), bandwidth(setOps * size), si(getOps), bandwidth(getOps * size)]);
         out.push({ bytes: size, inflight, setLsaOpsPerSec: setOps, setLsaBytesPerSec: setOps * size, getLsaOpsPerSec: getOps, getLsaBytesPerSec: getOps * size });
       }
       return {
+        figures,
         tables: [{
           title: 'Payload size through a type-3 with a 1 MiB mailbox (Set LSA in, Get LSA out; 1 worker)',
           head: ['mailbox payload', 'in flight', 'Set LSA ops/s', 'Set LSA in', 'Get LSA ops/s', 'Get LSA out'],

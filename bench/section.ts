@@ -1,4 +1,5 @@
 /** What every benchmark section gets and returns. */
+import type { Figure } from './figures.js';
 import type { Table } from './stats.js';
 
 export interface BenchContext {
@@ -22,6 +23,8 @@ export interface SectionResult {
   tables: Table[];
   /** machine-readable numbers (the JSON output) */
   data: Record<string, unknown>;
+  /** the figures `--compare` compares, each with its repeats (see figures.ts) */
+  figures?: Figure[];
 }
 
 export interface Section {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { connectSocket } from '../src/index.js';
 import { type BenchContext, dur, type Section } from './section.js';
 import { num } from './stats.js';
-import { closedLoop } from './timing.js';
+import { figure } from './figures.js';
+import { closedLoopSeries } from './timing.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const CLIENTS = 8;
@@ -25,6 +26,8 @@ export interface SocketRow {
   /** measured seconds (after the warm-up) */
   seconds: number;
   reqPerSec: number;
+  /** req/s in each consecutive window of the measured time */
+  windows: number[];
 }
 
 async function startServer(ctx: BenchContext, listen: string[]): Promise<{ child: ChildProcess; line: string }> {
@@ -52,8 +55,8 @@ async function runOne(ctx: BenchContext, transport: 'unix' | 'tcp', dir: string)
       // 8 × 256 requests in flight, sent to the 8 connections in turn; a rejected request fails the section
       // (every request here is permitted and answerable)
       const ms = dur(ctx, 3000, 800);
-      const rate = await closedLoop(ms, CLIENTS * DEPTH, (i) => clients[i % CLIENTS]!.send({ device: `mem${i % DEVICES}`, opcode: OPCODE }), dur(ctx, 500, 200));
-      return { transport, seconds: ms / 1000, reqPerSec: rate };
+      const r = await closedLoopSeries(ms, CLIENTS * DEPTH, (i) => clients[i % CLIENTS]!.send({ device: `mem${i % DEVICES}`, opcode: OPCODE }), dur(ctx, 500, 200));
+      return { transport, seconds: ms / 1000, reqPerSec: r.rate, windows: r.windows };
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
@@ -78,6 +81,7 @@ export const socketSection: Section = {
       rmSync(dir, { recursive: true, force: true });
     }
     return {
+      figures: rows.map((r) => figure(`${r.transport} socket`, 'req/s', 'higher', r.windows)),
       tables: [{
         title: `Socket server: ${CLIENTS} clients × ${DEPTH} in flight, loopback, ${DEVICES} type-3, ${ctx.workers} worker(s) (req/s)`,
         head: ['transport', 'req/s', 's'],

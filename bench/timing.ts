@@ -9,6 +9,7 @@
  * - closedLoop: `concurrency` callers each sending the next request when the previous completes.
  */
 import { Bench } from 'tinybench';
+import { slices } from './figures.js';
 import { latencyStats, type LatencyStats, median, Samples } from './stats.js';
 
 /** Results fed here cannot be optimized away. */
@@ -32,7 +33,12 @@ export interface LoopResult {
   p50: number;
   p99: number;
   p999: number;
+  /** ns per operation in each fifth of the run, in order: the run-to-run spread a comparison needs */
+  windows: number[];
 }
+
+/** Consecutive windows of a run: enough to show its spread, few enough that each holds many samples. */
+export const WINDOWS = 5;
 
 export interface LoopOptions {
   /** fixed batch size; default: calibrated so one batch takes >= minSampleUs */
@@ -79,8 +85,10 @@ export function timeLoop(body: (n: number) => number, ms: number, o: LoopOptions
   }
   const s = latencyStats(perOp.values());
   const nsPerOp = total / ops;
+  // every batch has the same size: a window's ns/op is the mean of its batches'
+  const windows = slices(perOp.values(), WINDOWS).map((w) => w.reduce((a, b) => a + b, 0) / w.length);
   // latencyStats reports µs of ns samples: scale back to ns per op
-  return { ops, nsPerOp, opsPerSec: 1e9 / nsPerOp, batch, samples: s.samples, p50: s.p50 * 1000, p99: s.p99 * 1000, p999: s.p999 * 1000 };
+  return { ops, nsPerOp, opsPerSec: 1e9 / nsPerOp, batch, samples: s.samples, p50: s.p50 * 1000, p99: s.p99 * 1000, p999: s.p999 * 1000, windows };
 }
 
 /**
@@ -102,19 +110,35 @@ export async function roundTrips(send: () => Promise<unknown>, ms: number, warmM
   return out;
 }
 
+/** Latency statistics of the whole set, and of each round on its own (the repeats a comparison reads). */
+export type RoundTripStats = LatencyStats & { rounds: LatencyStats[] };
+
 /**
  * Round trips of several methods, interleaved: `rounds` rounds, each giving every method ms / rounds.
  * Interleaving spreads slow phases of a shared VM over all methods instead of one.
  */
-export async function interleavedRoundTrips(methods: Record<string, () => Promise<unknown>>, ms: number, rounds: number, warmMs = 50): Promise<Record<string, LatencyStats>> {
+export async function interleavedRoundTrips(methods: Record<string, () => Promise<unknown>>, ms: number, rounds: number, warmMs = 50): Promise<Record<string, RoundTripStats>> {
   const acc: Record<string, Samples> = {};
-  for (const k of Object.keys(methods)) acc[k] = new Samples();
-  for (let r = 0; r < rounds; r++) {
-    for (const [k, send] of Object.entries(methods)) acc[k]!.append(await roundTrips(send, ms / rounds, warmMs));
+  const each: Record<string, LatencyStats[]> = {};
+  for (const k of Object.keys(methods)) {
+    acc[k] = new Samples();
+    each[k] = [];
   }
-  const out: Record<string, LatencyStats> = {};
-  for (const [k, s] of Object.entries(acc)) out[k] = latencyStats(s.values());
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, send] of Object.entries(methods)) {
+      const round = await roundTrips(send, ms / rounds, warmMs);
+      each[k]!.push(latencyStats(round.values()));
+      acc[k]!.append(round);
+    }
+  }
+  const out: Record<string, RoundTripStats> = {};
+  for (const [k, s] of Object.entries(acc)) out[k] = { ...latencyStats(s.values()), rounds: each[k]! };
   return out;
+}
+
+/** Statistics of `n` consecutive slices of one set of ns samples (repeats of a measurement that ran once). */
+export function sliceStats(ns: Float64Array, n = WINDOWS): LatencyStats[] {
+  return slices(ns, n).map((s) => latencyStats(s));
 }
 
 /**
@@ -123,8 +147,15 @@ export async function interleavedRoundTrips(methods: Record<string, () => Promis
  * A rejected request fails the measurement.
  */
 export async function closedLoop(ms: number, concurrency: number, send: (i: number) => Promise<unknown>, warmMs = 100): Promise<number> {
+  return (await closedLoopSeries(ms, concurrency, send, warmMs)).rate;
+}
+
+/** closedLoop(), with the rate of each of `windows` consecutive equal windows of the measured time too. */
+export async function closedLoopSeries(ms: number, concurrency: number, send: (i: number) => Promise<unknown>, warmMs = 100,
+  windows = WINDOWS): Promise<{ rate: number; windows: number[] }> {
   let i = 0;
   let count = 0;
+  const per = new Array<number>(windows).fill(0);
   const start = performance.now() + warmMs;
   const end = start + ms;
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -132,10 +163,13 @@ export async function closedLoop(ms: number, concurrency: number, send: (i: numb
       await send(i++);
       const now = performance.now();
       if (now >= end) return;
-      if (now >= start) count++;
+      if (now >= start) {
+        count++;
+        per[Math.min(windows - 1, Math.floor(((now - start) * windows) / ms))]!++;
+      }
     }
   }));
-  return (count * 1000) / ms;
+  return { rate: (count * 1000) / ms, windows: per.map((c) => (c * 1000 * windows) / ms) };
 }
 
 export interface Repeated {

@@ -19,7 +19,10 @@ interface LoopData { nsPerOp: number; opsPerSec: number; p50ns: number; p99ns: n
 interface Report {
   env: { node: string; cpus: number; date: string };
   options: { quick: boolean };
-  sections: Record<string, { seconds: number; data: Record<string, LoopData>; tables: { title: string; rows: unknown[][] }[]; error?: string }>;
+  sections: Record<string, {
+    seconds: number; data: Record<string, LoopData>; tables: { title: string; rows: unknown[][] }[]; error?: string;
+    figures: { name: string; unit: string; better: string; samples: number[] }[];
+  }>;
   targets: { target: string; status: string }[];
 }
 
@@ -46,7 +49,12 @@ test('--quick --only micro.cci|micro.ring --json: the sections, with positive nu
       assert.ok(d.p50ns > 0 && d.p99ns >= d.p50ns, `${k} percentiles`);
       assert.ok(d.ops > 0);
     }
+    // every figure carries its repeats (windows of the timed loop): what --compare reads
+    assert.equal(cci.figures.map((f) => [f.name, f.unit, f.better, f.samples.length]),
+      [['executeCci, Get Health Info', 'ns/op', 'lower', 5], ['baseline per-command work, Get Health Info', 'ns/op', 'lower', 5]]);
+    for (const f of cci.figures) assert.ok(f.samples.every((x) => x > 0 && Number.isFinite(x)), f.name);
     const ring = j.sections['micro.ring']!;
+    assert.is(ring.figures.length, 4);
     assert.is(Object.keys(ring.data).length, 4);
     for (const d of Object.values(ring.data)) assert.ok(d.nsPerOp > 0 && d.opsPerSec > 0);
     assert.ok(ring.tables[0]!.rows.length === 4);
@@ -83,6 +91,7 @@ test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix so
     const rows = (s.data as unknown as { rows: { transport: string; reqPerSec: number }[] }).rows;
     assert.equal(rows.map((x) => x.transport), ['unix', 'tcp']);
     for (const x of rows) assert.ok(x.reqPerSec > 0, `${x.transport}: ${x.reqPerSec} req/s`);
+    assert.equal(s.figures.map((f) => [f.name, f.unit, f.better, f.samples.length]), [['unix socket', 'req/s', 'higher', 5], ['tcp socket', 'req/s', 'higher', 5]]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

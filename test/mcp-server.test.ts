@@ -20,6 +20,13 @@ async function call(name: string, args: Record<string, unknown> = {}): Promise<C
   return (await client.callTool({ name, arguments: args })) as CallToolResult & { structuredContent?: any };
 }
 
+/** A resource read, parsed as the JSON text it carries. */
+async function resourceJson(uri: string): Promise<any> {
+  const c = (await client.readResource({ uri })).contents[0]!;
+  assert.is(c.mimeType, 'application/json');
+  return JSON.parse('text' in c ? c.text : '');
+}
+
 function text(r: CallToolResult): string {
   return r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
 }
@@ -49,10 +56,10 @@ test.after(async () => {
   await client.close();
 });
 
-test('listTools shows the four tools with input schemas', async () => {
+test('listTools shows the five tools with input schemas', async () => {
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
-  assert.equal(names, ['get_health', 'list_devices', 'read_effects_log', 'send_command']);
+  assert.equal(names, ['get_health', 'list_devices', 'read_effects_log', 'send_command', 'wait_background']);
   const send = tools.find((t) => t.name === 'send_command')!;
   assert.ok(send.inputSchema.properties?.device);
   assert.ok(send.inputSchema.properties?.opcode);
@@ -179,6 +186,65 @@ test('a command the tier refuses is a tool error naming the tier needed; bad inp
   assert.match(text(noDev), /EMBX_UNKNOWN_DEVICE/);
   // the server is still alive and answering
   assert.is((await call('send_command', { device: 'mem0', opcode: 'Identify' })).structuredContent.rc, 0);
+});
+
+test('annotations per tool; every tool declares an outputSchema and answers structuredContent the client checks against it', async () => {
+  const { tools } = await client.listTools();
+  const by = Object.fromEntries(tools.map((t) => [t.name, t]));
+  for (const name of ['list_devices', 'get_health', 'read_effects_log', 'wait_background']) {
+    assert.equal(by[name]!.annotations, { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false }, name);
+  }
+  // send_command: the worst this session's tier allows; a debug-read session can send nothing the logs say changes state
+  assert.equal(by.send_command!.annotations, { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false });
+  for (const t of tools) {
+    assert.is(t.outputSchema?.type, 'object', t.name);
+    assert.ok(Object.keys(t.outputSchema!.properties ?? {}).length > 0, t.name);
+  }
+  assert.ok(by.send_command!.outputSchema!.required!.includes('hints'));
+  // each answer carries the hints of its own command, from the target's effects log
+  const h = await call('send_command', { device: 'mem0', opcode: 'get-health-info' });
+  assert.equal(h.structuredContent.hints, {
+    readOnlyHint: true, destructiveHint: false, idempotentHint: true, tier: 'configuration', effects: [],
+    decidedBy: "mem0's Command Effects Log entry for 0x4200 (no effects): tier configuration",
+  });
+  assert.equal(h.structuredContent.decoded.value.temperatureC, mem0Health.getInt16(4, true));
+  const viaTunnel = await call('send_command', { device: 'sw0', tunnel: [1], opcode: 'identify' });
+  assert.match(viaTunnel.structuredContent.hints.decidedBy, /^mem8's Command Effects Log entry for 0x0001/);
+  const note = await call('send_command', { device: 'mem0', opcode: '4200' });
+  assert.match(note.structuredContent.note, /^read "4200" as hex 0x4200 \(Get Health Info\)/);
+  const e = await call('read_effects_log', { device: 'mem0' });
+  const sanitize = e.structuredContent.entries.find((x: { opcode: string }) => x.opcode === '0x4400');
+  assert.equal(sanitize.hints, { readOnlyHint: false, destructiveHint: true, idempotentHint: false });
+});
+
+test('resources: the fleet, and each device\'s effects log through a resource template', async () => {
+  const { resources } = await client.listResources();
+  assert.is(resources[0]!.uri, 'mbxmux://fleet');
+  assert.is(resources.length, 1 + 20);
+  assert.ok(resources.some((r) => r.uri === 'mbxmux://devices/nvme1/effects' && r.mimeType === 'application/json'));
+  const { resourceTemplates } = await client.listResourceTemplates();
+  assert.equal(resourceTemplates.map((t) => t.uriTemplate), ['mbxmux://devices/{device}/effects']);
+  const fleet = await resourceJson('mbxmux://fleet');
+  assert.equal(fleet.session, { tier: 'debug-read', host: 0, fabricManager: false });
+  assert.is(fleet.total, 20);
+  const reach = Object.fromEntries(fleet.devices.map((d: { id: string; reachable: boolean }) => [d.id, d.reachable]));
+  // mem10, mem12 (LDs) and mem13 (port 3) belong to host 1; mld0 answers only through a tunnel
+  assert.equal([reach.mem0, reach.mem10, reach.mem12, reach.mem13, reach.mld0, reach.mctp0], [true, false, false, false, false, true]);
+  const log = await resourceJson('mbxmux://devices/nvme0/effects');
+  assert.equal([log.device, log.family, log.reachable], ['nvme0', 'nvme', true]);
+  const read = log.entries.find((x: { set: string; opcode: string }) => x.set === 'io' && x.opcode === '0x02');
+  assert.equal([read.name, read.tier, read.allowed], ['Read', 'debug-read', true]);
+  const other = await resourceJson('mbxmux://devices/mem13/effects');
+  assert.equal([other.reachable, other.unreachableReason, other.entries.some((x: { allowed: boolean }) => x.allowed)], [false, 'mem13 is bound to host 1, not 0', false]);
+  let err = '';
+  try {
+    await client.readResource({ uri: 'mbxmux://devices/mem99/effects' });
+  } catch (x) {
+    err = (x as Error).message;
+  }
+  assert.match(err, /unknown device "mem99"/);
+  const done = await client.complete({ ref: { type: 'ref/resource', uri: 'mbxmux://devices/{device}/effects' }, argument: { name: 'device', value: 'mem1' } });
+  assert.equal(done.completion.values, ['mem1', 'mem10', 'mem11', 'mem12', 'mem13']);
 });
 
 test('closing the client stops the server cleanly (stdout carried only the protocol)', async () => {

@@ -187,7 +187,7 @@ test('errors round-trip by code; loopback detection', () => {
 
 test('the server barrel exports the public names', () => {
   for (const name of ['SocketServer', 'SocketClient', 'connectSocket', 'Recorder', 'createRecorder', 'readRecording', 'replayRecording', 'replayOn',
-    'readHealth', 'decodeType3Health', 'decodeNvmeSmart', 'decodePortStates', 'resolveCommand', 'commandName', 'grantSession', 'encodeFrame', 'FrameDecoder']) {
+    'readHealth', 'decodeType3Health', 'decodeNvmeSmart', 'decodePortStates', 'resolveCommand', 'commandName', 'commandTarget', 'effectsView', 'decodeAnswer', 'followBackground', 'DeviceTools', 'grantSession', 'encodeFrame', 'FrameDecoder']) {
     assert.ok((server as Record<string, unknown>)[name], name);
   }
 });

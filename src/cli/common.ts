@@ -2,11 +2,18 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { MuxOptions } from '../mux/types.js';
 import { parseFleetArg, parseIntArg, UsageError } from './args.js';
 
+/** Options as node:util parseArgs takes them. */
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
 /** A CLI command: `mbxmux <name> ...`. run() returns the exit code. */
 export interface Command {
   name: string;
   summary: string;
   help: string;
+  /** its options besides COMMON (what it passes to parse(); shell completion lists them) */
+  options?: OptionSpec;
+  /** not listed by --help (the completion scripts' helper) */
+  hidden?: boolean;
   run(args: string[]): Promise<number>;
 }
 

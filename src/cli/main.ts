@@ -9,11 +9,12 @@ import { COMMANDS } from './commands/index.js';
 import { COMMON_HELP } from './common.js';
 
 function mainHelp(): string {
-  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  const listed = COMMANDS.filter((c) => !c.hidden);
+  const w = Math.max(...listed.map((c) => c.name.length));
   return `usage: mbxmux <command> [options]
 
 commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
+${listed.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
 
 common options:
 ${COMMON_HELP}`;

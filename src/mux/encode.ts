@@ -84,21 +84,34 @@ export function encodeRequest(req: SendRequest, d: DeviceDescriptor): Encoded {
     case 'mctp-pcc': {
       const t = req.mctpType;
       if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 0x7f)) throw new BadRequestError(`mctpType must be an MCTP message type 0..127 (got ${JSON.stringify(t)})`);
-      return { opcode: req.opcode, flags: t === undefined ? 0 : SqFlag.MCTP_TYPE, payload: payloadOf(req, d), a0: t ?? 0, decode: decodeCxl };
+      // a tunnel over MCTP is a 5300h message (FM API, type 7 unless told) to the component the endpoint fronts:
+      // the policy decodes it hop by hop as for a switch's own mailbox
+      const payload = payloadOf(req, d);
+      const tunnelled = req.tunnel === undefined ? null : wrapTunnel(req, payload, d);
+      return {
+        opcode: tunnelled === null ? req.opcode : TUNNEL_OPCODE, flags: t === undefined ? 0 : SqFlag.MCTP_TYPE,
+        payload: tunnelled ?? payload, a0: t ?? 0, decode: tunnelled === null ? decodeCxl : decodeTunnel,
+      };
     }
     default: {
       if (req.mctpType !== undefined) throw new BadRequestError(`mctpType applies to MCTP endpoints (mctp<N>), not ${d.id}`);
       const payload = payloadOf(req, d);
       if (req.tunnel === undefined) return { opcode: req.opcode, flags: 0, payload, a0: 0, decode: decodeCxl };
-      if (d.kind !== 'cxl-switch') throw new BadRequestError(`tunnel applies to CXL switches (sw<N>), not ${d.id} (${d.kind})`);
-      if (!Array.isArray(req.tunnel) || req.tunnel.length === 0 || req.tunnel.length > 3 || !req.tunnel.every((h) => Number.isInteger(h) && h >= 0 && h <= 255)) {
-        throw new BadRequestError('tunnel must list 1 to 3 port or LD ids (0..255), outermost first, e.g. [2, 1] = port 2, then LD 1');
-      }
-      const wrapped = encodeTunnelRequest(req.tunnel.map((portOrLd) => ({ portOrLd })), req.opcode, payload ?? EMPTY);
-      if (wrapped.byteLength > d.mailboxBytes) {
-        throw new BadRequestError(`the tunnelled request is ${wrapped.byteLength} bytes, more than ${d.id}'s mailbox of ${d.mailboxBytes} bytes`);
-      }
-      return { opcode: TUNNEL_OPCODE, flags: 0, payload: wrapped, a0: 0, decode: decodeTunnel };
+      if (d.kind !== 'cxl-switch') throw new BadRequestError(`tunnel applies to CXL switches (sw<N>) and the MCTP endpoints fronting them, not ${d.id} (${d.kind})`);
+      return { opcode: TUNNEL_OPCODE, flags: 0, payload: wrapTunnel(req, payload, d), a0: 0, decode: decodeTunnel };
     }
   }
+}
+
+/** Wraps the request's command in nested 5300h Tunnel Management Command requests (CXL r3.1 7.6.7.3.1). */
+function wrapTunnel(req: SendRequest, payload: Uint8Array | null, d: DeviceDescriptor): Uint8Array {
+  const hops = req.tunnel;
+  if (!Array.isArray(hops) || hops.length === 0 || hops.length > 3 || !hops.every((h) => Number.isInteger(h) && h >= 0 && h <= 255)) {
+    throw new BadRequestError('tunnel must list 1 to 3 port or LD ids (0..255), outermost first, e.g. [2, 1] = port 2, then LD 1');
+  }
+  const wrapped = encodeTunnelRequest(hops.map((portOrLd) => ({ portOrLd })), req.opcode, payload ?? EMPTY);
+  if (wrapped.byteLength > d.mailboxBytes) {
+    throw new BadRequestError(`the tunnelled request is ${wrapped.byteLength} bytes, more than ${d.id}'s message limit of ${d.mailboxBytes} bytes`);
+  }
+  return wrapped;
 }

@@ -1,4 +1,5 @@
 import { BadRequestError, PermissionError } from '../errors.js';
+import { tunnelHop } from '../fleet/tunnel-hop.js';
 import type { Fleet } from '../fleet/types.js';
 import { AuditLog, type AuditRecord, describeEffects } from './audit.js';
 import { type PolicyTable, PolicyTables, type VendorRules } from './policy-table.js';
@@ -134,7 +135,7 @@ export class Policy {
     for (let i = 0; i < dec.hops.length; i++) {
       const hop = dec.hops[i]!;
       if (i > 0) this.forward(s, cur, route); // an intermediate component forwards the tunnel too
-      const next = this.resolveHop(cur, hop.portOrLd, hop.targetType);
+      const next = tunnelHop(this.fleet, cur, hop.portOrLd, hop.targetType);
       if (next < 0) {
         const d = this.fleet.devices[cur]!;
         throw new BadRequestError(`tunnel path ${path.join(' -> ')}: ${d.id} has no component at ${d.kind === 'cxl-switch' ? 'port' : 'LD'} ${hop.portOrLd}`,
@@ -147,13 +148,21 @@ export class Policy {
     return this.decide(s, cur, dec.opcode, route);
   }
 
+  /**
+   * Why `s` may not reach component `di` (host binding, fabric-manager rule), or null. The check itself
+   * (reach) and views of what a session may do (the effects view, MCP resources) both ask here.
+   */
+  hostRefusal(s: Pick<PolicySubject, 'host' | 'fabricManager'>, di: number): string | null {
+    if (s.fabricManager) return null;
+    if (this.isMld[di] === 1) return `${this.id(di)} is an MLD's FM-owned LD: only fabric-manager sessions may reach it`;
+    if (this.hosts[di] !== s.host) return `${this.id(di)} is bound to host ${this.hosts[di]}, not ${s.host}`;
+    return null;
+  }
+
   /** Host binding and the fabric-manager rule, for every component a request reaches (target or hop). */
   private reach(s: PolicySubject, di: number, opcode: number, route: Route): void {
-    if (s.fabricManager) return;
-    if (this.isMld[di] === 1) {
-      this.refuse(s, di, opcode, REFUSED_LEVEL, 0, `${this.id(di)} is an MLD's FM-owned LD: only fabric-manager sessions may reach it`, route);
-    }
-    if (this.hosts[di] !== s.host) this.refuse(s, di, opcode, REFUSED_LEVEL, 0, `${this.id(di)} is bound to host ${this.hosts[di]}, not ${s.host}`, route);
+    const why = this.hostRefusal(s, di);
+    if (why !== null) this.refuse(s, di, opcode, REFUSED_LEVEL, 0, why, route);
   }
 
   /** A component that forwards a tunnel must itself allow 5300h at the session's tier. */
@@ -191,15 +200,6 @@ export class Policy {
 
   private unknownTable(di: number): PolicyTable {
     return this.tableCache.unknown(this.fleet.devices[di]!.kind === 'nvme' ? 'nvme' : 'cxl');
-  }
-
-  /** The device index behind a switch port or an MLD's LD id, or -1. */
-  private resolveHop(cur: number, id: number, targetType: number): number {
-    if (targetType !== 0) return -1;
-    const d = this.fleet.devices[cur]!;
-    if (d.switchInfo) return d.switchInfo.downstream.find((p) => p.port === id)?.target ?? -1;
-    if (d.mld) return d.mld.lds[id] ?? -1;
-    return -1;
   }
 
   private allow(s: PolicySubject, di: number, opcode: number, need: number, t: PolicyTable, route: Route): AuditRecord {

@@ -23,4 +23,9 @@ export {
   decodeNvmeSmart, decodePortStates, decodeType3Health, readHealth, type DeviceHealth, type NvmeSmart, type PortState,
   type Type3Health,
 } from './health.js';
-export { commandName, commandNames, familyOf, resolveCommand, type CommandFamily, type KnownCommand } from './command-names.js';
+export {
+  commandName, commandNames, commandTarget, decodeAnswer, effectsView, familyOf, followBackground, hintsForTier, readBackground, resolveCommand,
+  type BackgroundState, type CommandFamily, type CommandHints, type CommandTarget, type Decoded, type EffectsEntry, type EffectsView,
+  type FollowResult, type KnownCommand, type ResolvedCommand,
+} from '../commands/index.js';
+export { DeviceTools, type McpToolsOptions, type SendAnswer, type SendArgs } from './device-tools.js';

@@ -4,7 +4,8 @@ import type { FleetInput } from '../fleet/types.js';
 import { createMux, type Mux } from '../mux/mux.js';
 import type { Session } from '../mux/session.js';
 import type { CommandResult, SendRequest } from '../mux/types.js';
-import { commandName, familyOfKind } from './command-names.js';
+import { commandName } from '../commands/resolve.js';
+import { commandTarget } from '../commands/target.js';
 import { type RecordedRequest, type Recording, readRecording } from './recorder.js';
 import { checkRecording, inlineFleet } from './recording-check.js';
 import { intOption, maxWorkers, maxWorkersWhy, timeoutOption } from '../validate.js';
@@ -261,9 +262,12 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
     return s;
   };
   const nameOf = (r: RecordedRequest): string | undefined => {
-    const kind = kinds.get(r.device);
-    if (kind === undefined) return undefined;
-    const fam = r.tunnel ? 'cxl-type3' : kind === 'mctp-pcc' ? 'cxl-type3' : familyOfKind(kind);
+    let fam;
+    try {
+      fam = commandTarget(mux.fleet, r.device, { tunnel: r.tunnel, queue: r.queue }).family;
+    } catch {
+      return undefined; // an unknown device or a tunnel to nowhere: the replay reports the request's own error
+    }
     return commandName(fam, r.opcode, r.cdw10 !== undefined ? { cdw10: r.cdw10 } : {});
   };
 

@@ -85,7 +85,7 @@ test('raw lines: oversize, not JSON, jsonrpc 1.0, params null, a batch: each get
     m.line(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/list' }));
     const list = await m.answer(8);
     assert.is(list.id, 8);
-    assert.is(((list.result as { tools: unknown[] }).tools).length, 4);
+    assert.is(((list.result as { tools: unknown[] }).tools).length, 5);
     assert.not.ok(m.exited);
   } finally {
     m.child.kill();

@@ -68,6 +68,10 @@ const ATTACKS: { what: string; req: SendRequest; /** the one host this request i
   { what: 'MCTP front of sw0: 5300h to port 3 (host 1)', req: { device: 'mctp1', opcode: TUNNEL, payload: tunnel([3], HEALTH) } },
   { what: 'MCTP front of sw0: 5300h to port 3 as type 8', req: { device: 'mctp1', opcode: TUNNEL, mctpType: CCI, payload: tunnel([3], HEALTH) } },
   { what: 'MCTP front of LD 1 (host 1)', req: { device: 'mctp2', opcode: HEALTH }, ownHost: 1 },
+  { what: 'tunnel field through the MLD front to LD 1', req: { device: 'mctp0', opcode: HEALTH, tunnel: [1] } },
+  { what: 'tunnel field through the MLD front to LD 0', req: { device: 'mctp0', opcode: HEALTH, tunnel: [0] } },
+  { what: 'tunnel field through the switch front to MLD -> LD 0', req: { device: 'mctp1', opcode: HEALTH, tunnel: [2, 0] } },
+  { what: 'tunnel field through the switch front to port 3 (host 1)', req: { device: 'mctp1', opcode: HEALTH, tunnel: [3] } },
 ];
 
 let mux: Mux;
@@ -109,6 +113,14 @@ test('the same paths work for what the session may reach (the checks are not bla
   assert.is(await outcome(h0, { device: 'sw0', opcode: HEALTH, tunnel: [1] }), 'rc0', 'tunnel to the host\'s own SLD');
   assert.is(await outcome(h0, { device: 'mctp1', opcode: TUNNEL, payload: tunnel([1], HEALTH) }), 'rc0', 'the same through the switch\'s MCTP front');
   assert.is(await outcome(h0, { device: 'mem1', opcode: HEALTH }), 'rc0', 'an LD is reached directly by its host');
+  // send()'s tunnel field on an MCTP endpoint is the same 5300h message, decoded like a switch mailbox's answer
+  const viaField = await h0.send({ device: 'mctp1', opcode: HEALTH, tunnel: [1] });
+  const direct = await h0.send({ device: 'sw0', opcode: HEALTH, tunnel: [1] });
+  assert.is(viaField.rc, 0);
+  assert.is(viaField.payload.byteLength, 0x12, 'the inner Get Health Info answer, not the 5300h envelope');
+  assert.equal(viaField.tunnel, direct.tunnel, 'the same hops as through the switch\'s own mailbox');
+  assert.is(await outcome(h0, { device: 'mctp1', opcode: HEALTH, tunnel: [1, 2, 3, 4] }), 'EMBX_BAD_REQUEST', 'at most 3 hops');
+  assert.is(await outcome(h0, { device: 'mem1', opcode: HEALTH, tunnel: [1] }), 'EMBX_BAD_REQUEST', 'a type-3 mailbox has no tunnel');
   assert.is(await outcome(h1, { device: 'mctp2', opcode: HEALTH }), 'rc0', 'the MCTP front of an LD, by the LD\'s host');
   assert.is(await outcome(h1, { device: 'mem3', opcode: HEALTH }), 'rc0');
   h0.close();

@@ -1,14 +1,17 @@
 import { createMux } from '../../mux/mux.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
+const OPTIONS = { json: { type: 'boolean' } } as const;
+
 export const devices: Command = {
   name: 'devices',
   summary: 'list the emulated fleet',
+  options: OPTIONS,
   help: `usage: mbxmux devices [--json] [--fleet SPEC] [--workers N]
   lists every device: id, kind, shard (worker), host, serial
 ${COMMON_HELP}`,
   async run(args) {
-    const { values } = parse(args, { json: { type: 'boolean' } });
+    const { values } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     const mux = await createMux(muxOptions(values));
     try {

@@ -33,9 +33,16 @@ function runWith(env: Record<string, string>, cmd: string[]): Promise<number> {
   });
 }
 
+const OPTIONS = {
+  socket: { type: 'string' }, port: { type: 'string' }, address: { type: 'string' }, nvme: { type: 'string' }, mem: { type: 'string' },
+  switch: { type: 'string' }, tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, 'cache-dir': { type: 'string' },
+  'print-env': { type: 'boolean' }, 'token-file': { type: 'string' },
+} as const;
+
 export const expose: Command = {
   name: 'expose',
   summary: 'make emulated devices appear to unmodified host tools (nvme-cli, CXL uAPI programs) via a preload library',
+  options: OPTIONS,
   help: `usage: mbxmux expose (--socket PATH | --port N [--address A]) [--nvme LIST] [--mem LIST] [--switch LIST]
                      [--token-file F] [--tier T] [--host N] [--fm] [--cache-dir DIR] [--print-env | -- COMMAND ARGS...]
   Presents devices of a running \`mbxmux serve\` as kernel device nodes to programs started with the
@@ -62,11 +69,7 @@ export const expose: Command = {
   async run(args) {
     const dash = args.indexOf('--');
     const command = dash >= 0 ? args.slice(dash + 1) : [];
-    const { values, positionals } = parse(dash >= 0 ? args.slice(0, dash) : args, {
-      socket: { type: 'string' }, port: { type: 'string' }, address: { type: 'string' }, nvme: { type: 'string' }, mem: { type: 'string' },
-      switch: { type: 'string' }, tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, 'cache-dir': { type: 'string' },
-      'print-env': { type: 'boolean' }, 'token-file': { type: 'string' },
-    });
+    const { values, positionals } = parse(dash >= 0 ? args.slice(0, dash) : args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length > 0) throw new UsageError(`expose takes no positional arguments; put the command after -- (got "${positionals[0]}")`);
     if (values.fleet !== undefined || values.workers !== undefined) throw new UsageError('expose talks to a running server; --fleet and --workers belong to mbxmux serve');

@@ -1,6 +1,8 @@
 import type { Command } from '../common.js';
 import { bench } from './bench.js';
+import { completionCommands } from './completion.js';
 import { devices } from './devices.js';
+import { effects } from './effects.js';
 import { expose } from './expose.js';
 import { load } from './load.js';
 import { mcp } from './mcp.js';
@@ -9,4 +11,4 @@ import { send } from './send.js';
 import { serve } from './serve.js';
 
 /** Every `mbxmux <command>`, in the order --help lists them. */
-export const COMMANDS: readonly Command[] = [devices, send, load, bench, serve, expose, mcp, replay];
+export const COMMANDS: readonly Command[] = [devices, send, effects, load, bench, serve, expose, mcp, replay, ...completionCommands(() => COMMANDS)];

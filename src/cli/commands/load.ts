@@ -16,9 +16,18 @@ export function parseRate(text: string): number {
   return v;
 }
 
+const OPTIONS = {
+  duration: { type: 'string', default: '5s' }, warmup: { type: 'string' }, concurrency: { type: 'string' },
+  rate: { type: 'string' }, 'max-in-flight': { type: 'string' }, mix: { type: 'string' }, tier: { type: 'string' },
+  host: { type: 'string' }, fm: { type: 'boolean' }, timeout: { type: 'string' }, threshold: { type: 'string', multiple: true },
+  json: { type: 'string' }, html: { type: 'string' }, interval: { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean' },
+  'no-ramp': { type: 'boolean' },
+} as const;
+
 export const load: Command = {
   name: 'load',
   summary: 'run a load test and print a latency table',
+  options: OPTIONS,
   help: `usage: mbxmux load [--duration 5s] [--warmup D] [--concurrency N | --rate R [--max-in-flight N]]
                    [--mix health=80,log=15,identify=5] [--tier T] [--host N] [--fm] [--timeout MS]
                    [--threshold EXPR]... [--json FILE] [--html FILE] [--interval 100ms] [--fleet SPEC] [--workers N]
@@ -49,13 +58,7 @@ ${describeCommands()}
 options of every command:
 ${COMMON_HELP}`,
   async run(args) {
-    const { values } = parse(args, {
-      duration: { type: 'string', default: '5s' }, warmup: { type: 'string' }, concurrency: { type: 'string' },
-      rate: { type: 'string' }, 'max-in-flight': { type: 'string' }, mix: { type: 'string' }, tier: { type: 'string' },
-      host: { type: 'string' }, fm: { type: 'boolean' }, timeout: { type: 'string' }, threshold: { type: 'string', multiple: true },
-      json: { type: 'string' }, html: { type: 'string' }, interval: { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean' },
-      'no-ramp': { type: 'boolean' },
-    });
+    const { values } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     const durationMs = parseDuration(values.duration, '--duration');
     if (durationMs <= 0) throw new UsageError('--duration must be more than 0');

@@ -6,15 +6,26 @@ import { timeoutOption } from '../../validate.js';
 import { parseDuration, parseIntArg, UsageError } from '../args.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
+const OPTIONS = {
+  tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, name: { type: 'string' }, record: { type: 'string' },
+  'max-timeout': { type: 'string' }, 'max-line': { type: 'string' },
+} as const;
+
 export const mcp: Command = {
   name: 'mcp',
   summary: 'serve the fleet to an AI agent as a Model Context Protocol server (stdio)',
+  options: OPTIONS,
   help: `usage: mbxmux mcp [--tier T] [--host N] [--fm] [--name NAME] [--record FILE] [--max-timeout DUR] [--max-line BYTES]
                    [--fleet SPEC] [--workers N]
-  A Model Context Protocol server on stdin/stdout with the tools list_devices, send_command (by opcode or
-  command name), get_health (decoded) and read_effects_log (with the tier each command needs).
-  The session is fixed here; the agent cannot change it. A command the tier refuses is a tool error
-  naming the tier needed. Logs go to stderr; stdout carries only the protocol.
+  A Model Context Protocol server on stdin/stdout. Tools: list_devices, send_command (by opcode or command
+  name; answers decoded, with read-only / destructive / idempotent hints from the target's effects log),
+  get_health (decoded), read_effects_log (the tier each command needs, and its hints) and wait_background
+  (follows Sanitize, Scan Media, Transfer FW... with progress notifications; send_command does the same when
+  the request carries a progressToken). Resources: mbxmux://fleet and mbxmux://devices/{device}/effects.
+  Every tool has annotations and an outputSchema; answers carry structuredContent beside the text.
+  The session is fixed here; the agent cannot change it: every command and every poll is checked against
+  it. A command the tier refuses is a tool error naming the tier needed. Logs go to stderr; stdout carries
+  only the protocol.
   --tier T        the session's tier (default debug-read)
   --host N        the host the session acts for (default 0)
   --fm            a fabric-manager session (reaches every host's devices)
@@ -26,10 +37,7 @@ export const mcp: Command = {
   e.g. in an MCP client configuration: { "command": "npx", "args": ["mbxmux", "mcp", "--tier", "debug-read"] }
 ${COMMON_HELP}`,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      tier: { type: 'string' }, host: { type: 'string' }, fm: { type: 'boolean' }, name: { type: 'string' }, record: { type: 'string' },
-      'max-timeout': { type: 'string' }, 'max-line': { type: 'string' },
-    });
+    const { values, positionals } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length > 0) throw new UsageError(`mcp takes no positional arguments (got "${positionals[0]}")`);
     let tier;

@@ -4,9 +4,15 @@ import { readRecording } from '../../server/recorder.js';
 import { parseDuration, parseIntArg, UsageError } from '../args.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
+const OPTIONS = {
+  realtime: { type: 'boolean' }, 'time-tolerance': { type: 'string' }, ignore: { type: 'string' }, details: { type: 'string' },
+  json: { type: 'boolean' }, 'max-timeout': { type: 'string' },
+} as const;
+
 export const replay: Command = {
   name: 'replay',
   summary: 'play a recording back on a fresh fleet and report answers that differ',
+  options: OPTIONS,
   help: `usage: mbxmux replay FILE [--fleet SPEC] [--workers N] [--realtime] [--time-tolerance MS] [--ignore 0x0002,...]
                      [--details N] [--max-timeout DUR] [--json]
   Plays the requests of a recording (mbxmux serve --record, mbxmux mcp --record, or the Recorder class) back
@@ -29,10 +35,7 @@ export const replay: Command = {
   --json              the report as JSON on stdout
 ${COMMON_HELP}`,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      realtime: { type: 'boolean' }, 'time-tolerance': { type: 'string' }, ignore: { type: 'string' }, details: { type: 'string' },
-      json: { type: 'boolean' }, 'max-timeout': { type: 'string' },
-    });
+    const { values, positionals } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length !== 1) throw new UsageError('replay needs one recording FILE, e.g. mbxmux replay session.mbxrec');
     const file = positionals[0]!;

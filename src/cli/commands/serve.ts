@@ -8,9 +8,20 @@ import { isLoopback, SocketServer } from '../../server/socket-server.js';
 import { parseDuration, parseIntArg, UsageError } from '../args.js';
 import { type Command, COMMON_HELP, muxOptions, parse } from '../common.js';
 
+const OPTIONS = {
+  socket: { type: 'string' }, 'socket-mode': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
+  'listen-any': { type: 'boolean' }, tokens: { type: 'string' }, 'insecure-no-auth': { type: 'boolean' },
+  'max-tier': { type: 'string' }, 'allow-fm': { type: 'boolean' }, hosts: { type: 'string' }, record: { type: 'string' },
+  'max-connections': { type: 'string' }, 'hello-timeout': { type: 'string' }, 'idle-timeout': { type: 'string' },
+  'max-in-flight': { type: 'string' }, 'max-in-flight-bytes': { type: 'string' }, 'max-output': { type: 'string' }, 'stall-timeout': { type: 'string' },
+  'max-frame': { type: 'string' }, 'max-request-timeout': { type: 'string' }, 'shutdown-grace': { type: 'string' },
+  quiet: { type: 'boolean' },
+} as const;
+
 export const serve: Command = {
   name: 'serve',
   summary: 'serve the fleet to programs over a Unix or TCP socket',
+  options: OPTIONS,
   help: `usage: mbxmux serve (--socket PATH [--socket-mode MODE] | --port N [--host ADDR] [--listen-any])
                     [--tokens FILE | --insecure-no-auth] [--max-tier T] [--allow-fm] [--hosts 0,1]
                     [limits] [--record FILE] [--quiet] [--fleet SPEC] [--workers N]
@@ -49,15 +60,7 @@ export const serve: Command = {
   with the last request id it processed, close the mux, exit 0.
 ${COMMON_HELP}`,
   async run(args) {
-    const { values, positionals } = parse(args, {
-      socket: { type: 'string' }, 'socket-mode': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
-      'listen-any': { type: 'boolean' }, tokens: { type: 'string' }, 'insecure-no-auth': { type: 'boolean' },
-      'max-tier': { type: 'string' }, 'allow-fm': { type: 'boolean' }, hosts: { type: 'string' }, record: { type: 'string' },
-      'max-connections': { type: 'string' }, 'hello-timeout': { type: 'string' }, 'idle-timeout': { type: 'string' },
-      'max-in-flight': { type: 'string' }, 'max-in-flight-bytes': { type: 'string' }, 'max-output': { type: 'string' }, 'stall-timeout': { type: 'string' },
-      'max-frame': { type: 'string' }, 'max-request-timeout': { type: 'string' }, 'shutdown-grace': { type: 'string' },
-      quiet: { type: 'boolean' },
-    });
+    const { values, positionals } = parse(args, OPTIONS);
     if (values.help) return (console.log(this.help), 0);
     if (positionals.length > 0) throw new UsageError(`serve takes no positional arguments (got "${positionals[0]}")`);
     if ((values.socket === undefined) === (values.port === undefined)) throw new UsageError('serve needs exactly one of --socket PATH or --port N');
