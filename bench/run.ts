@@ -14,6 +14,7 @@ import { MICRO_SECTIONS } from './micro.js';
 import { openLoopSection } from './open-loop.js';
 import { policyCostSection } from './policy-cost.js';
 import { socketSection } from './socket.js';
+import { socketFleetSection } from './socket-fleet.js';
 import { scaleDevicesSection, scalePayloadSection, scaleWorkersSection } from './scaling.js';
 import type { BenchContext, Section, SectionResult } from './section.js';
 import { afterRun, parseAfterRun } from './after-run.js';
@@ -34,6 +35,7 @@ export const SECTIONS: readonly Section[] = [
   openLoopSection,
   devicesSection,
   socketSection,
+  socketFleetSection,
   ...MICRO_SECTIONS,
   scaleDevicesSection,
   scaleWorkersSection,

@@ -15,7 +15,8 @@ export type MbxErrorCode =
   | 'EMBX_BAD_FLEET'
   | 'EMBX_TRANSPORT'
   | 'EMBX_PROTOCOL'
-  | 'EMBX_BUILD';
+  | 'EMBX_BUILD'
+  | 'EMBX_SERVER_LOST';
 
 export class MbxError extends Error {
   readonly code: MbxErrorCode;
@@ -83,6 +84,18 @@ export class ClosedError extends MbxError {
 export class NotRunError extends ClosedError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super(message, { ...context, notRun: true });
+  }
+}
+
+/**
+ * A client of many servers (connectFleet) lost the server that serves the device: the connection broke or the
+ * server shut down with the request in flight, or the server is not connected now (the client reconnects with
+ * backoff). `context.endpoint` names the server; `context.notRun` is true when the request certainly never ran
+ * (it was not sent, or the server said it did not run it), so sending it again cannot run it twice.
+ */
+export class ServerLostError extends MbxError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('EMBX_SERVER_LOST', message, context);
   }
 }
 

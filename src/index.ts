@@ -5,13 +5,14 @@ export { createMux, Mux, type MuxStats } from './mux/mux.js';
 export { Session } from './mux/session.js';
 export type { CommandResult, DeviceInfo, MuxOptions, SendRequest, SessionOptions } from './mux/types.js';
 export { DEFAULT_FLEET, buildFleet, loadFleetFile, parseFleetFlag } from './fleet/expand.js';
+export { parseSlice } from './fleet/slice.js';
 export type {
-  DeviceKind, DeviceSpec, FaultSpec, FleetCounts, FleetFile, FleetInput, MctpSpec, MldSpec, NvmeSpec, SwitchSpec,
+  DeviceKind, DeviceSpec, FaultSpec, FleetCounts, FleetFile, FleetInput, FleetSlice, MctpSpec, MldSpec, NvmeSpec, SwitchSpec,
   TestOnlyCompletionFaults, Type3Spec, VendorMode,
 } from './fleet/types.js';
 export {
   BackpressureError, BadRequestError, BuildError, CancelledError, ClosedError, FleetError, MbxError, NotRunError, PermissionError,
-  ProtocolError, TransportError, WorkerLostError, isMbxError, type MbxErrorCode,
+  ProtocolError, ServerLostError, TransportError, WorkerLostError, isMbxError, type MbxErrorCode,
 } from './errors.js';
 export { Rc, rcName } from './devices/cci/return-codes.js';
 export { Effect, effectNames } from './devices/cci/effects.js';

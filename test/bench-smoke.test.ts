@@ -97,10 +97,27 @@ test('--quick --only ^socket$: the served fleet answers 8 clients over a Unix so
   }
 });
 
+test('--quick --only socket.fleet: one fleet in 1, 2 and 3 serve processes, every request answered', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mbxmux-bench-'));
+  try {
+    const file = join(dir, 'bench.json');
+    const r = run('--quick', '--only', '^socket\\.fleet$', '--workers', '1', '--json', file);
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /cxl-type3=1024 in 1, 2, 3 slices/);
+    const s = (JSON.parse(readFileSync(file, 'utf8')) as Report).sections['socket.fleet']!;
+    assert.is(s.error, undefined);
+    const rows = (s.data as unknown as { rows: { servers: number; inFlight: number; reqPerSec: number; p99us: number; errors: number }[] }).rows;
+    assert.equal(rows.map((x) => [x.servers, x.inFlight, x.errors]), [[1, 256, 0], [2, 512, 0], [3, 768, 0]]);
+    for (const x of rows) assert.ok(x.reqPerSec > 0 && x.p99us > 0, JSON.stringify(x));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--list names the sections; bad usage exits 2 with one line', () => {
   const l = run('--list');
   assert.is(l.code, 0, l.err);
-  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket']) {
+  for (const id of ['micro.ring', 'micro.doorbell', 'devices', 'baselines', 'policy-cost', 'scale.devices', 'scale.payload', 'open-loop', 'socket', 'socket.fleet']) {
     assert.match(l.out, new RegExp(`^${id.replace('.', '\\.')}\\s`, 'm'));
   }
   for (const args of [['--only', 'no-such-section'], ['--seconds', '-1'], ['--frobnicate'], ['--only', '(']]) {

@@ -67,7 +67,7 @@ export class Harness {
   constructor(o: Options = {}) {
     const mailboxBytes = o.mailboxBytes ?? 256;
     this.d = {
-      id: 'mem0', kind: 'cxl-type3', index: 0, group: 0, shard: 0, local: 0, host: 0, mailboxBytes,
+      id: 'mem0', kind: 'cxl-type3', index: 0, fleetIndex: 0, group: 0, shard: 0, local: 0, host: 0, mailboxBytes,
       serial: o.serial ?? SERIAL, vendorCommands: o.vendor ?? 'none', faults: undefined, memOffset: 0,
       memBytes: MBOX_REGS_BYTES + mailboxBytes,
       type3: { capacityBytes: o.capacityBytes ?? GiB, lsaBytes: o.lsaBytes ?? 128 * 1024 },

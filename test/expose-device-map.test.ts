@@ -4,7 +4,7 @@ import { activeNamespaces, formatMap, mapEntries, selectDevices } from '../src/e
 import { BadRequestError } from '../src/errors.js';
 import type { DeviceInfo } from '../src/mux/types.js';
 
-const dev = (id: string, kind: DeviceInfo['kind'], mailboxBytes = 4096): DeviceInfo => ({ id, kind, shard: 0, host: 0, serial: '0', mailboxBytes });
+const dev = (id: string, kind: DeviceInfo['kind'], mailboxBytes = 4096): DeviceInfo => ({ id, kind, fleetIndex: 0, shard: 0, host: 0, serial: '0', mailboxBytes });
 const FLEET: DeviceInfo[] = [
   dev('nvme0', 'nvme', 131072), dev('nvme1', 'nvme', 131072), dev('mem0', 'cxl-type3'), dev('sw0', 'cxl-switch'), dev('mem1', 'cxl-type3', 1024),
   dev('mld0', 'cxl-mld'), dev('mctp0', 'mctp-pcc'),

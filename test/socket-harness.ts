@@ -47,7 +47,7 @@ export async function serve(args: string[], opts: { fleet?: string; shell?: stri
   return {
     child, line: out, stderr: () => err, port: port === undefined ? undefined : Number(port),
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       const [code] = await once(child, 'exit');
       return code as number | null;

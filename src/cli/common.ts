@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseSlice } from '../fleet/slice.js';
 import type { MuxOptions } from '../mux/types.js';
 import { parseFleetArg, parseIntArg, UsageError } from './args.js';
 
@@ -20,6 +21,7 @@ export interface Command {
 /** Options every command accepts. */
 export const COMMON = {
   fleet: { type: 'string' },
+  slice: { type: 'string' },
   workers: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -35,16 +37,24 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
   }
 }
 
-/** --fleet and --workers into mux options. */
-export function muxOptions(v: { fleet?: string | undefined; workers?: string | undefined }): MuxOptions {
+/** --fleet, --slice and --workers into mux options. */
+export function muxOptions(v: { fleet?: string | undefined; slice?: string | undefined; workers?: string | undefined }): MuxOptions {
   const o: MuxOptions = {};
   const fleet = parseFleetArg(v.fleet);
   if (fleet !== undefined) o.fleet = fleet;
+  if (v.slice !== undefined) {
+    try {
+      o.slice = parseSlice(v.slice);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const workers = parseIntArg(v.workers, '--workers', 1, 256);
   if (workers !== undefined) o.workers = workers;
   return o;
 }
 
 export const COMMON_HELP = `  --fleet SPEC     counts like cxl-type3=1024,cxl-switch=4,nvme=256,mctp-pcc=16, or a JSON fleet file
+  --slice i/N      only the i-th of N slices of the fleet (0 <= i < N), ids and serials as in the whole fleet
   --workers N      worker threads (default: CPU count)
   -h, --help       this help`;

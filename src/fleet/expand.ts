@@ -3,8 +3,9 @@ import { FleetError } from '../errors.js';
 import { mailboxBlockAlign, mailboxBlockBytes, MAX_MAILBOX_BYTES, MIN_MAILBOX_BYTES } from '../devices/cxl/mailbox-layout.js';
 import { nvmeBlockLayout } from '../devices/nvme/layout.js';
 import { pccBlockBytes } from '../transport/pcc-layout.js';
+import { balanceGroups, checkSlice, groupSizes, sliceDevices } from './slice.js';
 import type {
-  DeviceDescriptor, DeviceKind, DeviceSpec, FaultSpec, Fleet, FleetCounts, FleetFile, FleetInput, MldSpec,
+  DeviceDescriptor, DeviceKind, DeviceSpec, FaultSpec, Fleet, FleetCounts, FleetFile, FleetInput, FleetSlice, MldSpec,
   SwitchSpec, Type3Spec, VendorMode,
 } from './types.js';
 
@@ -143,7 +144,7 @@ function defaultDownstream(hosts: number): NonNullable<SwitchSpec['downstream']>
   ];
 }
 
-type DraftFields = Omit<DeviceDescriptor, 'shard' | 'local' | 'memOffset'> & { align: number };
+type DraftFields = Omit<DeviceDescriptor, 'shard' | 'local' | 'memOffset' | 'fleetIndex'> & { align: number };
 
 /**
  * One expanded device. A class with every field set in the constructor keeps all descriptors on one V8 hidden
@@ -153,6 +154,7 @@ class Device implements DeviceDescriptor {
   id: string;
   kind: DeviceKind;
   index: number;
+  fleetIndex: number;
   group: number;
   shard = -1;
   local = -1;
@@ -176,6 +178,7 @@ class Device implements DeviceDescriptor {
     this.id = f.id;
     this.kind = f.kind;
     this.index = f.index;
+    this.fleetIndex = f.index;
     this.group = f.group;
     this.host = f.host;
     this.mailboxBytes = f.mailboxBytes;
@@ -195,11 +198,13 @@ class Device implements DeviceDescriptor {
 type Draft = Device;
 
 /**
- * Expands a fleet (counts or file) into device descriptors and assigns them to `shards` workers.
+ * Expands a fleet (counts or file) into device descriptors and assigns them to `shards` workers; with `slice`,
+ * only the devices of that slice (slice.ts), with the ids and serial numbers they have in the whole fleet.
  * Deterministic: the main thread and every worker compute the same result from the same input.
  */
-export function buildFleet(input: FleetInput | undefined, shards: number): Fleet {
+export function buildFleet(input: FleetInput | undefined, shards: number, slice?: FleetSlice): Fleet {
   intIn(shards, 1, 1024, 'workers');
+  if (slice !== undefined) checkSlice(slice);
   const file: FleetFile = input === undefined ? countsToFile(DEFAULT_FLEET) : 'devices' in input ? input : countsToFile(input);
   if (!Array.isArray(file.devices)) throw new FleetError('fleet.devices must be an array');
   const seed = file.seed === undefined ? 1 : intIn(file.seed, 0, 2 ** 31 - 1, 'fleet.seed');
@@ -207,20 +212,14 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
   const drafts = expandDevices(file.devices, seed, hosts);
   if (drafts.length > MAX_DEVICES) throw new FleetError(`a fleet holds at most ${MAX_DEVICES} devices (this one has ${drafts.length})`);
 
+  const fleetDevices = drafts.length;
+  const mine = slice === undefined ? drafts : sliceDevices(drafts, slice);
+
   // Groups go to the least-loaded shard (by device count), in group order: deterministic and balanced.
-  const groupSize = new Map<number, number>();
-  for (const d of drafts) groupSize.set(d.group, (groupSize.get(d.group) ?? 0) + 1);
-  const load = new Array<number>(shards).fill(0);
-  const groupShard = new Map<number, number>();
-  for (const [g, size] of [...groupSize.entries()].sort((a, b) => a[0] - b[0])) {
-    let best = 0;
-    for (let s = 1; s < shards; s++) if (load[s]! < load[best]!) best = s;
-    groupShard.set(g, best);
-    load[best]! += size;
-  }
+  const groupShard = balanceGroups(groupSizes(mine), shards);
   const perShard: number[][] = Array.from({ length: shards }, () => []);
   const arenaBytes = new Array<number>(shards).fill(0);
-  for (const d of drafts) {
+  for (const d of mine) {
     const shard = groupShard.get(d.group)!;
     d.shard = shard;
     d.local = perShard[shard]!.length;
@@ -228,8 +227,10 @@ export function buildFleet(input: FleetInput | undefined, shards: number): Fleet
     d.memOffset = Math.ceil(arenaBytes[shard]! / d.align) * d.align;
     arenaBytes[shard] = d.memOffset + d.memBytes;
   }
-  const devices: DeviceDescriptor[] = drafts;
-  return { seed, hosts, shards, devices, byId: new Map(devices.map((d) => [d.id, d])), arenaBytes, perShard };
+  const devices: DeviceDescriptor[] = mine;
+  const fleet: Fleet = { fleetDevices, seed, hosts, shards, devices, byId: new Map(devices.map((d) => [d.id, d])), arenaBytes, perShard };
+  if (slice !== undefined) fleet.slice = { index: slice.index, count: slice.count };
+  return fleet;
 }
 
 /** Kinds a session may address directly (an MLD's FM-owned LD answers only through a switch tunnel). */

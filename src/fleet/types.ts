@@ -136,12 +136,20 @@ export interface FleetFile {
 
 export type FleetInput = FleetCounts | FleetFile;
 
+/** The `index`-th of `count` slices of a fleet (numbered from 0): the part one server serves (see slice.ts). */
+export interface FleetSlice {
+  index: number;
+  count: number;
+}
+
 /** One expanded device, identical on the main thread and in every worker (expansion is deterministic). */
 export interface DeviceDescriptor {
   id: string;
   kind: DeviceKind;
-  /** global index, also the order of devices() */
+  /** index in this fleet (or slice): the order of devices(), and what other descriptors refer to */
   index: number;
+  /** index in the whole fleet, the same in every slice (equal to `index` when the fleet is not sliced) */
+  fleetIndex: number;
   /** affinity group: a switch with everything below it and the MCTP endpoints fronting any of them */
   group: number;
   shard: number;
@@ -167,6 +175,10 @@ export interface DeviceDescriptor {
 }
 
 export interface Fleet {
+  /** set when this is one slice of a fleet: only that slice's devices are here */
+  slice?: FleetSlice;
+  /** devices in the whole fleet (more than devices.length in a slice) */
+  fleetDevices: number;
   seed: number;
   hosts: number;
   shards: number;

@@ -110,14 +110,22 @@ export class Histogram {
     if (j.subBucketBits !== SUB_BUCKET_BITS || j.maxBits !== MAX_BITS) {
       throw new RangeError(`histogram layout ${j.subBucketBits}/${j.maxBits} does not match ${SUB_BUCKET_BITS}/${MAX_BITS}`);
     }
+    return Histogram.fromBuckets(j.buckets, j);
+  }
+
+  /**
+   * A histogram with the counts of buckets() output (this layout) and the given min, max and sum (which the
+   * buckets alone know only to within a bucket).
+   */
+  static fromBuckets(buckets: readonly (readonly [number, number, number])[], stats: { min: number; max: number; sum: number }): Histogram {
     const h = new Histogram();
-    for (const [low, , count] of j.buckets) {
+    for (const [low, , count] of buckets) {
       h.counts[indexOf(low)]! += count;
       h.total += count;
     }
-    h.min = h.total === 0 ? Infinity : j.min;
-    h.max = j.max;
-    h.sum = j.sum;
+    h.min = h.total === 0 ? Infinity : stats.min;
+    h.max = stats.max;
+    h.sum = stats.sum;
     return h;
   }
 

@@ -1,13 +1,17 @@
 /** The load-testing harness (`mbxmux load`): closed and open loop, named command mixes, reports, thresholds. */
 export {
-  runLoad, evaluateThresholds, defaultIntervalMs, Pace,
-  type LoadOptions, type LoadTarget, type LoadSession, type LoadResult, type LoadProgress, type LoadPhase, type LatencySummary, type GroupStats, type IntervalStats,
+  runLoad, evaluateThresholds, defaultIntervalMs, Pace, summarize,
+  type LoadOptions, type LoadTarget, type LoadSession, type LoadSample, type LoadResult, type LoadProgress, type LoadPhase, type LatencySummary, type GroupStats, type IntervalStats,
 } from './load.js';
 export { realClock, type LoadClock, type LoadTimer } from './clock.js';
 export { Histogram, type HistogramJSON } from './histogram.js';
 export {
+  parseSegment, checkSegment, segmentShare, segmentSchedule, stripeCount, SegmentPace, type ExecutionSegment, type PaceLike,
+} from './segment.js';
+export { mergeLoadResults, type MergedLoadResult, type MergeInfo, type MergeOptions } from './merge.js';
+export {
   NAMED_COMMANDS, DEFAULT_MIX, parseMix, buildSchedule, mixDevices,
-  type NamedCommand, type MixEntry, type MixRequest, type MixDevice, type MixSession, type Schedule, type ScheduleItem, type ScheduleOptions,
+  type MixDescriptor, type NamedCommand, type MixEntry, type MixRequest, type MixDevice, type MixSession, type Schedule, type ScheduleItem, type ScheduleOptions,
 } from './mix.js';
 export {
   parseThreshold, parseThresholds, evaluateThreshold, formatThresholdResult, formatThresholdValue,

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { BadRequestError, isMbxError } from '../errors.js';
-import type { DeviceDescriptor, DeviceKind } from '../fleet/types.js';
+import type { DeviceKind } from '../fleet/types.js';
 import { createMux } from '../mux/mux.js';
 import type { CommandResult, MuxOptions, SendRequest } from '../mux/types.js';
 import { parseTier, type Tier } from '../policy/tiers.js';
@@ -8,7 +8,8 @@ import { type LoadClock, realClock } from './clock.js';
 import { timeoutOption } from '../validate.js';
 import { Histogram } from './histogram.js';
 import { openIoQueues } from './io-queues.js';
-import { buildSchedule, DEFAULT_MIX, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
+import { buildSchedule, DEFAULT_MIX, type MixDescriptor, mixDevices, parseMix, type Schedule, type ScheduleItem } from './mix.js';
+import { checkSegment, type ExecutionSegment, type PaceLike, SegmentPace, segmentSchedule, segmentShare } from './segment.js';
 import { evaluateThreshold, parseThreshold, type Threshold, type ThresholdResult, type ThresholdSubject } from './thresholds.js';
 
 export interface LoadOptions {
@@ -56,11 +57,29 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** the time source (default: the real clock); tests drive runs in virtual time with their own */
   clock?: LoadClock;
+  /**
+   * run segment k of N of this test (segment.ts): its share of `rate` or `concurrency` (and `maxInFlight`) and
+   * every N-th request of the test's sequence, so N generators with segments 0..N-1 run exactly the whole test
+   */
+  segment?: ExecutionSegment;
+  /** called with every measured latency as it is recorded (`mbxmux load --samples FILE`) */
+  onSample?: (s: LoadSample) => void;
 }
 
-/** What a run drives: a Mux, or anything with its fleet and sessions (tests use a simulated fleet). */
+/** One measured request: what `onSample` gets. */
+export interface LoadSample {
+  /** when it completed, ms after the measured phase began */
+  atMs: number;
+  /** ns, as recorded in the histograms (open loop: from the intended send time) */
+  latencyNs: number;
+  command: string;
+  kind: DeviceKind;
+  device: string;
+}
+
+/** What a run drives: a Mux, or anything with its fleet and sessions (a simulated fleet, servers via connectFleet). */
 export interface LoadTarget {
-  readonly fleet: { readonly devices: readonly DeviceDescriptor[] };
+  readonly fleet: { readonly devices: readonly MixDescriptor[] };
   openSession(opts: { tier: Tier; host: number; fabricManager: boolean; name: string }): LoadSession;
 }
 
@@ -113,6 +132,8 @@ export interface IntervalStats {
   p99: number;
   max: number;
   mean: number;
+  /** the interval's latency histogram, as non-zero buckets [lowest ns, highest ns, count] (merging runs needs them) */
+  buckets: [number, number, number][];
 }
 
 export interface LoadResult {
@@ -160,6 +181,8 @@ export interface LoadResult {
   intervals: IntervalStats[];
   /** set when thresholds were given */
   thresholds?: ThresholdResult[];
+  /** set when this run was one segment of a test: `rate`, `concurrency` and `maxInFlight` above are its share */
+  segment?: ExecutionSegment & { whole: { concurrency: number; rate?: number; maxInFlight?: number } };
   /** the run was stopped by its signal */
   aborted: boolean;
   histogram: Histogram;
@@ -183,7 +206,8 @@ export type LoadPhase = 'warmup' | 'measure' | 'drain' | 'done';
 const OVERLOAD = 'EHARNESS_OVERLOAD';
 const UNFINISHED = 'EHARNESS_UNFINISHED';
 
-function summarize(h: Histogram): LatencySummary {
+/** p50 .. max, mean and min of a histogram, in µs. */
+export function summarize(h: Histogram): LatencySummary {
   const us = (p: number): number => h.percentile(p) / 1000;
   return {
     p50: us(50), p90: us(90), p99: us(99), p999: us(99.9), max: h.max / 1000, mean: h.mean / 1000,
@@ -226,7 +250,8 @@ class Recorder {
   readonly win = new Histogram();
   winRequests = 0;
 
-  constructor(readonly schedule: Schedule, readonly t0: number, readonly intervalMs: number, open: boolean, private readonly events: EventEmitter) {
+  constructor(readonly schedule: Schedule, readonly t0: number, readonly intervalMs: number, open: boolean, private readonly events: EventEmitter,
+    private readonly onSample?: (s: LoadSample) => void) {
     this.service = open ? new Histogram() : null;
     this.cmds = schedule.names.map(() => new Group());
     this.kinds = schedule.kinds.map(() => new Group());
@@ -243,7 +268,7 @@ class Recorder {
     const s: IntervalStats = {
       startMs: this.intervals.length * this.intervalMs, durationMs, requests: this.ivRequests, errors: this.ivErrors,
       rate: durationMs > 0 ? (this.ivRequests * 1000) / durationMs : 0, p50: h.percentile(50) / 1000, p90: h.percentile(90) / 1000,
-      p99: h.percentile(99) / 1000, max: h.max / 1000, mean: h.mean / 1000,
+      p99: h.percentile(99) / 1000, max: h.max / 1000, mean: h.mean / 1000, buckets: h.buckets(),
     };
     this.intervals.push(s);
     this.events.emit('interval', s);
@@ -266,6 +291,7 @@ class Recorder {
     this.iv.record(ns);
     this.win.record(ns);
     if (this.service !== null) this.service.record(serviceNs);
+    if (this.onSample !== undefined) this.onSample({ atMs: now - this.t0, latencyNs: ns, command: item.name, kind: item.kind, device: item.req.device });
     const c = this.cmds[item.cmd]!;
     const k = this.kinds[item.kindIndex]!;
     c.hist.record(ns);
@@ -351,6 +377,10 @@ interface Plan {
   fabricManager: boolean;
   mix: string;
   clock: LoadClock;
+  segment: ExecutionSegment | undefined;
+  /** the whole test's concurrency / maxInFlight (the plan's own are the segment's share) */
+  whole: { concurrency: number; maxInFlight: number };
+  onSample: ((s: LoadSample) => void) | undefined;
 }
 
 function plan(opts: LoadOptions): Plan {
@@ -366,8 +396,11 @@ function plan(opts: LoadOptions): Plan {
   const concurrency = positive(opts.concurrency, 'concurrency', true, 64);
   const timeoutMs = opts.timeoutMs === undefined ? undefined : timeoutOption(opts.timeoutMs, 'timeoutMs', 0);
   const host = opts.host ?? 0;
+  const segment = opts.segment === undefined ? undefined : checkSegment(opts.segment);
+  const share = (n: number, what: string): number => (segment === undefined ? n : segmentShare(n, segment, what));
   return {
-    durationMs, warmupMs, open, concurrency, rate, maxInFlight,
+    durationMs, warmupMs, open, rate, segment, whole: { concurrency, maxInFlight }, onSample: opts.onSample,
+    concurrency: open ? concurrency : share(concurrency, 'concurrency'), maxInFlight: open ? share(maxInFlight, 'maxInFlight') : maxInFlight,
     intervalMs: positive(opts.intervalMs, 'intervalMs', false, defaultIntervalMs(durationMs)),
     progressMs: positive(opts.progressMs, 'progressMs', false, 1000),
     drainMs: opts.drainMs ?? (timeoutMs ? timeoutMs + 1000 : 6000),
@@ -417,11 +450,12 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
   const mux: LoadTarget = opts.mux ?? owned!;
   let outstanding = 0;
   try {
-    const schedule = buildSchedule(parseMix(p.mix), mixDevices(mux.fleet.devices), {
+    const whole = buildSchedule(parseMix(p.mix), mixDevices(mux.fleet.devices), {
       session: { host: p.host, fabricManager: p.fabricManager },
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
+    const schedule = p.segment === undefined ? whole : segmentSchedule(whole, p.segment);
     for (const t of p.thresholds) {
       if (t.scope !== undefined && scopeOf(t.scope, schedule.names, schedule.kinds) === null) {
         throw new BadRequestError(`--threshold "${t.expr}": "${t.scope}" is neither a command of the mix (${schedule.names.join(', ')}) nor a device kind in it (${schedule.kinds.join(', ')})`);
@@ -506,6 +540,10 @@ function result(p: Plan, rec: Recorder, schedule: Schedule, durationMs: number, 
     r.serviceLatency = summarize(rec.service!);
     r.serviceHistogram = rec.service!;
   }
+  if (p.segment !== undefined) {
+    r.segment = { ...p.segment, whole: p.open ? { concurrency: p.whole.maxInFlight, rate: p.rate, maxInFlight: p.whole.maxInFlight } : { concurrency: p.whole.concurrency } };
+    if (p.open) r.rate = p.rate / p.segment.count;
+  }
   if (p.thresholds.length > 0) r.thresholds = evaluateThresholds(p.thresholds, r);
   return r;
 }
@@ -547,7 +585,7 @@ async function closedLoop(p: Plan, session: LoadSession, schedule: Schedule, eve
   let stopProgress = (): void => {};
   if (!signal?.aborted) {
     tStart = clock.now();
-    rec = new Recorder(schedule, tStart, p.intervalMs, false, events);
+    rec = new Recorder(schedule, tStart, p.intervalMs, false, events, p.onSample);
     events.emit('phase', 'measure' satisfies LoadPhase);
     stopProgress = startProgress(clock, () => rec, events, p.progressMs, () => tStart, () => inFlight);
     await sleep(clock, p.durationMs, signal);
@@ -604,14 +642,15 @@ export class Pace {
 async function openLoop(p: Plan, session: LoadSession, schedule: Schedule, events: EventEmitter, signal?: AbortSignal): Promise<[LoadResult, number]> {
   const clock = p.clock;
   const items = schedule.items;
-  const pace = new Pace(p.rate, p.warmupMs, p.rampUp);
+  const whole = new Pace(p.rate, p.warmupMs, p.rampUp);
+  const pace: PaceLike = p.segment === undefined ? whole : new SegmentPace(whole, p.segment);
   const tOrigin = clock.now();
   const wallOrigin = Date.now();
   const tMeasure = tOrigin + p.warmupMs;
   // requests [iMeasure, iEnd) are measured: their intended times fall in [tMeasure, tMeasure + durationMs)
   const iMeasure = pace.countBefore(p.warmupMs);
   let iEnd = pace.countBefore(p.warmupMs + p.durationMs);
-  const rec = new Recorder(schedule, tMeasure, p.intervalMs, true, events);
+  const rec = new Recorder(schedule, tMeasure, p.intervalMs, true, events, p.onSample);
   let i = 0;
   let inFlight = 0;
   let measuredInFlight = 0;

@@ -1,5 +1,5 @@
 import { BadRequestError } from '../errors.js';
-import type { DeviceDescriptor, DeviceKind } from '../fleet/types.js';
+import type { DeviceKind } from '../fleet/types.js';
 import type { SendRequest } from '../mux/types.js';
 import { CEL_UUID } from '../devices/cci/uuid.js';
 
@@ -227,8 +227,24 @@ export function parseMix(text: string): MixEntry[] {
   return out;
 }
 
-/** The fleet as the mix sees it, from the mux's expanded descriptors (mux.fleet.devices). */
-export function mixDevices(descriptors: readonly DeviceDescriptor[]): MixDevice[] {
+/**
+ * What the mix reads of a device: a mux's DeviceDescriptor, or one a remote client built from a server's
+ * device list. Topology refers to other devices by their index in the same list.
+ */
+export interface MixDescriptor {
+  id: string;
+  kind: DeviceKind;
+  host: number;
+  mailboxBytes: number;
+  /** set for a device reached only through a switch tunnel (an MLD's FM-owned LD) */
+  tunnelOnly?: unknown;
+  switchInfo?: { ports: number; downstream: readonly { port: number; target: number }[] };
+  mctp?: { fronts: number };
+  nvme?: { namespaces: number };
+}
+
+/** The fleet as the mix sees it, from the mux's expanded descriptors (mux.fleet.devices) or a remote fleet's. */
+export function mixDevices(descriptors: readonly MixDescriptor[]): MixDevice[] {
   return descriptors.map((d) => {
     const m: MixDevice = { id: d.id, kind: d.kind, host: d.host, mailboxBytes: d.mailboxBytes };
     if (d.tunnelOnly || d.kind === 'cxl-mld') m.tunnelOnly = true;

@@ -28,7 +28,8 @@ export function describeRun(r: LoadResult): string {
   const how = r.mode === 'open'
     ? `mode open, ${int(r.rate ?? 0)} requests/s target, max ${int(r.maxInFlight ?? r.concurrency)} in flight (peak ${int(r.peakInFlight)})`
     : `mode closed, ${r.concurrency} callers`;
-  return `${how}, ${n(r.durationMs / 1000, 2)} s, ${int(r.requests)} requests${r.aborted ? ' (stopped early)' : ''}`;
+  const seg = r.segment === undefined ? '' : `, segment ${r.segment.index}/${r.segment.count} of the test`;
+  return `${how}${seg}, ${n(r.durationMs / 1000, 2)} s, ${int(r.requests)} requests${r.aborted ? ' (stopped early)' : ''}`;
 }
 
 function groupRows(groups: [string, GroupStats][]): string[] {

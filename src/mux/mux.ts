@@ -135,7 +135,7 @@ export class Mux extends EventEmitter implements SessionHost {
     super();
     const o = resolveMuxOptions(opts);
     this.fleetInput = typeof opts.fleet === 'string' ? loadFleetFile(opts.fleet) : opts.fleet;
-    this.fleet = buildFleet(this.fleetInput, o.workers);
+    this.fleet = buildFleet(this.fleetInput, o.workers, opts.slice);
     this.table = new DeviceTable(this.fleet);
     for (const d of this.fleet.devices) {
       if (!IMPLEMENTED_KINDS.has(d.kind)) throw new FleetError(`device kind ${d.kind} is not emulated by this build`);
@@ -211,6 +211,7 @@ export class Mux extends EventEmitter implements SessionHost {
       shards: this.shards.length,
       generation: sh.generation,
       fleet: this.fleetInput,
+      slice: this.fleet.slice,
       sq: sh.sqBuf,
       cq: sh.cqBuf,
       ctl: sh.ctlBuf,
@@ -348,11 +349,18 @@ export class Mux extends EventEmitter implements SessionHost {
   }
 
   private deviceInfo(d: DeviceDescriptor): DeviceInfo {
+    const all = this.fleet.devices;
     const info: DeviceInfo = {
-      id: d.id, kind: d.kind, shard: d.shard, host: d.host, serial: d.serial.toString(16).padStart(16, '0'),
+      id: d.id, kind: d.kind, fleetIndex: d.fleetIndex, shard: d.shard, host: d.host, serial: d.serial.toString(16).padStart(16, '0'),
       mailboxBytes: d.mailboxBytes,
     };
-    if (d.tunnelOnly) info.reachableVia = { device: this.fleet.devices[d.tunnelOnly.via]!.id, port: d.tunnelOnly.port };
+    if (d.tunnelOnly) info.reachableVia = { device: all[d.tunnelOnly.via]!.id, port: d.tunnelOnly.port };
+    if (d.switchInfo) {
+      info.ports = d.switchInfo.ports;
+      info.downstream = d.switchInfo.downstream.map((p) => ({ port: p.port, device: all[p.target]!.id }));
+    }
+    if (d.mctp) info.fronts = all[d.mctp.fronts]!.id;
+    if (d.nvme) info.namespaces = d.nvme.namespaces;
     return info;
   }
 

@@ -6,7 +6,7 @@ import { nowNs } from '../doorbell/doorbell.js';
 import { SpinGate } from '../doorbell/spin-gate.js';
 import { WorkerWaiter } from '../doorbell/worker-waiter.js';
 import { buildFleet } from '../fleet/expand.js';
-import type { FleetInput } from '../fleet/types.js';
+import type { FleetInput, FleetSlice } from '../fleet/types.js';
 import { RingConsumer, RingProducer } from '../ring/spsc-ring.js';
 import { CqFlag, MuxCtl, ShardCtl, ShardState, SqFlag, WorkerFailure, packStatus } from './protocol.js';
 
@@ -16,6 +16,8 @@ export interface ShardTask {
   shards: number;
   generation: number;
   fleet: FleetInput | undefined;
+  /** the slice of the fleet the mux serves (the worker builds the same one) */
+  slice: FleetSlice | undefined;
   sq: SharedArrayBuffer;
   cq: SharedArrayBuffer;
   ctl: SharedArrayBuffer;
@@ -90,7 +92,7 @@ export function serveShard(task: ShardTask): ShardReport {
   let idleSince = nowNs();
   const sink = new CqSink(cq, bell, task.spinNs, gate);
   // The expanded fleet is needed only to build this shard's endpoints; nothing keeps the other shards' devices.
-  const eps: DeviceEndpoint[] = buildShardEndpoints(buildFleet(task.fleet, task.shards), task.shard, task.arena, sink);
+  const eps: DeviceEndpoint[] = buildShardEndpoints(buildFleet(task.fleet, task.shards, task.slice), task.shard, task.arena, sink);
   const timed = new Set<DeviceEndpoint>();
   let nextDeadline = Infinity;
   let requests = 0;

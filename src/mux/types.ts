@@ -1,6 +1,6 @@
 import type { NvmeCommandFields } from '../devices/nvme/wire.js';
 import type { ResourceLimits } from 'node:worker_threads';
-import type { DeviceKind, FleetInput } from '../fleet/types.js';
+import type { DeviceKind, FleetInput, FleetSlice } from '../fleet/types.js';
 import type { Tier } from '../policy/tiers.js';
 
 export interface MuxOptions {
@@ -8,6 +8,11 @@ export interface MuxOptions {
   workers?: number;
   /** the emulated fleet: counts, a fleet file object, or a path to a JSON fleet file; default DEFAULT_FLEET */
   fleet?: FleetInput | string;
+  /**
+   * run only this slice of the fleet (`{ index: 1, count: 3 }`: the second of three); its devices keep the ids
+   * and serial numbers they have in the whole fleet, and a switch with everything below it stays in one slice
+   */
+  slice?: FleetSlice;
   /** descriptor slots per submission and completion ring, a power of two (default 4096) */
   ringSlots?: number;
   /** requests in flight per shard (default 1024, at most ringSlots) */
@@ -76,12 +81,21 @@ export interface MuxOptions {
 export interface DeviceInfo {
   id: string;
   kind: DeviceKind;
+  /** position in the whole fleet, the same whichever slice serves the device: the order of devices() */
+  fleetIndex: number;
   shard: number;
   host: number;
   serial: string;
   mailboxBytes: number;
   /** for an MLD's FM-owned LD: the switch and port it is reached through */
   reachableVia?: { device: string; port: number };
+  /** a CXL switch: its physical ports (port 0 upstream) and the device on each occupied downstream port */
+  ports?: number;
+  downstream?: { port: number; device: string }[];
+  /** an MCTP endpoint: the device whose CCI it fronts */
+  fronts?: string;
+  /** an NVMe controller: its namespaces (1..n) */
+  namespaces?: number;
 }
 
 export interface SessionOptions {

@@ -3,6 +3,7 @@ import {
   ProtocolError, TransportError, WorkerLostError,
 } from '../errors.js';
 import type { CommandResult, DeviceInfo, SendRequest } from '../mux/types.js';
+import type { FleetSlice } from '../fleet/types.js';
 import { packr, unpackr } from './msgpack.js';
 import { type Tier, TIERS } from '../policy/tiers.js';
 import { hasControl } from './log-text.js';
@@ -247,6 +248,8 @@ export interface WelcomeFrame {
   maxInFlight: number;
   maxRequestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** the slice of the fleet this server serves (`serve --slice i/N`); absent: the whole fleet */
+  slice?: FleetSlice;
   devices?: DeviceInfo[];
 }
 

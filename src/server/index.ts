@@ -5,6 +5,9 @@
  */
 export { SocketServer, isLoopback, type ListenAddress, type ListenTarget, type SocketServerOptions } from './socket-server.js';
 export { SocketClient, connectSocket, type RemoteRequest, type SocketClientOptions } from './socket-client.js';
+export { FleetClient, connectFleet, type FleetClientOptions, type FleetServerState } from './fleet-client.js';
+export { fleetLoadTarget, type RemoteSession } from './fleet-target.js';
+export { endpointName, parseEndpoint, parseEndpoints, type FleetEndpoint } from './endpoints.js';
 export { grantSession, minTier, type SessionCaps, type SessionGrant } from './session-caps.js';
 export { TokenStore, type TokenGrant, type TokenSpec } from './auth.js';
 export { DEFAULT_LIMITS, resolveLimits, type ServerLimits } from './limits.js';

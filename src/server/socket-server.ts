@@ -212,6 +212,7 @@ export class SocketServer extends EventEmitter implements ConnectionHost {
       type: 'welcome', protocol: PROTOCOL_VERSION, session: name, tier: g.tier, requestedTier: g.requestedTier, host: g.host,
       fabricManager: g.fabricManager, ...(identity !== undefined ? { identity } : {}), maxFrameBytes: l.maxFrameBytes, maxInFlight: l.maxInFlight,
       maxRequestTimeoutMs: l.maxRequestTimeoutMs, idleTimeoutMs: l.idleTimeoutMs,
+      ...(this.mux.fleet.slice !== undefined ? { slice: { ...this.mux.fleet.slice } } : {}),
     };
     if (hello.devices !== false) welcome.devices = this.mux.devices();
     return { session, welcome };

@@ -24,7 +24,7 @@ export const serve: Command = {
   options: OPTIONS,
   help: `usage: mbxmux serve (--socket PATH [--socket-mode MODE] | --port N [--host ADDR] [--listen-any])
                     [--tokens FILE | --insecure-no-auth] [--max-tier T] [--allow-fm] [--hosts 0,1]
-                    [limits] [--record FILE] [--quiet] [--fleet SPEC] [--workers N]
+                    [limits] [--record FILE] [--quiet] [--fleet SPEC [--slice i/N]] [--workers N]
   Serves the fleet over a socket: length-prefixed MessagePack frames (u32 BIG-ENDIAN length, then one map);
   the client says hello { token?, tier, host?, name? } and gets welcome { session, tier, host, devices },
   then pipelines req { id, device, opcode, payload?, ... } frames answered by res / err frames
@@ -53,6 +53,8 @@ export const serve: Command = {
   --max-frame N            largest frame accepted, bytes (default ${DEFAULT_LIMITS.maxFrameBytes})
   --max-request-timeout DUR  the longest timeoutMs a request may ask for (default ${DEFAULT_LIMITS.maxRequestTimeoutMs / 1000}s)
   --shutdown-grace DUR     on SIGINT/SIGTERM, how long requests in flight may take (default ${DEFAULT_LIMITS.shutdownGraceMs / 1000}s)
+  --slice i/N          serve only the i-th of N slices of the fleet (numbered from 0): many servers, one fleet
+                       (clients: connectFleet, mbxmux load --target); ids and serials as in the whole fleet
   --record FILE        record every request and answer to FILE (play it back with mbxmux replay FILE)
   --quiet              no per-connection log lines on stderr
   Prints "listening on <address>" on stdout when ready. SIGINT/SIGTERM: stop accepting, answer the requests
@@ -148,7 +150,8 @@ ${COMMON_HELP}`,
       const where = 'path' in addr ? addr.path : `${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
       const who = tokens !== null ? `${tokens.size} token${tokens.size === 1 ? '' : 's'}`
         : `no tokens: max tier ${maxTier}, hosts ${(allowedHosts ?? [0]).join(',')}, fabric-manager sessions ${values['allow-fm'] ? 'allowed' : 'refused'}`;
-      console.log(`listening on ${where} (${mux.devices().length} devices, ${who})`);
+      const slice = mux.fleet.slice === undefined ? '' : `, slice ${mux.fleet.slice.index}/${mux.fleet.slice.count} of ${mux.fleet.fleetDevices}`;
+      console.log(`listening on ${where} (${mux.devices().length} devices${slice}, ${who})`);
       await stopped;
     } catch (e) {
       await server?.close({ timeoutMs: 0 }).catch(() => {});
