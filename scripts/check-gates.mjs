@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Shows that the test gates catch a broken build. Each breakage is applied to a temporary copy of the built
-// tree (dist/, this scripts/ directory, package.json; node_modules linked), then scripts/run-tests.mjs runs the
+// tree (dist/, this scripts/ directory, package.json, and the TypeScript sources src/ with the dependency-cruiser
+// configuration for the import-cycle check; node_modules linked), then scripts/run-tests.mjs runs the
 // test file that must catch it there; the breakage counts as caught only if the runner exits non-zero and its
 // "N passed, N failed" line reports a failure. The real tree is never touched. The same files pass unbroken:
 // that is the ordinary `npm test` run.
 //
 //   skipped-test        a test file with a test.skip (the runner fails on uvu's Skipped count)
 //   empty-file          a test file that runs no test (Total: 0)
-//   fast-decoder-null   src/server/fast-msgpack.js: fastDecodeMap always returns null   -> server-codec.test.js
+//   frame-length        src/server/msgpack.js: FrameWriter writes each length one too big -> server-codec.test.js
 //   dropped-completion  src/shard/shard-server.js: the CQ sink drops 1% of completions     -> reliability/soak.test.js
+//   import-cycle        src/devices/nvme/controller-state.ts (a copy of the sources) imports controller.ts,
+//                       closing a loop                                                     -> import-cycles.test.js
 //
 // Usage: node scripts/check-gates.mjs [name...]   (default: all). Run by test/gates.test.ts in `npm test`.
 // Exit 0 when every breakage named was caught, 1 otherwise.
@@ -44,9 +47,10 @@ const BREAKAGES = {
     apply: (tree) => writeFileSync(join(tree, 'dist/test/zz-gate-empty.test.js'), UVU_FILE('')),
     expect: /zz-gate-empty\.test\.js: no test ran/,
   },
-  'fast-decoder-null': {
+  'frame-length': {
     filter: '^server-codec\\.test',
-    apply: (tree) => patch(tree, 'dist/src/server/fast-msgpack.js', 'export function fastDecodeMap(b) {', 'export function fastDecodeMap(b) { return null;'),
+    apply: (tree) => patch(tree, 'dist/src/server/msgpack.js', 'this.buf.writeUInt32BE(body.byteLength, this.pos);',
+      'this.buf.writeUInt32BE(body.byteLength + 1, this.pos);'),
     expect: /server-codec\.test\.js: [1-9]\d* of \d+ failed/,
   },
   'dropped-completion': {
@@ -57,6 +61,12 @@ const BREAKAGES = {
       'complete(tag, target, opcode, flags, a0, a1, a2, head, body) { if ((globalThis.gateCompletions = (globalThis.gateCompletions ?? 0) + 1) > 300 && Math.random() < 0.01) return;'),
     expect: /reliability\/soak\.test\.js: [1-9]\d* of \d+ failed/,
   },
+  'import-cycle': {
+    filter: '^import-cycles\\.test',
+    apply: (tree) => patch(tree, 'src/devices/nvme/controller-state.ts', "import type { Sqe } from './sqe.js';\n",
+      "import type { Sqe } from './sqe.js';\nimport type { NvmeController } from './controller.js';\n"),
+    expect: /import-cycles\.test\.js: [1-9]\d* of \d+ failed/,
+  },
 };
 
 function copyTree() {
@@ -64,6 +74,8 @@ function copyTree() {
   cpSync(join(root, 'dist'), join(tree, 'dist'), { recursive: true });
   cpSync(join(root, 'scripts'), join(tree, 'scripts'), { recursive: true });
   cpSync(join(root, 'package.json'), join(tree, 'package.json'));
+  cpSync(join(root, 'src'), join(tree, 'src'), { recursive: true });
+  cpSync(join(root, '.dependency-cruiser.cjs'), join(tree, '.dependency-cruiser.cjs'));
   symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'), 'dir');
   return tree;
 }

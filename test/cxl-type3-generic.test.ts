@@ -8,7 +8,8 @@ import { BackgroundOp } from '../src/devices/cci/background.js';
 import { executeCci, type ComponentState } from '../src/devices/cci/cci.js';
 import { type CciRequest, CommandSet, newCciRequest } from '../src/devices/cci/command-table.js';
 import { Effect } from '../src/devices/cci/effects.js';
-import { featureCommands, GENERIC_COMMANDS } from '../src/devices/cci/generic.js';
+import { featureCommands } from '../src/devices/cci/features.js';
+import { GENERIC_COMMANDS } from '../src/devices/cci/generic.js';
 import { Rc } from '../src/devices/cci/return-codes.js';
 import { hex, le16, le32, zeros } from './cxl-type3-harness.js';
 

@@ -4,8 +4,9 @@ import * as assert from 'uvu/assert';
 
 /**
  * The gates catch a broken build: scripts/check-gates.mjs breaks a temporary copy of this build (a skipped
- * test, a test file with no test, a fast MessagePack decoder that always returns null, a worker that drops
- * completions) and runs the test runner there, which must report a failure each time.
+ * test, a test file with no test, a frame writer that writes wrong lengths, a worker that drops
+ * completions, an import cycle in the sources) and runs the test runner there, which must report a failure
+ * each time.
  */
 
 const SCRIPT = new URL('../../scripts/check-gates.mjs', import.meta.url).pathname;
@@ -23,8 +24,9 @@ function checkGates(name: string): Promise<{ code: number | null; out: string }>
 for (const [name, what] of [
   ['skipped-test', 'a skipped test fails the run'],
   ['empty-file', 'a test file that runs no test fails the run'],
-  ['fast-decoder-null', 'a fast decoder that always returns null fails server-codec.test'],
+  ['frame-length', 'a frame writer whose lengths are one too big fails server-codec.test'],
   ['dropped-completion', 'a worker that drops completions fails the soak'],
+  ['import-cycle', 'an import cycle planted in src/ fails import-cycles.test'],
 ] as const) {
   test(`broken build: ${what}`, async () => {
     const { code, out } = await checkGates(name);

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Effect } from '../src/devices/cci/effects.js';
 import { cxlPolicyFromCel, nvmePolicyFromEffectsLog, PolicyTables } from '../src/policy/policy-table.js';
-import { cxlLevel, FABRIC_DESTRUCTIVE, nvmeLevel, NvmeEffect } from '../src/policy/rules.js';
+import { cxlLevel, FABRIC_DESTRUCTIVE, nvmeLevel } from '../src/policy/rules.js';
 import { REFUSED_LEVEL, TierLevel, tierName } from '../src/policy/tiers.js';
 
 const T = TierLevel;
@@ -37,7 +37,8 @@ test('CXL effects -> tier, table-driven (spec bit numbering)', () => {
 });
 
 test('NVMe effects -> tier, table-driven', () => {
-  const { CSUPP, LBCC, NCC, NIC, CCC } = NvmeEffect;
+  // Commands Supported and Effects bits, NVMe Base 2.0 Figure 210: CSUPP 0, LBCC 1, NCC 2, NIC 3, CCC 4
+  const [CSUPP, LBCC, NCC, NIC, CCC] = [1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4];
   const cases: [string, number, number, number][] = [
     ['not supported', 0x06, 0, REFUSED_LEVEL],
     ['Identify: CSUPP only', 0x06, CSUPP, T.configuration],

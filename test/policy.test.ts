@@ -120,6 +120,19 @@ test('a refusal never reaches the device and names the tier and the effects that
   assert.match(g.message, /gates\.fabricDestructive/);
 });
 
+test('one tier test for every check: a no-timeout bar at fabric-destructive is behind the gate too', async () => {
+  const gated = await createMux({ workers: 1, fleet: { 'cxl-type3': 1 }, noTimeoutTier: 'fabric-destructive' });
+  const open = await createMux({ workers: 1, fleet: { 'cxl-type3': 1 }, noTimeoutTier: 'fabric-destructive', gates: { fabricDestructive: true } });
+  try {
+    const e = await gated.openSession({ tier: 'fabric-destructive' }).send({ device: 'mem0', opcode: 0x4200, timeoutMs: 0 }).catch((x) => x);
+    assert.is(e.code, 'EMBX_PERMISSION');
+    assert.match(e.message, /gates\.fabricDestructive/);
+    assert.is((await open.openSession({ tier: 'fabric-destructive' }).send({ device: 'mem0', opcode: 0x4200, timeoutMs: 0 })).rc, 0);
+  } finally {
+    await Promise.all([gated.close(), open.close()]);
+  }
+});
+
 test('host isolation: one host cannot read or change another host\'s device or LD, directly or through a tunnel', async () => {
   const h0 = off.openSession({ tier: 'debug-write-full', host: 0 });
   const h1 = off.openSession({ tier: 'debug-write-full', host: 1 });

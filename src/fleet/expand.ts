@@ -206,141 +206,7 @@ export function buildFleet(input: FleetInput | undefined, shards: number, slice?
   if (!Array.isArray(file.devices)) throw new FleetError('fleet.devices must be an array');
   const seed = file.seed === undefined ? 1 : intIn(file.seed, 0, 2 ** 31 - 1, 'fleet.seed');
   const hosts = file.hosts === undefined ? 2 : intIn(file.hosts, 1, 65535, 'fleet.hosts');
-  const drafts: Draft[] = [];
-  const counters: Record<string, number> = {};
-  let groups = 0;
-  const nextId = (prefix: string) => `${prefix}${(counters[prefix] = (counters[prefix] ?? -1) + 1)}`;
-  const hostOf = (v: unknown, what: string) => (v === undefined ? 0 : intIn(v, 0, hosts - 1, `${what}.host`));
-
-  const addType3 = (s: Omit<Type3Spec, 'count'>, what: string, group: number, mld?: { parent: number; ld: number }): number => {
-    const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
-    const capacityBytes = s.capacityBytes === undefined ? GIB : intIn(s.capacityBytes, MIB_256, 2 ** 50, `${what}.capacityBytes`);
-    if (capacityBytes % MIB_256 !== 0) throw new FleetError(`${what}.capacityBytes must be a multiple of 256 MiB`);
-    const lsaBytes = s.lsaBytes === undefined ? 128 * 1024 : intIn(s.lsaBytes, 0, 16 * 1024 * 1024, `${what}.lsaBytes`);
-    const index = drafts.length;
-    drafts.push(new Device({
-      id: nextId('mem'), kind: 'cxl-type3', index, group, host: hostOf(s.host, what), mailboxBytes,
-      serial: serialFor(seed, index), vendorCommands: vendorOf(s.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
-      faults: faultsOf(s.faults, what, 'cxl-type3'), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
-      type3: mld ? { capacityBytes, lsaBytes, mld } : { capacityBytes, lsaBytes },
-    }));
-    return index;
-  };
-
-  const addMld = (s: MldSpec, what: string, group: number, via: number, port: number): number => {
-    if (!Array.isArray(s.lds) || s.lds.length < 1 || s.lds.length > 16) throw new FleetError(`${what}.lds must list 1 to 16 logical devices`);
-    const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
-    const index = drafts.length;
-    const d = new Device({
-      id: nextId('mld'), kind: 'cxl-mld', index, group, host: 0, mailboxBytes, serial: serialFor(seed, index),
-      vendorCommands: vendorOf(s.vendorCommands, what, 'none'), faults: faultsOf(s.faults, what, 'cxl-mld'),
-      memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes), mld: { lds: [] }, tunnelOnly: { via, port },
-    });
-    drafts.push(d);
-    s.lds.forEach((ld, i) => {
-      const t: Omit<Type3Spec, 'count'> = { kind: 'cxl-type3', host: ld.host, mailboxBytes, vendorCommands: 'none' };
-      if (ld.capacityBytes !== undefined) t.capacityBytes = ld.capacityBytes;
-      d.mld!.lds.push(addType3(t, `${what}.lds[${i}]`, group, { parent: index, ld: i }));
-    });
-    return index;
-  };
-
-  const mctpSpecs: { spec: Extract<DeviceSpec, { kind: 'mctp-pcc' }>; what: string }[] = [];
-  file.devices.forEach((spec, n) => {
-    const what = `fleet.devices[${n}]`;
-    if (typeof spec !== 'object' || spec === null) throw new FleetError(`${what} must be an object`);
-    const count = spec.count === undefined ? 1 : intIn(spec.count, 0, MAX_DEVICES, `${what}.count`);
-    switch (spec.kind) {
-      case 'cxl-type3':
-        for (let i = 0; i < count; i++) addType3(spec, what, groups++);
-        break;
-      case 'cxl-switch': {
-        const ports = spec.ports === undefined ? 5 : intIn(spec.ports, 2, 256, `${what}.ports`);
-        const downstream = spec.downstream ?? defaultDownstream(hosts);
-        if (!Array.isArray(downstream)) throw new FleetError(`${what}.downstream must be an array`);
-        for (let i = 0; i < count; i++) {
-          const group = groups++;
-          const mailboxBytes = mailboxBytesOf(spec.mailboxBytes, what);
-          const index = drafts.length;
-          const sw = new Device({
-            id: nextId('sw'), kind: 'cxl-switch', index, group, host: hostOf(spec.host, what), mailboxBytes,
-            serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, 'none'),
-            faults: faultsOf(spec.faults, what, 'cxl-switch'), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
-            switchInfo: { ports, downstream: [] },
-          });
-          drafts.push(sw);
-          const seen = new Set<number>();
-          downstream.forEach((p, k) => {
-            const pw = `${what}.downstream[${k}]`;
-            const port = intIn(p?.port, 1, ports - 1, `${pw}.port`);
-            if (seen.has(port)) throw new FleetError(`${pw}.port ${port} is used twice`);
-            seen.add(port);
-            const dev = p.device;
-            let target: number;
-            if (dev?.kind === 'cxl-type3') target = addType3(dev, `${pw}.device`, group);
-            else if (dev?.kind === 'cxl-mld') target = addMld(dev, `${pw}.device`, group, index, port);
-            else throw new FleetError(`${pw}.device.kind must be "cxl-type3" or "cxl-mld"`);
-            sw.switchInfo!.downstream.push({ port, target });
-          });
-        }
-        break;
-      }
-      case 'nvme': {
-        const namespaces = spec.namespaces === undefined ? 1 : intIn(spec.namespaces, 0, 1024, `${what}.namespaces`);
-        const queueDepth = spec.queueDepth === undefined ? 32 : intIn(spec.queueDepth, 2, 4096, `${what}.queueDepth`);
-        const maxTransfer = spec.maxTransferBytes === undefined ? 128 * 1024 : intIn(spec.maxTransferBytes, 4096, 1 << 20, `${what}.maxTransferBytes`);
-        if (maxTransfer % 4096 !== 0) throw new FleetError(`${what}.maxTransferBytes must be a multiple of 4096`);
-        for (let i = 0; i < count; i++) {
-          const index = drafts.length;
-          drafts.push(new Device({
-            id: nextId('nvme'), kind: 'nvme', index, group: groups++, host: hostOf(spec.host, what), mailboxBytes: maxTransfer,
-            serial: serialFor(seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
-            faults: faultsOf(spec.faults, what, 'nvme'), memBytes: nvmeBlockLayout(queueDepth, maxTransfer).bytes, align: 4096,
-            nvme: { namespaces, queueDepth },
-          }));
-        }
-        break;
-      }
-      case 'mctp-pcc':
-        for (let i = 0; i < count; i++) mctpSpecs.push({ spec, what });
-        break;
-      default:
-        throw new FleetError(`${what}.kind must be one of ${COUNT_KINDS.join(', ')} (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
-    }
-  });
-
-  // MCTP endpoints front devices that exist by now; default targets are switches first, then memory devices.
-  const defaultFronts = [
-    ...drafts.filter((d) => d.kind === 'cxl-switch'),
-    ...drafts.filter((d) => d.kind === 'cxl-type3' && !d.type3?.mld),
-  ];
-  const byIdDraft = new Map(drafts.map((d) => [d.id, d]));
-  let fronted = 0;
-  const perSpecCursor = new Map<object, number>();
-  for (const { spec, what } of mctpSpecs) {
-    const mtu = spec.mtu === undefined ? 64 : intIn(spec.mtu, 64, 4096, `${what}.mtu`);
-    let target: Draft | undefined;
-    if (spec.fronts !== undefined) {
-      if (!Array.isArray(spec.fronts) || spec.fronts.length === 0) throw new FleetError(`${what}.fronts must be a non-empty list of device ids`);
-      const k = perSpecCursor.get(spec) ?? 0;
-      perSpecCursor.set(spec, k + 1);
-      const id = spec.fronts[k % spec.fronts.length]!;
-      target = byIdDraft.get(id);
-      if (!target || target.kind === 'mctp-pcc' || target.kind === 'nvme') {
-        throw new FleetError(`${what}.fronts: "${id}" is not a CXL device of this fleet (an MCTP endpoint fronts a CXL CCI)`);
-      }
-    } else {
-      target = defaultFronts[fronted++ % Math.max(1, defaultFronts.length)];
-      if (!target) throw new FleetError(`${what}: an MCTP endpoint needs a CXL device to front; add one or set "fronts"`);
-    }
-    const index = drafts.length;
-    const k = counters['mctp'] === undefined ? 0 : counters['mctp'] + 1;
-    drafts.push(new Device({
-      id: nextId('mctp'), kind: 'mctp-pcc', index, group: target.group, host: target.host, mailboxBytes: target.mailboxBytes,
-      serial: serialFor(seed, index), vendorCommands: 'none', faults: faultsOf(spec.faults, what, 'mctp-pcc'),
-      memBytes: pccBlockBytes(mtu), align: 64, mctp: { fronts: target.index, mtu, eid: 9 + (k % 245) },
-    }));
-  }
+  const drafts = expandDevices(file.devices, seed, hosts);
   if (drafts.length > MAX_DEVICES) throw new FleetError(`a fleet holds at most ${MAX_DEVICES} devices (this one has ${drafts.length})`);
 
   const fleetDevices = drafts.length;
@@ -367,4 +233,175 @@ export function buildFleet(input: FleetInput | undefined, shards: number, slice?
 /** Kinds a session may address directly (an MLD's FM-owned LD answers only through a switch tunnel). */
 export function directlyAddressable(kind: DeviceKind): boolean {
   return kind !== 'cxl-mld';
+}
+
+/** The device specs of a fleet file, expanded in order: every device, then the MCTP endpoints that front them. */
+function expandDevices(specs: readonly DeviceSpec[], seed: number, hosts: number): Draft[] {
+  const x = new DeviceExpansion(seed, hosts);
+  specs.forEach((spec, n) => x.add(spec, `fleet.devices[${n}]`));
+  x.frontMctpEndpoints();
+  return x.drafts;
+}
+
+/**
+ * One fleet file's expansion, step by step: each spec adds its devices (a switch its downstream devices, an
+ * MLD its LDs) with ids counted per prefix and one group per top-level device; MCTP endpoints are placed last,
+ * when the devices they front exist.
+ */
+class DeviceExpansion {
+  readonly drafts: Draft[] = [];
+  private readonly counters: Record<string, number> = {};
+  private groups = 0;
+  private readonly mctpSpecs: { spec: Extract<DeviceSpec, { kind: 'mctp-pcc' }>; what: string }[] = [];
+
+  constructor(private readonly seed: number, private readonly hosts: number) {}
+
+  add(spec: DeviceSpec, what: string): void {
+    if (typeof spec !== 'object' || spec === null) throw new FleetError(`${what} must be an object`);
+    const count = spec.count === undefined ? 1 : intIn(spec.count, 0, MAX_DEVICES, `${what}.count`);
+    switch (spec.kind) {
+      case 'cxl-type3':
+        for (let i = 0; i < count; i++) this.addType3(spec, what, this.groups++);
+        break;
+      case 'cxl-switch':
+        this.addSwitches(spec, what, count);
+        break;
+      case 'nvme':
+        this.addNvme(spec, what, count);
+        break;
+      case 'mctp-pcc':
+        for (let i = 0; i < count; i++) this.mctpSpecs.push({ spec, what });
+        break;
+      default:
+        throw new FleetError(`${what}.kind must be one of ${COUNT_KINDS.join(', ')} (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
+    }
+  }
+
+  private nextId(prefix: string): string {
+    return `${prefix}${(this.counters[prefix] = (this.counters[prefix] ?? -1) + 1)}`;
+  }
+
+  private hostOf(v: unknown, what: string): number {
+    return v === undefined ? 0 : intIn(v, 0, this.hosts - 1, `${what}.host`);
+  }
+
+  private addType3(s: Omit<Type3Spec, 'count'>, what: string, group: number, mld?: { parent: number; ld: number }): number {
+    const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
+    const capacityBytes = s.capacityBytes === undefined ? GIB : intIn(s.capacityBytes, MIB_256, 2 ** 50, `${what}.capacityBytes`);
+    if (capacityBytes % MIB_256 !== 0) throw new FleetError(`${what}.capacityBytes must be a multiple of 256 MiB`);
+    const lsaBytes = s.lsaBytes === undefined ? 128 * 1024 : intIn(s.lsaBytes, 0, 16 * 1024 * 1024, `${what}.lsaBytes`);
+    const index = this.drafts.length;
+    this.drafts.push(new Device({
+      id: this.nextId('mem'), kind: 'cxl-type3', index, group, host: this.hostOf(s.host, what), mailboxBytes,
+      serial: serialFor(this.seed, index), vendorCommands: vendorOf(s.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
+      faults: faultsOf(s.faults, what, 'cxl-type3'), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
+      type3: mld ? { capacityBytes, lsaBytes, mld } : { capacityBytes, lsaBytes },
+    }));
+    return index;
+  }
+
+  /** An MLD behind switch `via`'s `port`: its FM-owned LD, then one type-3 state per LD. */
+  private addMld(s: MldSpec, what: string, group: number, via: number, port: number): number {
+    if (!Array.isArray(s.lds) || s.lds.length < 1 || s.lds.length > 16) throw new FleetError(`${what}.lds must list 1 to 16 logical devices`);
+    const mailboxBytes = mailboxBytesOf(s.mailboxBytes, what);
+    const index = this.drafts.length;
+    const d = new Device({
+      id: this.nextId('mld'), kind: 'cxl-mld', index, group, host: 0, mailboxBytes, serial: serialFor(this.seed, index),
+      vendorCommands: vendorOf(s.vendorCommands, what, 'none'), faults: faultsOf(s.faults, what, 'cxl-mld'),
+      memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes), mld: { lds: [] }, tunnelOnly: { via, port },
+    });
+    this.drafts.push(d);
+    s.lds.forEach((ld, i) => {
+      const t: Omit<Type3Spec, 'count'> = { kind: 'cxl-type3', host: ld.host, mailboxBytes, vendorCommands: 'none' };
+      if (ld.capacityBytes !== undefined) t.capacityBytes = ld.capacityBytes;
+      d.mld!.lds.push(this.addType3(t, `${what}.lds[${i}]`, group, { parent: index, ld: i }));
+    });
+    return index;
+  }
+
+  /** `count` switches, each with its downstream devices in its own group. */
+  private addSwitches(spec: SwitchSpec, what: string, count: number): void {
+    const ports = spec.ports === undefined ? 5 : intIn(spec.ports, 2, 256, `${what}.ports`);
+    const downstream = spec.downstream ?? defaultDownstream(this.hosts);
+    if (!Array.isArray(downstream)) throw new FleetError(`${what}.downstream must be an array`);
+    for (let i = 0; i < count; i++) {
+      const group = this.groups++;
+      const mailboxBytes = mailboxBytesOf(spec.mailboxBytes, what);
+      const index = this.drafts.length;
+      const sw = new Device({
+        id: this.nextId('sw'), kind: 'cxl-switch', index, group, host: this.hostOf(spec.host, what), mailboxBytes,
+        serial: serialFor(this.seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, 'none'),
+        faults: faultsOf(spec.faults, what, 'cxl-switch'), memBytes: mailboxBlockBytes(mailboxBytes), align: mailboxBlockAlign(mailboxBytes),
+        switchInfo: { ports, downstream: [] },
+      });
+      this.drafts.push(sw);
+      const seen = new Set<number>();
+      downstream.forEach((p, k) => {
+        const pw = `${what}.downstream[${k}]`;
+        const port = intIn(p?.port, 1, ports - 1, `${pw}.port`);
+        if (seen.has(port)) throw new FleetError(`${pw}.port ${port} is used twice`);
+        seen.add(port);
+        const dev = p.device;
+        let target: number;
+        if (dev?.kind === 'cxl-type3') target = this.addType3(dev, `${pw}.device`, group);
+        else if (dev?.kind === 'cxl-mld') target = this.addMld(dev, `${pw}.device`, group, index, port);
+        else throw new FleetError(`${pw}.device.kind must be "cxl-type3" or "cxl-mld"`);
+        sw.switchInfo!.downstream.push({ port, target });
+      });
+    }
+  }
+
+  private addNvme(spec: Extract<DeviceSpec, { kind: 'nvme' }>, what: string, count: number): void {
+    const namespaces = spec.namespaces === undefined ? 1 : intIn(spec.namespaces, 0, 1024, `${what}.namespaces`);
+    const queueDepth = spec.queueDepth === undefined ? 32 : intIn(spec.queueDepth, 2, 4096, `${what}.queueDepth`);
+    const maxTransfer = spec.maxTransferBytes === undefined ? 128 * 1024 : intIn(spec.maxTransferBytes, 4096, 1 << 20, `${what}.maxTransferBytes`);
+    if (maxTransfer % 4096 !== 0) throw new FleetError(`${what}.maxTransferBytes must be a multiple of 4096`);
+    for (let i = 0; i < count; i++) {
+      const index = this.drafts.length;
+      this.drafts.push(new Device({
+        id: this.nextId('nvme'), kind: 'nvme', index, group: this.groups++, host: this.hostOf(spec.host, what), mailboxBytes: maxTransfer,
+        serial: serialFor(this.seed, index), vendorCommands: vendorOf(spec.vendorCommands, what, index % 2 === 0 ? 'declared' : 'hidden'),
+        faults: faultsOf(spec.faults, what, 'nvme'), memBytes: nvmeBlockLayout(queueDepth, maxTransfer).bytes, align: 4096,
+        nvme: { namespaces, queueDepth },
+      }));
+    }
+  }
+
+  /**
+   * MCTP endpoints, once every device exists: each fronts the next of its spec's `fronts`, or by default the
+   * switches first, then the memory devices (not an MLD's LDs), round robin. It joins its target's group.
+   */
+  frontMctpEndpoints(): void {
+    const defaultFronts = [
+      ...this.drafts.filter((d) => d.kind === 'cxl-switch'),
+      ...this.drafts.filter((d) => d.kind === 'cxl-type3' && !d.type3?.mld),
+    ];
+    const byIdDraft = new Map(this.drafts.map((d) => [d.id, d]));
+    let fronted = 0;
+    const perSpecCursor = new Map<object, number>();
+    for (const { spec, what } of this.mctpSpecs) {
+      const mtu = spec.mtu === undefined ? 64 : intIn(spec.mtu, 64, 4096, `${what}.mtu`);
+      let target: Draft | undefined;
+      if (spec.fronts !== undefined) {
+        if (!Array.isArray(spec.fronts) || spec.fronts.length === 0) throw new FleetError(`${what}.fronts must be a non-empty list of device ids`);
+        const k = perSpecCursor.get(spec) ?? 0;
+        perSpecCursor.set(spec, k + 1);
+        const id = spec.fronts[k % spec.fronts.length]!;
+        target = byIdDraft.get(id);
+        if (!target || target.kind === 'mctp-pcc' || target.kind === 'nvme') {
+          throw new FleetError(`${what}.fronts: "${id}" is not a CXL device of this fleet (an MCTP endpoint fronts a CXL CCI)`);
+        }
+      } else {
+        target = defaultFronts[fronted++ % Math.max(1, defaultFronts.length)];
+        if (!target) throw new FleetError(`${what}: an MCTP endpoint needs a CXL device to front; add one or set "fronts"`);
+      }
+      const index = this.drafts.length;
+      const k = this.counters['mctp'] === undefined ? 0 : this.counters['mctp'] + 1;
+      this.drafts.push(new Device({
+        id: this.nextId('mctp'), kind: 'mctp-pcc', index, group: target.group, host: target.host, mailboxBytes: target.mailboxBytes,
+        serial: serialFor(this.seed, index), vendorCommands: 'none', faults: faultsOf(spec.faults, what, 'mctp-pcc'),
+        memBytes: pccBlockBytes(mtu), align: 64, mctp: { fronts: target.index, mtu, eid: 9 + (k % 245) },
+      }));
+    }
+  }
 }

@@ -139,7 +139,7 @@ export class Policy {
    */
   checkNoTimeout(s: PolicySubject, sentTo: number, opcode: number): void {
     const need = this.opts.noTimeoutLevel;
-    if (s.level >= need) return;
+    if (this.permits(s, need)) return;
     const di = this.entry[sentTo]!;
     this.refuse(s, di, opcode, need, 0, 'timeoutMs 0 (no timeout) lets a request hold its device for good; give a timeout, '
       + 'or create the mux with a lower noTimeoutTier', this.routeOf(sentTo, di));
@@ -149,7 +149,7 @@ export class Policy {
     return di === sentTo ? DIRECT : { path: [this.id(sentTo), this.id(di)], tunnel: false };
   }
 
-    /** A 5300h request to `di`: every component it forwards through and reaches, then its innermost command. */
+  /** A 5300h request to `di`: every component it forwards through and reaches, then its innermost command. */
   private checkTunnel(s: PolicySubject, di: number, payload: Uint8Array | null, path: string[]): AuditRecord | null {
     this.forward(s, di, path.length > 1 ? { path, tunnel: false } : DIRECT);
     const dec = this.opts.decodeTunnel(payload ?? new Uint8Array(0));
@@ -193,18 +193,25 @@ export class Policy {
   private forward(s: PolicySubject, di: number, route: Route): void {
     const t = this.tableOf(di);
     const need = t.level[TUNNEL]!;
-    if (need === REFUSED_LEVEL || need > s.level) this.refuse(s, di, TUNNEL, need, t.effects[TUNNEL]!, t.reason(TUNNEL), { path: route.path, tunnel: false });
+    if (!this.permits(s, need)) this.refuse(s, di, TUNNEL, need, t.effects[TUNNEL]!, t.reason(TUNNEL), { path: route.path, tunnel: false });
   }
 
   /** The tier check on the component that runs `opcode`; write-class commands are audited. */
   private decide(s: PolicySubject, di: number, opcode: number, route: Route): AuditRecord | null {
     const t = this.tableOf(di);
     const need = t.level[opcode]!;
-    if (need === REFUSED_LEVEL || need > s.level || (need === TierLevel['fabric-destructive'] && !this.opts.fabricDestructive)) {
-      return this.refuse(s, di, opcode, need, t.effects[opcode]!, t.reason(opcode), route);
-    }
+    if (!this.permits(s, need)) return this.refuse(s, di, opcode, need, t.effects[opcode]!, t.reason(opcode), route);
     if (need < TierLevel['debug-write']) return null;
     return this.allow(s, di, opcode, need, t, route);
+  }
+
+  /**
+   * The one tier test: may session `s` send what needs level `need`? Never REFUSED_LEVEL; never above the
+   * session's tier; fabric-destructive only on a mux created with gates.fabricDestructive.
+   */
+  private permits(s: PolicySubject, need: number): boolean {
+    if (need === REFUSED_LEVEL || need > s.level) return false;
+    return need !== TierLevel['fabric-destructive'] || this.opts.fabricDestructive;
   }
 
   private tableOf(di: number): PolicyTable {

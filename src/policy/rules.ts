@@ -1,4 +1,5 @@
 import { Effect, EFFECTS_RESERVED_MASK, IMMEDIATE_EFFECTS, RESET_EFFECTS } from '../devices/cci/effects.js';
+import { CSE_MASK, Effects as NvmeEffect } from '../devices/nvme/effects.js';
 import { REFUSED_LEVEL, TierLevel } from './tiers.js';
 
 /**
@@ -74,16 +75,6 @@ export function cxlLevel(opcode: number, effects: number, declared: boolean, sha
   return { level: TierLevel.configuration, reason: 'no effects' };
 }
 
-/** NVMe Commands Supported and Effects bits (NVMe Base 2.0 5.16.1.6). */
-export const NvmeEffect = {
-  CSUPP: 1 << 0,
-  LBCC: 1 << 1,
-  NCC: 1 << 2,
-  NIC: 1 << 3,
-  CCC: 1 << 4,
-  CSE_MASK: 0x7 << 16,
-} as const;
-
 /** Index of an I/O command in an NVMe policy table: 100h + opcode (its IOCS entry in log 05h). */
 export const NVME_IO_INDEX = 0x100;
 
@@ -96,13 +87,16 @@ export const NVME_SHARED_QUEUES: ReadonlyMap<number, string> = new Map([
   [0x08, 'Abort: ends a command that may be another session\'s'],
 ]);
 
+/** Log 05h bits (the device's own, devices/nvme/effects.ts) that change data, namespaces or the controller, or need exclusive execution. */
+const NVME_CHANGES = NvmeEffect.LBCC | NvmeEffect.NCC | NvmeEffect.NIC | NvmeEffect.CCC | CSE_MASK;
+
 export function nvmeLevel(index: number, effects: number): Decision {
   const io = index >= NVME_IO_INDEX;
   const op = index & 0xff;
   const what = io ? 'I/O command' : 'admin command';
   if ((effects & NvmeEffect.CSUPP) === 0) return { level: REFUSED_LEVEL, reason: `${what} not supported (CSUPP clear in log page 05h)` };
   if (op >= (io ? 0x80 : 0xc0)) return { level: TierLevel['debug-write-full'], reason: `vendor-specific ${what}` };
-  if ((effects & (NvmeEffect.LBCC | NvmeEffect.NCC | NvmeEffect.NIC | NvmeEffect.CCC | NvmeEffect.CSE_MASK)) !== 0) {
+  if ((effects & NVME_CHANGES) !== 0) {
     return { level: TierLevel['debug-write-full'], reason: `${what} that changes logical blocks, namespaces or controller capabilities, or needs exclusive execution` };
   }
   const shared = io ? undefined : NVME_SHARED_QUEUES.get(op);

@@ -143,17 +143,6 @@ export class RingProducer extends RingViews {
     return start;
   }
 
-  /** True if a descriptor with `len` payload bytes fits right now. */
-  canPush(len: number): boolean {
-    if (this.freeSlots() === 0) return false;
-    if (len === 0) return true;
-    if (len > this.maxPayload) return false;
-    const saved = this.pTail;
-    const ok = this.allocPayload(len) >= 0;
-    this.pTail = saved;
-    return ok;
-  }
-
   /**
    * Reserves a descriptor with `len` payload bytes. Returns the payload's index into `payload`
    * (write your bytes there, then call commit()), or -1 when the ring is full.

@@ -4,7 +4,7 @@ import type { Mux } from '../mux/mux.js';
 import type { Session } from '../mux/session.js';
 import type { Answer } from '../mux/answer.js';
 import type { SendRequest } from '../mux/types.js';
-import { FrameWriter } from './fast-msgpack.js';
+import { FrameWriter } from './msgpack.js';
 import {
   decodeMap, errorFields, FrameDecoder, type HelloFrame, parseClientFrame, type ReqFrame, type StatsFrame, type DevicesFrame,
   type EffectsFrame, type WelcomeFrame,

@@ -4,7 +4,7 @@ import {
 } from '../errors.js';
 import type { CommandResult, DeviceInfo, SendRequest } from '../mux/types.js';
 import type { FleetSlice } from '../fleet/types.js';
-import { fastDecodeMap, packr, unpackr } from './fast-msgpack.js';
+import { packr, unpackr } from './msgpack.js';
 import { type Tier, TIERS } from '../policy/tiers.js';
 import { hasControl } from './log-text.js';
 
@@ -163,8 +163,6 @@ const EMPTY = Buffer.alloc(0);
 
 /** A frame body as a plain map, or ProtocolError. */
 export function decodePlainMap(body: Uint8Array): Record<string, unknown> {
-  const fast = fastDecodeMap(body);
-  if (fast !== null) return fast;
   let v: unknown;
   try {
     v = unpackr.unpack(body);

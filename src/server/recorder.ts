@@ -7,7 +7,7 @@ import { Channels } from '../mux/diagnostics.js';
 import type { Mux } from '../mux/mux.js';
 import type { Session } from '../mux/session.js';
 import type { CommandResult, SendRequest } from '../mux/types.js';
-import { FrameWriter } from './fast-msgpack.js';
+import { FrameWriter } from './msgpack.js';
 import { DEFAULT_MAX_FRAME_BYTES, decodePlainMap, FrameDecoder } from './frames.js';
 import { checkRecording } from './recording-check.js';
 import {

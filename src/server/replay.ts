@@ -238,38 +238,20 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
   checkRecording(rec);
   checkOptions(opts);
   const t0 = performance.now();
-  // start order: whatever completed before a request started (what it waits for) started before it, so
-  // issuing in this order can always proceed (ids are dispatch order too, but a file may say otherwise)
-  const reqs = [...rec.requests].sort((a, b) => a.start - b.start || a.id - b.id || a.seq - b.seq);
-  const n = reqs.length;
-  const endOf = (r: RecordedRequest): number => r.start + r.latencyUs / 1000;
-  const first = n > 0 ? reqs[0]!.start : 0;
-  const span = n > 0 ? Math.max(...reqs.map(endOf)) - first : 0;
-  const toleranceMs = opts.timeToleranceMs ?? Math.ceil(span) + 1000;
+  const order = replayOrder(rec.requests);
+  const n = order.reqs.length;
+  const toleranceMs = opts.timeToleranceMs ?? Math.ceil(order.span) + 1000;
   const kinds = new Map(mux.devices().map((d) => [d.id, d.kind]));
   const cmp: Comparer = {
     nvme: (device) => kinds.get(device) === 'nvme',
     toleranceNs: BigInt(Math.round(toleranceMs * 1e6)),
     ignore: new Set(opts.ignoreOpcodes ?? []),
   };
-  const maxDetails = opts.maxDetails ?? 10;
-  const window = opts.window ?? 4096;
   const maxTimeoutMs = opts.maxTimeoutMs ?? 60_000;
   const report: ReplayReport = {
     total: n, replayed: 0, skipped: 0, skippedBy: {}, nondeterministic: 0, differences: 0, details: [], timeToleranceMs: toleranceMs,
     durationMs: 0, incomplete: rec.end === null || rec.truncatedBytes > 0, workers: mux.stats().shards.length,
   };
-
-  // need[i]: how many requests (in end order) completed before request i started in the recording
-  const byEnd = reqs.map((_, i) => i).sort((a, b) => endOf(reqs[a]!) - endOf(reqs[b]!));
-  const endTimes = byEnd.map((i) => endOf(reqs[i]!));
-  const need = reqs.map((r) => lowerBound(endTimes, r.start));
-  const endRank = new Int32Array(n);
-  byEnd.forEach((i, rank) => (endRank[i] = rank));
-  const doneByRank = new Uint8Array(n);
-  let donePrefix = 0;
-  let next = 0;
-  let inFlight = 0;
   const sessions = new Map<string, Session>();
   const sessionFor = (name: string): Session => {
     let s = sessions.get(name);
@@ -289,109 +271,201 @@ export async function replayOn(mux: Mux, rec: Recording, opts: ReplayOptions = {
     return commandName(fam, r.opcode, r.cdw10 !== undefined ? { cdw10: r.cdw10 } : {});
   };
 
-  const startWall = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    let timer: NodeJS.Timeout | null = null;
-    let finished = false;
-    const onAbort = (): void => {
-      finished = true;
-      if (timer) clearTimeout(timer);
-      reject(new CancelledError('EMBX_ABORTED', 'the replay was aborted'));
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const fail = (e: unknown): void => {
-      if (finished) return;
-      finished = true;
-      if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      reject(e);
-    };
-    const complete = (i: number): void => {
-      inFlight--;
-      doneByRank[endRank[i]!] = 1;
-      while (donePrefix < n && doneByRank[donePrefix] === 1) donePrefix++;
-      try {
-        pump();
-      } catch (e) {
-        fail(e);
-      }
-    };
-    const pump = (): void => {
-      if (finished) return;
-      while (next < n && inFlight < window && need[next]! <= donePrefix) {
-        const r = reqs[next]!;
-        if (opts.realtime) {
-          const due = startWall + (r.start - first);
-          const wait = due - performance.now();
-          if (wait > 1) {
-            if (timer === null) {
-              timer = setTimeout(() => {
-                timer = null;
-                pump();
-              }, wait);
-            }
-            return;
-          }
-        }
-        const i = next++;
-        inFlight++;
-        if (r.error !== undefined && SKIP_CODES.has(r.error.code)) {
-          report.skipped++;
-          report.skippedBy[r.error.code] = (report.skippedBy[r.error.code] ?? 0) + 1;
-          queueMicrotask(() => complete(i));
-          continue;
-        }
-        report.replayed++;
-        const kind = kinds.get(r.device);
-        if ((kind !== 'nvme' && CXL_NONDETERMINISTIC.has(r.opcode)) || cmp.ignore.has(r.opcode)
-          || (kind === 'nvme' && r.opcode === 0x02 && ((r.cdw10 ?? 0) & 0xff) === 0x81)) report.nondeterministic++;
-        const settle = (got: Outcome): void => {
-          let diffs;
-          try {
-            diffs = compare(r, got, cmp);
-          } catch (e) {
-            fail(new ProtocolError(`record seq ${r.seq}: cannot compare the answer: ${(e as Error).message}`));
-            return;
-          }
-          if (diffs.length > 0) {
-            report.differences++;
-            if (report.details.length < maxDetails) {
-              const d = diffs[0]!;
-              const name = nameOf(r);
-              report.details.push({
-                seq: r.seq, session: r.session, device: r.device, opcode: `0x${r.opcode.toString(16).padStart(kind === 'nvme' ? 2 : 4, '0')}`,
-                ...(name !== undefined ? { command: name } : {}), ...d,
-                ...(diffs.length > 1 ? { replayed: `${d.replayed} (+${diffs.length - 1} more: ${diffs.slice(1).map((x) => x.field).join(', ')})` } : {}),
-              });
-            }
-          }
-          complete(i);
-        };
-        sessionFor(r.session).send(requestOf(r, maxTimeoutMs)).then(
-          (result) => settle({ result }),
-          (e: unknown) => settle({ error: isMbxError(e) ? e.code : 'EMBX_BAD_REQUEST' }),
-        );
-      }
-      if (next >= n && inFlight === 0 && !finished) {
-        finished = true;
-        opts.signal?.removeEventListener('abort', onAbort);
-        resolve();
-      } else if (next < n && inFlight === 0 && timer === null && !finished) {
-        // nothing running and nothing can start: the recording's times contradict each other
-        const r = reqs[next]!;
-        fail(new ProtocolError(`the recording is inconsistent: request seq ${r.seq} (id ${r.id}) waits for ${need[next]} earlier completions, `
-          + `but only ${donePrefix} of the requests it waits for can complete`));
-      }
-    };
-    try {
-      pump();
-    } catch (e) {
-      fail(e);
-    }
-  });
+  await new ReplayRun(order, opts, report, {
+    send: (r) => sessionFor(r.session).send(requestOf(r, maxTimeoutMs)),
+    compare: (r, got) => compare(r, got, cmp),
+    nondeterministic: (r) => {
+      const kind = kinds.get(r.device);
+      return (kind !== 'nvme' && CXL_NONDETERMINISTIC.has(r.opcode)) || cmp.ignore.has(r.opcode)
+        || (kind === 'nvme' && r.opcode === 0x02 && ((r.cdw10 ?? 0) & 0xff) === 0x81);
+    },
+    describe: (r) => {
+      const name = nameOf(r);
+      return { opcode: `0x${r.opcode.toString(16).padStart(kinds.get(r.device) === 'nvme' ? 2 : 4, '0')}`, ...(name !== undefined ? { command: name } : {}) };
+    },
+  }).run();
   for (const s of sessions.values()) s.close();
   report.durationMs = performance.now() - t0;
   return report;
+}
+
+/** Recorded requests in issue order, and for each how many completions (in end order) it waits for. */
+interface ReplayOrder {
+  reqs: RecordedRequest[];
+  /** need[i]: how many requests completed before request i started in the recording */
+  need: number[];
+  /** endRank[i]: request i's place in completion order */
+  endRank: Int32Array;
+  /** the first request's start and the recording's span (first start to last end), ms */
+  first: number;
+  span: number;
+}
+
+function replayOrder(requests: readonly RecordedRequest[]): ReplayOrder {
+  // start order: whatever completed before a request started (what it waits for) started before it, so
+  // issuing in this order can always proceed (ids are dispatch order too, but a file may say otherwise)
+  const reqs = [...requests].sort((a, b) => a.start - b.start || a.id - b.id || a.seq - b.seq);
+  const n = reqs.length;
+  const endOf = (r: RecordedRequest): number => r.start + r.latencyUs / 1000;
+  const first = n > 0 ? reqs[0]!.start : 0;
+  const span = n > 0 ? Math.max(...reqs.map(endOf)) - first : 0;
+  const byEnd = reqs.map((_, i) => i).sort((a, b) => endOf(reqs[a]!) - endOf(reqs[b]!));
+  const endTimes = byEnd.map((i) => endOf(reqs[i]!));
+  const need = reqs.map((r) => lowerBound(endTimes, r.start));
+  const endRank = new Int32Array(n);
+  byEnd.forEach((i, rank) => (endRank[i] = rank));
+  return { reqs, need, endRank, first, span };
+}
+
+/** What a run does with one request: send it, compare its answer, name it in a difference. */
+interface ReplaySteps {
+  send(r: RecordedRequest): Promise<CommandResult>;
+  compare(r: RecordedRequest, got: Outcome): ReturnType<typeof compare>;
+  /** true if its payload bytes are exempt from comparison */
+  nondeterministic(r: RecordedRequest): boolean;
+  describe(r: RecordedRequest): Pick<ReplayDifference, 'opcode' | 'command'>;
+}
+
+/**
+ * One replay: issues requests in order while each one's predecessors have completed (pump), at most `window`
+ * in flight, paced by the recording in `realtime`; counts what was skipped, replayed and different.
+ */
+class ReplayRun {
+  private readonly n: number;
+  private readonly window: number;
+  private readonly maxDetails: number;
+  private readonly doneByRank: Uint8Array;
+  /** completions so far, counted as the longest prefix of the completion order */
+  private donePrefix = 0;
+  private next = 0;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private finished = false;
+  private startWall = 0;
+  private resolve: () => void = () => {};
+  private reject: (e: unknown) => void = () => {};
+  private readonly onAbort = (): void => {
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.reject(new CancelledError('EMBX_ABORTED', 'the replay was aborted'));
+  };
+
+  constructor(private readonly order: ReplayOrder, private readonly opts: ReplayOptions, private readonly report: ReplayReport,
+    private readonly steps: ReplaySteps) {
+    this.n = order.reqs.length;
+    this.window = opts.window ?? 4096;
+    this.maxDetails = opts.maxDetails ?? 10;
+    this.doneByRank = new Uint8Array(this.n);
+  }
+
+  run(): Promise<void> {
+    this.startWall = performance.now();
+    return new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      this.opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+      this.pump();
+    });
+  }
+
+  /** Issues every request that may start now, then sees whether the run is over (or stuck). */
+  private pump(): void {
+    try {
+      if (this.finished) return;
+      const { reqs, need } = this.order;
+      while (this.next < this.n && this.inFlight < this.window && need[this.next]! <= this.donePrefix) {
+        if (this.opts.realtime && this.waitForStart(reqs[this.next]!)) return;
+        this.issue(this.next++);
+      }
+      this.checkEnd();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** realtime: true (and a timer set) while `r`'s recorded start offset has not come yet. */
+  private waitForStart(r: RecordedRequest): boolean {
+    const wait = this.startWall + (r.start - this.order.first) - performance.now();
+    if (wait <= 1) return false;
+    if (this.timer === null) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.pump();
+      }, wait);
+    }
+    return true;
+  }
+
+  /** Skips a request whose recorded fate was the caller's or the mux's, else sends it. */
+  private issue(i: number): void {
+    const r = this.order.reqs[i]!;
+    const report = this.report;
+    this.inFlight++;
+    if (r.error !== undefined && SKIP_CODES.has(r.error.code)) {
+      report.skipped++;
+      report.skippedBy[r.error.code] = (report.skippedBy[r.error.code] ?? 0) + 1;
+      queueMicrotask(() => this.complete(i));
+      return;
+    }
+    report.replayed++;
+    if (this.steps.nondeterministic(r)) report.nondeterministic++;
+    this.steps.send(r).then(
+      (result) => this.settle(i, r, { result }),
+      (e: unknown) => this.settle(i, r, { error: isMbxError(e) ? e.code : 'EMBX_BAD_REQUEST' }),
+    );
+  }
+
+  /** Compares the answer with the recorded one and counts a difference (details for the first maxDetails). */
+  private settle(i: number, r: RecordedRequest, got: Outcome): void {
+    let diffs;
+    try {
+      diffs = this.steps.compare(r, got);
+    } catch (e) {
+      this.fail(new ProtocolError(`record seq ${r.seq}: cannot compare the answer: ${(e as Error).message}`));
+      return;
+    }
+    if (diffs.length > 0) {
+      this.report.differences++;
+      if (this.report.details.length < this.maxDetails) {
+        const d = diffs[0]!;
+        this.report.details.push({
+          seq: r.seq, session: r.session, device: r.device, ...this.steps.describe(r), ...d,
+          ...(diffs.length > 1 ? { replayed: `${d.replayed} (+${diffs.length - 1} more: ${diffs.slice(1).map((x) => x.field).join(', ')})` } : {}),
+        });
+      }
+    }
+    this.complete(i);
+  }
+
+  private complete(i: number): void {
+    this.inFlight--;
+    this.doneByRank[this.order.endRank[i]!] = 1;
+    while (this.donePrefix < this.n && this.doneByRank[this.donePrefix] === 1) this.donePrefix++;
+    this.pump();
+  }
+
+  /** Done when every request was issued and answered; stuck if nothing runs and nothing can start. */
+  private checkEnd(): void {
+    if (this.finished || this.inFlight > 0) return;
+    if (this.next >= this.n) {
+      this.finished = true;
+      this.opts.signal?.removeEventListener('abort', this.onAbort);
+      this.resolve();
+    } else if (this.timer === null) {
+      // the recording's times contradict each other
+      const r = this.order.reqs[this.next]!;
+      this.fail(new ProtocolError(`the recording is inconsistent: request seq ${r.seq} (id ${r.id}) waits for ${this.order.need[this.next]} earlier `
+        + `completions, but only ${this.donePrefix} of the requests it waits for can complete`));
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    this.reject(e);
+  }
 }
 
 /** First index whose value is >= x (values ascending): the count of values < x. */

@@ -6,7 +6,7 @@ import type { Tier } from '../policy/tiers.js';
 import {
   DEFAULT_MAX_FRAME_BYTES, decodeMap, type EffectEntry, encodeFrame, errorFromWire, FrameDecoder, type WelcomeFrame, type WireRequest,
 } from './frames.js';
-import { FrameWriter } from './fast-msgpack.js';
+import { FrameWriter } from './msgpack.js';
 import type { ServerStats } from './server-stats.js';
 
 /**

@@ -60,6 +60,28 @@ interface Waiting {
   payload: Uint8Array;
 }
 
+/**
+ * One direction of the link (DSP0292): requests go host -> device through the type-3 outbox (OSPM rings, the
+ * platform takes the frame and completes, OSPM reaps), responses device -> host through the type-4 inbox (the
+ * platform posts, OSPM receives and consumes). The words name it in the reasons a lost request gives.
+ */
+interface Leg {
+  message: 'request' | 'response';
+  channel: 'outbox' | 'inbox';
+  receiver: 'device' | 'host';
+  ch: PccChannel;
+  /** the receiver's reassembler */
+  rx: Reassembler;
+  /** sender: announces the packet at region[16..16+len); 0 or a negative PccErr */
+  post(len: number): number;
+  /** receiver: the packet's length, or a negative PccErr (the frame is rejected) */
+  take(): number;
+  /** receiver done with the frame (`rejected`: it could not be taken); 0 or a PccErr the sender sees */
+  release(rejected: boolean): number;
+  /** after the last packet */
+  end(): void;
+}
+
 const utf8 = new TextEncoder();
 const hex = (v: number, digits: number): string => v.toString(16).toUpperCase().padStart(digits, '0') + 'h';
 
@@ -121,6 +143,9 @@ export class MctpPccEndpoint implements DeviceEndpoint {
   private readonly waiting: Waiting[] = [];
   private waitHead = 0;
 
+  private readonly requestLeg: Leg;
+  private readonly responseLeg: Leg;
+
   constructor(d: DeviceDescriptor, arena: SharedArrayBuffer, readonly fronted: ComponentState, readonly sink: CompletionSink,
     readonly faults: FaultInjector, opts: MctpPccOptions = {}) {
     const m = d.mctp;
@@ -143,6 +168,28 @@ export class MctpPccEndpoint implements DeviceEndpoint {
     const maxMessageBytes = MSG_HEADER + d.mailboxBytes;
     this.hostRx = new Reassembler({ localEid: this.hostEid, maxMessageBytes, maxUnit: m.mtu, timeoutNs: this.timeoutNs });
     this.devRx = new Reassembler({ localEid: this.eid, maxMessageBytes, maxUnit: m.mtu, timeoutNs: this.timeoutNs });
+    const out = this.outbox;
+    const inb = this.inbox;
+    this.requestLeg = {
+      message: 'request', channel: 'outbox', receiver: 'device', ch: out, rx: this.devRx,
+      post: (len) => out.ospmRing(len),
+      take: () => out.platformTake(),
+      release: (rejected) => {
+        out.platformComplete(rejected);
+        return out.ospmReap(); // the host reaps the completion
+      },
+      end: () => {},
+    };
+    this.responseLeg = {
+      message: 'response', channel: 'inbox', receiver: 'host', ch: inb, rx: this.hostRx,
+      post: (len) => inb.platformPost(len),
+      take: () => inb.ospmReceive(),
+      release: () => {
+        inb.ospmConsumed();
+        return 0;
+      },
+      end: () => void inb.platformSawDoorbell(),
+    };
   }
 
   submit(tag: number, opcode: number, flags: number, payload: Uint8Array, a0: number, _a1: number, _a2: number, nowNs: number): void {
@@ -226,7 +273,7 @@ export class MctpPccEndpoint implements DeviceEndpoint {
     writeCciHeader(s, TYPE_BYTES, h);
     s.set(payload, MSG_HEADER);
     this.hostRx.reset();
-    if (this.sendRequest(MSG_HEADER + payload.byteLength, nowNs)) this.deviceReceive(nowNs);
+    if (this.send(this.requestLeg, MSG_HEADER + payload.byteLength, this.hostEid, this.eid, this.aMctpTag, true, nowNs)) this.deviceReceive(nowNs);
     else this.lost(`request message did not reach the device`, nowNs);
   }
 
@@ -299,85 +346,44 @@ export class MctpPccEndpoint implements DeviceEndpoint {
   // ------------------------------------------------------------------ the two PCC channels
 
   /**
-   * Host -> device through the outbox: one packet per doorbell, the platform feeds the device's
-   * reassembler. Returns true if the device assembled a message (it is in devRx.message).
+   * Sends the message in scratch[0..len) one packet per doorbell through one leg of the link, the other side
+   * feeding its reassembler; every way a packet can be lost marks the request lost with the first reason.
+   * Returns true if the receiver assembled a message (in leg.rx.message).
    */
-  private sendRequest(len: number, nowNs: number): boolean {
+  private send(leg: Leg, len: number, src: number, dst: number, tag: number, tagOwner: boolean, nowNs: number): boolean {
     const f = this.frag;
-    const ch = this.outbox;
-    const count = f.begin(this.scratch!.subarray(0, len), this.mtu, this.hostEid, this.eid, this.aMctpTag, true);
+    const ch = leg.ch;
+    const count = f.begin(this.scratch!.subarray(0, len), this.mtu, src, dst, tag, tagOwner);
     let got = false;
     while (!f.done) {
-      const i = f.index + 1;
+      const packet = `${leg.message} packet ${f.index + 1} of ${count}`;
       const region = ch.txRegion();
       if (region === null) {
-        this.lost(`outbox busy at request packet ${i} of ${count}`, nowNs);
+        this.lost(`${leg.channel} busy at ${packet}`, nowNs);
         return false;
       }
-      const r = ch.ospmRing(f.next(region, FRAME_DATA));
+      const r = leg.post(f.next(region, FRAME_DATA));
       if (r < 0) {
-        this.lost(`request packet ${i} of ${count}: ${pccErrorText(r)}`, nowNs);
+        this.lost(`${packet}: ${pccErrorText(r)}`, nowNs);
         return false;
       }
       this.stats.packets++;
-      // platform side
-      const n = ch.platformTake();
+      // the receiving side
+      const n = leg.take();
       if (n < 0) {
-        ch.platformComplete(true);
-        this.lost(`device rejected request packet ${i} of ${count}: ${pccErrorText(n)}`, nowNs);
+        this.lost(`${leg.receiver} rejected ${packet}: ${pccErrorText(n)}`, nowNs);
       } else if (this.faults.active && this.faults.dropFragment()) {
         this.stats.droppedPackets++;
-        ch.platformComplete(false);
-        this.lost(`request packet ${i} of ${count} dropped (faults.dropFragments)`, nowNs);
+        this.lost(`${packet} dropped (faults.dropFragments)`, nowNs);
       } else {
-        const a = this.devRx.acceptAt(ch.region, FRAME_DATA, n, nowNs);
+        const a = leg.rx.acceptAt(ch.region, FRAME_DATA, n, nowNs);
         if (a === Reasm.MESSAGE) got = true;
-        else if (a < 0) this.lost(`device dropped request packet ${i} of ${count}: ${reassemblyDropReason(a)}`, nowNs);
-        ch.platformComplete(false);
+        else if (a < 0) this.lost(`${leg.receiver} dropped ${packet}: ${reassemblyDropReason(a)}`, nowNs);
       }
-      // host reaps the completion
-      const e = ch.ospmReap();
-      if (e < 0) this.lost(`outbox completion for request packet ${i} of ${count}: ${pccErrorText(e)}`, nowNs);
+      const e = leg.release(n < 0);
+      if (e < 0) this.lost(`${leg.channel} completion for ${packet}: ${pccErrorText(e)}`, nowNs);
     }
-    return got;
-  }
-
-  /**
-   * Device -> host through the inbox. Returns true if the host assembled a message (in hostRx.message).
-   */
-  private sendResponse(len: number, nowNs: number): boolean {
-    const f = this.frag;
-    const ch = this.inbox;
-    const count = f.begin(this.scratch!.subarray(0, len), this.mtu, this.eid, this.dPeer, this.dMctpTag, false);
-    let got = false;
-    while (!f.done) {
-      const i = f.index + 1;
-      const region = ch.txRegion();
-      if (region === null) {
-        this.lost(`inbox busy at response packet ${i} of ${count}`, nowNs);
-        return false;
-      }
-      const r = ch.platformPost(f.next(region, FRAME_DATA));
-      if (r < 0) {
-        this.lost(`response packet ${i} of ${count}: ${pccErrorText(r)}`, nowNs);
-        return false;
-      }
-      this.stats.packets++;
-      // host side
-      const n = ch.ospmReceive();
-      if (n < 0) {
-        this.lost(`host rejected response packet ${i} of ${count}: ${pccErrorText(n)}`, nowNs);
-      } else if (this.faults.active && this.faults.dropFragment()) {
-        this.stats.droppedPackets++;
-        this.lost(`response packet ${i} of ${count} dropped (faults.dropFragments)`, nowNs);
-      } else {
-        const a = this.hostRx.acceptAt(ch.region, FRAME_DATA, n, nowNs);
-        if (a === Reasm.MESSAGE) got = true;
-        else if (a < 0) this.lost(`host dropped response packet ${i} of ${count}: ${reassemblyDropReason(a)}`, nowNs);
-      }
-      ch.ospmConsumed();
-    }
-    ch.platformSawDoorbell();
+    leg.end();
     return got;
   }
 
@@ -459,7 +465,7 @@ export class MctpPccEndpoint implements DeviceEndpoint {
     h.rc = rc;
     h.vendorStatus = vendorStatus;
     writeCciHeader(s, TYPE_BYTES, h);
-    if (this.sendResponse(MSG_HEADER + outLen, nowNs)) this.hostAnswer(nowNs);
+    if (this.send(this.responseLeg, MSG_HEADER + outLen, this.eid, this.dPeer, this.dMctpTag, false, nowNs)) this.hostAnswer(nowNs);
     else this.lost('response message did not reach the host', nowNs);
   }
 }

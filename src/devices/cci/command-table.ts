@@ -1,3 +1,20 @@
+/*
+ * How to add a CXL command (every component, a type-3 device, a switch or an MLD's FM-owned LD):
+ *  1. Write the handler beside its area's other commands: cci/generic.ts (every component), cxl/type3-<area>.ts,
+ *     cxl/switch.ts, cxl/mld.ts. It is `(dev, req) => rc`, named for the command, its comment naming the spec
+ *     section and the payload layout. Read every input byte before writing output (the payload registers carry
+ *     both directions), write at most outputLimit(dev, req) bytes into req.payload and set req.outLen. A
+ *     background command starts dev.bg (background.ts) and returns Rc.BACKGROUND_STARTED.
+ *  2. Add one entry to that file's table (GENERIC_COMMANDS, <AREA>_COMMANDS, SWITCH_COMMANDS, ...): opcode, the
+ *     spec's name, the input size rule (InputRule below), the CEL effects (effects.ts, spec bit numbering; the
+ *     permission tier is derived from them by src/policy/rules.ts), and for a type-3 command its duringSanitize
+ *     rule. A new area's table is spread into its kind's set (type3.ts BASE_COMMANDS, switch.ts, mld.ts).
+ *  3. That is all: dispatch on every path (mailbox, tunnel, MCTP: executeCci in cci.ts, which answers
+ *     Unsupported for an opcode no table lists), the input size check, the CEL and the policy follow from the
+ *     entry. Test it in test/cxl-<kind>-<area>.test.ts with request and response bytes written from the spec,
+ *     its error return codes included.
+ */
+
 import { EFFECTS_RESERVED_MASK } from './effects.js';
 
 /**
@@ -10,6 +27,11 @@ export interface CommandDef<S> {
   input: InputRule;
   /** CEL effects, spec bit numbering (see effects.ts) */
   effects: number;
+  /**
+   * While a Sanitize runs on a type-3 device (CXL r3.1 8.2.9.9.5.1: the media is disabled): 'run' executes the
+   * command, 'media-disabled' (a command that touches the media) answers Media Disabled; absent: Busy.
+   */
+  duringSanitize?: 'run' | 'media-disabled';
   /** Writes output into req.payload[0..req.outLen) and returns a return code. Inputs must be read first:
    *  the mailbox payload registers carry both directions. */
   handler: (dev: S, req: CciRequest) => number;

@@ -1,13 +1,15 @@
 import type { CciRequest, CommandDef } from './command-table.js';
-import type { ComponentIdentity, ComponentState } from './cci.js';
+import type {
+  ComponentIdentity, ComponentState, FirmwareState, GenericState,
+} from './component-state.js';
 import { Effect } from './effects.js';
 import { Rc } from './return-codes.js';
 import { CEL_UUID, uuidEquals } from './uuid.js';
 import { EVENT_LOG_COUNT, EVENT_RECORD_BYTES, EventLogs } from '../cxl/event-log.js';
 
 /**
- * Generic component commands (CXL r3.1 8.2.9.1-8.2.9.6) shared by every CXL CCI: type-3 devices, logical
- * devices, switches and the FM-owned LD of an MLD.
+ * Generic component commands (CXL r3.1 8.2.9.1-8.2.9.5) shared by every CXL CCI: type-3 devices, logical
+ * devices, switches and the FM-owned LD of an MLD. Features (8.2.9.6) are in features.ts.
  *
  * Stateful generic commands keep their state in `ComponentState.generic`, created by the first command that
  * changes something (see genericState()); read-only commands on an untouched component allocate nothing.
@@ -15,17 +17,6 @@ import { EVENT_LOG_COUNT, EVENT_RECORD_BYTES, EventLogs } from '../cxl/event-log
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared state and helpers
-
-/** Per-component state of the generic commands. */
-export interface GenericState {
-  /** 0003h/0004h Response Message Limit n: responses are at most 2^n bytes */
-  responseLimitLog2: number;
-  /** 0102h/0103h Event Interrupt Policy: settings byte i (info, warning, failure, fatal, DC) at bits 8i+7..8i */
-  eventPolicy: number;
-  events: EventLogs | null;
-  fw: FirmwareState | null;
-  features: FeatureState | null;
-}
 
 /** Power-on state of the generic commands for a component with this identity. */
 export function newGenericState(identity: ComponentIdentity): GenericState {
@@ -281,16 +272,6 @@ export const FW_MAX_IMAGE_BYTES = 16 * 1024 * 1024;
 const FW_UNIT = 128;
 const TRANSFER_FW_OPCODE = 0x0201;
 
-export interface FirmwareState {
-  /** revision text per slot (index 0 = slot 1), null = empty slot */
-  slots: (string | null)[];
-  /** 1-based active slot; staged slot for the next cold reset (0 = none) */
-  active: number;
-  staged: number;
-  /** the open multi-part transfer: bytes received so far, last part, when, and the image header */
-  xfer: { next: number; lastOffset: number; lastLen: number; lastNs: number; header: Uint8Array } | null;
-}
-
 function firmware(dev: ComponentState): FirmwareState {
   const g = genericState(dev);
   if (g.fw === null) {
@@ -476,214 +457,17 @@ function getLog(dev: ComponentState, req: CciRequest): number {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// 8.2.9.6 Features
-
-/** Get Supported Features entry attribute flags (8.2.9.6.1). */
-export const FeatureAttr = {
-  CHANGEABLE: 1 << 0,
-  /** bits 3:1 deepest reset the value persists across: 0 none, 1 CXL reset, 2 hot, 3 warm, 4 cold */
-  PERSIST_CXL_RESET: 1 << 1,
-  PERSIST_HOT_RESET: 2 << 1,
-  PERSIST_WARM_RESET: 3 << 1,
-  PERSIST_COLD_RESET: 4 << 1,
-  PERSIST_ACROSS_FW_UPDATE: 1 << 4,
-  DEFAULT_SELECTION: 1 << 5,
-  SAVED_SELECTION: 1 << 6,
-} as const;
-
-/** One feature a component offers through 0500h-0502h. Definitions are shared by every component of a kind. */
-export interface FeatureDef {
-  uuid: Uint8Array;
-  name: string;
-  /** bytes Get Feature returns */
-  getSize: number;
-  /** bytes Set Feature takes (0 = read-only) */
-  setSize: number;
-  /** FeatureAttr bits */
-  attributes: number;
-  getVersion: number;
-  setVersion: number;
-  /** what a Set does, CEL encoding, spec bit numbering */
-  setEffects: number;
-  /** power-on value of the writable data (setSize bytes), null for read-only features */
-  defaults: Uint8Array | null;
-  /** fills `out` (getSize bytes) from the writable data (null for read-only features) and the device */
-  read(dev: ComponentState, data: Uint8Array | null, out: Uint8Array): void;
-  /** validates writable data before it is applied; returns an rc (Success to accept) */
-  check?(dev: ComponentState, data: Uint8Array): number;
-}
-
-export interface FeatureState {
-  /** writable data per feature index, set by the host (undefined = still the default) */
-  current: (Uint8Array | undefined)[];
-  saved: (Uint8Array | undefined)[];
-  /** the open multi-part Set Feature: which feature, the data so far, the next expected offset */
-  xfer: { index: number; data: Uint8Array; next: number } | null;
-}
-
-function featureState(dev: ComponentState): FeatureState {
-  const g = genericState(dev);
-  if (g.features === null) g.features = { current: [], saved: [], xfer: null };
-  return g.features;
-}
-
-function findFeature(catalog: readonly FeatureDef[], p: Uint8Array): number {
-  for (let i = 0; i < catalog.length; i++) if (uuidEquals(p, 0, catalog[i]!.uuid)) return i;
-  return -1;
-}
-
-const FeatureAction = { FULL: 0, INITIATE: 1, CONTINUE: 2, FINISH: 3, ABORT: 4 } as const;
-const FEATURE_ENTRY_BYTES = 0x30;
-
-/**
- * 0500h-0502h for a feature catalog. The Set Feature CEL entry declares the union of the catalog's set effects,
- * so the CEL stays true to what the command can do on this component.
- */
-export function featureCommands(catalog: readonly FeatureDef[]): CommandDef<ComponentState>[] {
-  const maxGet = Math.max(0, ...catalog.map((f) => f.getSize));
-  const scratch = new Uint8Array(maxGet);
-  let setEffects = 0;
-  for (const f of catalog) setEffects |= f.setEffects;
-
-  /** 0500h Get Supported Features (8.2.9.6.1): { le32 count (bytes), le16 start index, 2 rsvd }. */
-  function getSupported(dev: ComponentState, req: CciRequest): number {
-    const count = req.view.getUint32(0, true);
-    const start = req.view.getUint16(4, true);
-    if (count < 8 || start > catalog.length || (start === catalog.length && catalog.length > 0)) return Rc.INVALID_INPUT;
-    const room = Math.min(count, outputLimit(dev, req));
-    const n = Math.min(Math.floor((room - 8) / FEATURE_ENTRY_BYTES), catalog.length - start);
-    const len = 8 + n * FEATURE_ENTRY_BYTES;
-    zero(req, len);
-    const v = req.view;
-    v.setUint16(0, n, true);
-    v.setUint16(2, catalog.length, true);
-    for (let i = 0; i < n; i++) {
-      const f = catalog[start + i]!;
-      const at = 8 + i * FEATURE_ENTRY_BYTES;
-      req.payload.set(f.uuid, at);
-      v.setUint16(at + 0x10, start + i, true);
-      v.setUint16(at + 0x12, f.getSize, true);
-      v.setUint16(at + 0x14, f.setSize, true);
-      v.setUint32(at + 0x16, f.attributes, true);
-      v.setUint8(at + 0x1a, f.getVersion);
-      v.setUint8(at + 0x1b, f.setVersion);
-      v.setUint16(at + 0x1c, f.setEffects, true);
-    }
-    req.outLen = len;
-    return Rc.SUCCESS;
-  }
-
-  /** 0501h Get Feature (8.2.9.6.2): { uuid, le16 offset, le16 count, u8 selection 0 current / 1 default / 2 saved }. */
-  function getFeature(dev: ComponentState, req: CciRequest): number {
-    const idx = findFeature(catalog, req.payload);
-    if (idx < 0) return Rc.UNSUPPORTED;
-    const f = catalog[idx]!;
-    const offset = req.view.getUint16(0x10, true);
-    const count = req.view.getUint16(0x12, true);
-    const sel = req.payload[0x14]!;
-    const fs = dev.generic?.features ?? null;
-    if (fs?.xfer != null && fs.xfer.index === idx) return Rc.FEATURE_TRANSFER_IN_PROGRESS;
-    if (sel > 2 || (sel === 1 && (f.attributes & FeatureAttr.DEFAULT_SELECTION) === 0)
-      || (sel === 2 && (f.attributes & FeatureAttr.SAVED_SELECTION) === 0)) return Rc.UNSUPPORTED_FEATURE_SELECTION;
-    if (offset >= f.getSize || count > outputLimit(dev, req)) return Rc.INVALID_INPUT;
-    const data = sel === 1 ? f.defaults : sel === 2 ? fs?.saved[idx] ?? f.defaults : fs?.current[idx] ?? f.defaults;
-    const out = scratch.subarray(0, f.getSize);
-    out.fill(0);
-    f.read(dev, data, out);
-    const n = Math.min(count, f.getSize - offset);
-    req.payload.set(out.subarray(offset, offset + n), 0);
-    req.outLen = n;
-    return Rc.SUCCESS;
-  }
-
-  /**
-   * 0502h Set Feature (8.2.9.6.3): { uuid, le32 flags ([2:0] action, [3] saved across reset), le16 offset,
-   * u8 version, 9 rsvd, data }. Full carries the whole writable data; Initiate/Continue/Finish carry it in
-   * order; Abort drops an open transfer. The data is checked and applied only when complete.
-   */
-  function setFeature(dev: ComponentState, req: CciRequest): number {
-    const v = req.view;
-    const flags = v.getUint32(0x10, true);
-    const action = flags & 7;
-    const keep = (flags & 8) !== 0;
-    const offset = v.getUint16(0x14, true);
-    const version = req.payload[0x16]!;
-    const dataLen = req.inLen - 0x20;
-    if (action > FeatureAction.ABORT) return Rc.INVALID_INPUT;
-    const idx = findFeature(catalog, req.payload);
-    if (idx < 0) return Rc.UNSUPPORTED;
-    const f = catalog[idx]!;
-    if ((f.attributes & FeatureAttr.CHANGEABLE) === 0 || f.setSize === 0) return Rc.UNSUPPORTED;
-    const open = dev.generic?.features?.xfer ?? null;
-    if (open !== null && open.index !== idx) return Rc.FEATURE_TRANSFER_IN_PROGRESS;
-    if (action === FeatureAction.ABORT) {
-      if (open !== null) dev.generic!.features!.xfer = null;
-      return Rc.SUCCESS;
-    }
-    if (version !== f.setVersion) return Rc.UNSUPPORTED_FEATURE_VERSION;
-    if (dataLen === 0 || offset + dataLen > f.setSize) return Rc.INVALID_PAYLOAD_LENGTH;
-    const data = req.payload.subarray(0x20, 0x20 + dataLen);
-    const fs = featureState(dev);
-
-    if (action === FeatureAction.FULL) {
-      if (open !== null) return Rc.FEATURE_TRANSFER_IN_PROGRESS;
-      if (offset !== 0 || dataLen !== f.setSize) return Rc.INVALID_INPUT;
-      return applyFeature(dev, fs, f, idx, data, keep);
-    }
-    if (action === FeatureAction.INITIATE) {
-      if (open !== null) return Rc.FEATURE_TRANSFER_IN_PROGRESS;
-      if (offset !== 0) return Rc.FEATURE_TRANSFER_OUT_OF_ORDER;
-      const buf = new Uint8Array(f.setSize);
-      buf.set(data, 0);
-      fs.xfer = { index: idx, data: buf, next: dataLen };
-      return Rc.SUCCESS;
-    }
-    // Continue or Finish
-    if (open === null) return Rc.FEATURE_TRANSFER_OUT_OF_ORDER;
-    if (offset !== open.next) {
-      fs.xfer = null;
-      return Rc.FEATURE_TRANSFER_OUT_OF_ORDER;
-    }
-    open.data.set(data, offset);
-    open.next = offset + dataLen;
-    if (action === FeatureAction.CONTINUE) return Rc.SUCCESS;
-    fs.xfer = null;
-    if (open.next !== f.setSize) return Rc.INVALID_INPUT;
-    return applyFeature(dev, fs, f, idx, open.data, keep);
-  }
-
-  function applyFeature(dev: ComponentState, fs: FeatureState, f: FeatureDef, idx: number, data: Uint8Array, keep: boolean): number {
-    const rc = f.check ? f.check(dev, data) : Rc.SUCCESS;
-    if (rc !== Rc.SUCCESS) return rc;
-    fs.current[idx] = data.slice();
-    if (keep && (f.attributes & FeatureAttr.SAVED_SELECTION) !== 0) fs.saved[idx] = data.slice();
-    return Rc.SUCCESS;
-  }
-
-  return [
-    { opcode: 0x0500, name: 'Get Supported Features', input: 8, effects: 0, handler: getSupported },
-    { opcode: 0x0501, name: 'Get Feature', input: 0x15, effects: 0, handler: getFeature },
-    { opcode: 0x0502, name: 'Set Feature', input: { min: 0x20 }, effects: setEffects, handler: setFeature },
-  ];
-}
-
-/** Current writable data of feature `index` of a catalog (the default until the host sets it). */
-export function featureValue(dev: ComponentState, catalog: readonly FeatureDef[], index: number): Uint8Array | null {
-  return dev.generic?.features?.current[index] ?? catalog[index]!.defaults;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * The generic commands every CXL component offers. Effects use the spec numbering (effects.ts):
  * - 0201h Transfer FW is a background operation that 0005h can abort (bits 6 and 8);
  * - 0202h Activate FW changes configuration now (online) or at the next cold reset (bits 1 and 0);
  * - 0004h and 0103h change configuration immediately (QEMU reports 0 for 0004h; the response size does change).
- * Features (0500h-0502h) depend on a catalog: add featureCommands(catalog).
+ * Features (0500h-0502h) depend on a catalog: add featureCommands(catalog) from features.ts.
  */
 export const GENERIC_COMMANDS: readonly CommandDef<ComponentState>[] = [
   { opcode: 0x0001, name: 'Identify', input: 0, effects: 0, handler: identify },
-  { opcode: 0x0002, name: 'Background Operation Status', input: 0, effects: 0, handler: backgroundStatus },
+  { opcode: 0x0002, name: 'Background Operation Status', input: 0, effects: 0, duringSanitize: 'run', handler: backgroundStatus },
   { opcode: 0x0003, name: 'Get Response Message Limit', input: 0, effects: 0, handler: getResponseLimit },
   { opcode: 0x0004, name: 'Set Response Message Limit', input: 1, effects: Effect.IMMEDIATE_CONFIG_CHANGE, handler: setResponseLimit },
   { opcode: 0x0005, name: 'Request Abort Background Operation', input: 0, effects: 0, handler: requestAbort },

@@ -225,6 +225,12 @@ const extentListSize = (_p: Uint8Array, v: DataView): number => 8 + 0x18 * v.get
 export const DCD_COMMANDS: readonly CommandDef<Type3State>[] = [
   { opcode: 0x4800, name: 'Get Dynamic Capacity Configuration', input: 2, effects: 0, handler: getDcConfig },
   { opcode: 0x4801, name: 'Get Dynamic Capacity Extent List', input: 8, effects: 0, handler: getDcExtentList },
-  { opcode: 0x4802, name: 'Add Dynamic Capacity Response', input: { min: 8, exact: extentListSize }, effects: Effect.IMMEDIATE_DATA_CHANGE, handler: addDcResponse },
-  { opcode: 0x4803, name: 'Release Dynamic Capacity', input: { min: 8, exact: extentListSize }, effects: Effect.IMMEDIATE_DATA_CHANGE, handler: releaseDc },
+  {
+    opcode: 0x4802, name: 'Add Dynamic Capacity Response', input: { min: 8, exact: extentListSize }, effects: Effect.IMMEDIATE_DATA_CHANGE,
+    duringSanitize: 'media-disabled', handler: addDcResponse,
+  },
+  {
+    opcode: 0x4803, name: 'Release Dynamic Capacity', input: { min: 8, exact: extentListSize }, effects: Effect.IMMEDIATE_DATA_CHANGE,
+    duringSanitize: 'media-disabled', handler: releaseDc,
+  },
 ];

@@ -1,6 +1,6 @@
 import type { ComponentState } from '../cci/cci.js';
 import { Effect } from '../cci/effects.js';
-import { FeatureAttr, type FeatureDef } from '../cci/generic.js';
+import { FeatureAttr, type FeatureDef } from '../cci/features.js';
 import { Rc } from '../cci/return-codes.js';
 import { uuidBytes } from '../cci/uuid.js';
 import { Counter, type Type3State } from './type3-state.js';

@@ -177,7 +177,7 @@ function setAlertConfig(dev: Type3State, req: CciRequest): number {
 }
 
 export const HEALTH_COMMANDS: readonly CommandDef<Type3State>[] = [
-  { opcode: 0x4200, name: 'Get Health Info', input: 0, effects: 0, handler: getHealthInfo },
+  { opcode: 0x4200, name: 'Get Health Info', input: 0, effects: 0, duringSanitize: 'run', handler: getHealthInfo },
   { opcode: 0x4201, name: 'Get Alert Configuration', input: 0, effects: 0, handler: getAlertConfig },
   { opcode: 0x4202, name: 'Set Alert Configuration', input: 0x0c, effects: Effect.IMMEDIATE_POLICY_CHANGE, handler: setAlertConfig },
 ];

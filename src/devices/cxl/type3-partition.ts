@@ -49,10 +49,10 @@ function setPartitionInfo(dev: Type3State, req: CciRequest): number {
 }
 
 export const PARTITION_COMMANDS: readonly CommandDef<Type3State>[] = [
-  { opcode: 0x4100, name: 'Get Partition Info', input: 0, effects: 0, handler: getPartitionInfo },
+  { opcode: 0x4100, name: 'Get Partition Info', input: 0, effects: 0, duringSanitize: 'media-disabled', handler: getPartitionInfo },
   {
     opcode: 0x4101, name: 'Set Partition Info', input: { min: 9, max: 10 },
     effects: Effect.CONFIG_CHANGE_COLD_RESET | Effect.IMMEDIATE_CONFIG_CHANGE | Effect.IMMEDIATE_DATA_CHANGE,
-    handler: setPartitionInfo,
+    duringSanitize: 'media-disabled', handler: setPartitionInfo,
   },
 ];

@@ -195,7 +195,13 @@ function clearPoison(dev: Type3State, req: CciRequest): number {
 }
 
 export const POISON_COMMANDS: readonly CommandDef<Type3State>[] = [
-  { opcode: 0x4300, name: 'Get Poison List', input: 0x10, effects: 0, handler: getPoisonList },
-  { opcode: 0x4301, name: 'Inject Poison', input: 8, effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.IMMEDIATE_LOG_CHANGE, handler: injectPoison },
-  { opcode: 0x4302, name: 'Clear Poison', input: 0x48, effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.IMMEDIATE_LOG_CHANGE, handler: clearPoison },
+  { opcode: 0x4300, name: 'Get Poison List', input: 0x10, effects: 0, duringSanitize: 'media-disabled', handler: getPoisonList },
+  {
+    opcode: 0x4301, name: 'Inject Poison', input: 8, effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.IMMEDIATE_LOG_CHANGE,
+    duringSanitize: 'media-disabled', handler: injectPoison,
+  },
+  {
+    opcode: 0x4302, name: 'Clear Poison', input: 0x48, effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.IMMEDIATE_LOG_CHANGE,
+    duringSanitize: 'media-disabled', handler: clearPoison,
+  },
 ];

@@ -11,8 +11,9 @@ import { bump, Counter, GiB, type Type3State } from './type3-state.js';
 /**
  * Sanitize and Secure Erase (CXL r3.1 8.2.9.9.5).
  *
- * While Sanitize runs the media is disabled: only Get Health Info (4200h) and Background Operation Status
- * (0002h) run; commands that touch the media (MEDIA_OPCODES) answer Media Disabled, every other command Busy.
+ * While Sanitize runs the media is disabled. Each command's table entry says what it does then (its
+ * `duringSanitize` column): Get Health Info (4200h) and Background Operation Status (0002h) run; commands that
+ * touch the media answer Media Disabled; every other command Busy.
  * When it completes: the LSA, the media, the poison list and scan results, and the informational, warning,
  * failure and fatal event logs are cleared (the Dynamic Capacity log is kept: it carries capacity offers, not
  * media contents), latent media errors are gone, the media is enabled again, and a Memory Module record
@@ -21,22 +22,14 @@ import { bump, Counter, GiB, type Type3State } from './type3-state.js';
 
 export const SANITIZE_OPCODE = 0x4400;
 
-/** Commands that touch the media, refused with Media Disabled while Sanitize runs. */
-export const MEDIA_OPCODES: ReadonlySet<number> = new Set([
-  0x4100, 0x4101, 0x4102, 0x4103, // partition, LSA
-  0x4300, 0x4301, 0x4302, 0x4303, 0x4304, 0x4305, // poison, scan media
-  0x4401, // secure erase
-  0x4802, 0x4803, // dynamic capacity add/release
-]);
-
 export function sanitizing(dev: Type3State): boolean {
   return dev.bg.running && dev.bg.opcode === SANITIZE_OPCODE;
 }
 
-/** The sanitize part of the type-3 gate: an rc, or -1 if the command may run. */
-export function sanitizeGate(dev: Type3State, opcode: number): number {
-  if (!sanitizing(dev) || opcode === 0x4200 || opcode === 0x0002) return -1;
-  return MEDIA_OPCODES.has(opcode) ? Rc.MEDIA_DISABLED : Rc.BUSY;
+/** The sanitize part of the type-3 gate, from the command's table entry: an rc, or -1 if the command may run. */
+export function sanitizeGate(dev: Type3State, cmd: CommandDef<any>): number {
+  if (!sanitizing(dev) || cmd.duringSanitize === 'run') return -1;
+  return cmd.duringSanitize === 'media-disabled' ? Rc.MEDIA_DISABLED : Rc.BUSY;
 }
 
 /** How long sanitizing this device takes (BG_TIMING): per GiB of capacity, bounded. */
@@ -82,5 +75,8 @@ export const SANITIZE_COMMANDS: readonly CommandDef<Type3State>[] = [
     effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.IMMEDIATE_LOG_CHANGE | Effect.SECURITY_STATE_CHANGE | Effect.BACKGROUND_OP,
     handler: sanitize,
   },
-  { opcode: 0x4401, name: 'Secure Erase', input: 0, effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.SECURITY_STATE_CHANGE, handler: secureErase },
+  {
+    opcode: 0x4401, name: 'Secure Erase', input: 0, effects: Effect.IMMEDIATE_DATA_CHANGE | Effect.SECURITY_STATE_CHANGE,
+    duringSanitize: 'media-disabled', handler: secureErase,
+  },
 ];

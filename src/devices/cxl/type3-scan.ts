@@ -123,10 +123,12 @@ function getScanResults(dev: Type3State, req: CciRequest): number {
 }
 
 export const SCAN_COMMANDS: readonly CommandDef<Type3State>[] = [
-  { opcode: 0x4303, name: 'Get Scan Media Capabilities', input: 0x10, effects: 0, handler: getScanCapabilities },
+  { opcode: 0x4303, name: 'Get Scan Media Capabilities', input: 0x10, effects: 0, duringSanitize: 'media-disabled', handler: getScanCapabilities },
   {
     opcode: SCAN_MEDIA_OPCODE, name: 'Scan Media', input: 0x11,
-    effects: Effect.IMMEDIATE_LOG_CHANGE | Effect.BACKGROUND_OP | Effect.REQUEST_ABORT_SUPPORTED, handler: scanMedia,
+    effects: Effect.IMMEDIATE_LOG_CHANGE | Effect.BACKGROUND_OP | Effect.REQUEST_ABORT_SUPPORTED,
+    // a background command: while Sanitize (also one) runs it is Busy before the gate sees it
+    duringSanitize: 'media-disabled', handler: scanMedia,
   },
-  { opcode: 0x4305, name: 'Get Scan Media Results', input: 0, effects: 0, handler: getScanResults },
+  { opcode: 0x4305, name: 'Get Scan Media Results', input: 0, effects: 0, duringSanitize: 'media-disabled', handler: getScanResults },
 ];

@@ -1,7 +1,8 @@
 import { BackgroundOp } from '../cci/background.js';
 import { type CciRequest, type CommandDef, CommandSet } from '../cci/command-table.js';
 import { Effect } from '../cci/effects.js';
-import { featureCommands, GENERIC_COMMANDS, outputLimit } from '../cci/generic.js';
+import { featureCommands } from '../cci/features.js';
+import { GENERIC_COMMANDS, outputLimit } from '../cci/generic.js';
 import { Rc } from '../cci/return-codes.js';
 import { SparseBytes } from '../sparse-bytes.js';
 import type { DeviceDescriptor, VendorMode } from '../../fleet/types.js';
@@ -77,8 +78,11 @@ const BASE_COMMANDS: readonly CommandDef<Type3State>[] = [
   ...(featureCommands(TYPE3_FEATURES) as CommandDef<Type3State>[]),
   { opcode: 0x4000, name: 'Identify Memory Device', input: 0, effects: 0, handler: identifyMemoryDevice },
   ...PARTITION_COMMANDS,
-  { opcode: 0x4102, name: 'Get LSA', input: 8, effects: 0, handler: getLsa },
-  { opcode: 0x4103, name: 'Set LSA', input: { min: 8 }, effects: Effect.IMMEDIATE_CONFIG_CHANGE | Effect.IMMEDIATE_DATA_CHANGE, handler: setLsa },
+  { opcode: 0x4102, name: 'Get LSA', input: 8, effects: 0, duringSanitize: 'media-disabled', handler: getLsa },
+  {
+    opcode: 0x4103, name: 'Set LSA', input: { min: 8 }, effects: Effect.IMMEDIATE_CONFIG_CHANGE | Effect.IMMEDIATE_DATA_CHANGE,
+    duringSanitize: 'media-disabled', handler: setLsa,
+  },
   ...HEALTH_COMMANDS,
   ...POISON_COMMANDS,
   ...SCAN_COMMANDS,
@@ -103,13 +107,13 @@ export function type3CommandSet(vendor: VendorMode): CommandSet<Type3State> {
 }
 
 /**
- * Gate consulted before every command (executeCci): the sanitize rules, and the lazy power-on Dynamic Capacity
+ * Gate consulted before every command (executeCci): the sanitize rule of the command's table entry, and the lazy power-on Dynamic Capacity
  * state for the commands that can observe it (DC commands, Get/Clear Event Records on the DC log; every path
  * that posts a record materializes it too). Shared by every device (called with the device as `this`).
  */
-function type3Gate(this: Type3State, _cmd: CommandDef<any>, req: CciRequest): number {
+function type3Gate(this: Type3State, cmd: CommandDef<any>, req: CciRequest): number {
   const op = req.opcode;
-  const g = sanitizeGate(this, op);
+  const g = sanitizeGate(this, cmd);
   if (g >= 0) return g;
   if (this.dc === null && ((op & 0xff00) === 0x4800 || ((op === 0x0100 || op === 0x0101) && req.payload[0] === EventLogType.DYNAMIC_CAPACITY))) {
     ensureDc(this);

@@ -1,5 +1,5 @@
 import type { VendorMode } from '../../fleet/types.js';
-import type { NvmeController } from './controller.js';
+import type { NvmeCommandDef } from './controller-state.js';
 import { getFeatures, setFeatures, setFeaturesAllowedDuringSanitize } from './features.js';
 import { firmwareCommit, firmwareImageDownload } from './firmware.js';
 import { formatNvm, sanitize } from './format-sanitize.js';
@@ -8,49 +8,7 @@ import { getLogAllowedDuringSanitize, getLogPage } from './logs.js';
 import { CSE_MASK, Effects, EFFECTS_RESERVED_MASK } from './effects.js';
 import { IO_COMMANDS } from './nvm-io.js';
 import { createIoCq, createIoSq, deleteIoCq, deleteIoSq } from './queue-admin.js';
-import type { ControllerSq } from './queues.js';
-import type { Sqe } from './sqe.js';
 import { VENDOR_COMMANDS } from './vendor.js';
-
-/**
- * What a handler sees of the command it runs (admin or I/O). One object per thread, reused for every
- * command.
- */
-export interface AdminContext {
-  sqe: Sqe;
-  /** the SQ the command came from (its CQ gets the completion) */
-  sq: ControllerSq;
-  /** monotonic clock, ns */
-  nowNs: number;
-  /** controller-to-host data: handlers get it zeroed from NvmeController.out(), which sets outLen */
-  buf: Uint8Array;
-  view: DataView;
-  outLen: number;
-  /** completion DW0/DW1 */
-  dw0: number;
-  dw1: number;
-  /** Error Information "Parameter Error Location" (byte of the SQE in 7:0, bit in 10:8); FFFFh = none */
-  errLoc: number;
-  /** Error Information "LBA": the first logical block an I/O error concerns */
-  errLba: number;
-}
-
-/**
- * One admin command as data: the controller dispatches from it, the effects log (LID 05h) is generated from
- * it, and its sanitize rule decides whether it may run while a sanitize operation is in progress.
- */
-export interface NvmeCommandDef {
-  opcode: number;
-  name: string;
-  /** Commands Supported and Effects entry (CSUPP is added when the log is generated) */
-  effects: number;
-  /** NVMe Base 2.0 8.21 (Sanitize Operations): true if the command may run while a sanitize is in progress */
-  duringSanitize: (sqe: Sqe) => boolean;
-  /** a vendor-specific command (C0h-FFh): exposed per the device's VendorMode */
-  vendor?: boolean;
-  /** Runs the command; returns a status field (status.ts) or ADMIN_PARKED. */
-  handler: (c: NvmeController, x: AdminContext) => number;
-}
 
 const always = (): boolean => true;
 const never = (): boolean => false;
@@ -175,3 +133,4 @@ export function nvmeAdminCommandSet(mode: VendorMode): NvmeCommandSet {
 }
 
 export { Effects, EFFECTS_RESERVED_MASK, nvmeEffectNames } from './effects.js';
+export type { AdminContext, NvmeCommandDef } from './controller-state.js';

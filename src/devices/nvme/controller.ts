@@ -1,17 +1,17 @@
 import type { DeviceDescriptor } from '../../fleet/types.js';
 import type { FaultInjector } from '../faults.js';
-import { nvmeAdminCommandSet, type AdminContext, type NvmeCommandSet } from './commands.js';
-import type { FeatureValues } from './features.js';
-import type { FirmwareState } from './firmware.js';
-import type { NamespaceFormats, SanitizeState } from './format-sanitize.js';
+import { nvmeAdminCommandSet, type NvmeCommandSet } from './commands.js';
 import {
   ABORT_LIMIT, ABORT_WAIT_NS, ADMIN_PARKED, AER_LIMIT, AerType, ERROR_ENTRY_BYTES, ERROR_LOG_ENTRIES, MIN_NN,
 } from './constants.js';
+import {
+  IoCounters, type AdminContext, type ControllerState, type FeatureValues, type FirmwareState, type NamespaceFormats,
+  type SanitizeState, type VendorState,
+} from './controller-state.js';
 import { NVME_PAGE_BYTES } from './layout.js';
 import { ControllerQueues, type ControllerSq, type NvmeRegion } from './queues.js';
 import { emptySqe, type Sqe } from './sqe.js';
 import { St, STATUS_MORE, statusIsSuccess } from './status.js';
-import type { VendorState } from './vendor.js';
 
 /** Controller scratch for command data, shared by every controller of the thread (commands run one at a time). */
 let scratch = new Uint8Array(2 * NVME_PAGE_BYTES);
@@ -47,24 +47,6 @@ interface ParkedAbort {
   dueNs: number;
 }
 
-/** Host reads and writes since power-on, added to the SMART / Health log's counters. */
-export class IoCounters {
-  readCommands = 0;
-  writeCommands = 0;
-  bytesRead = 0;
-  bytesWritten = 0;
-
-  read(bytes: number): void {
-    this.readCommands++;
-    this.bytesRead += bytes;
-  }
-
-  write(bytes: number): void {
-    this.writeCommands++;
-    this.bytesWritten += bytes;
-  }
-}
-
 /**
  * One NVMe controller (NVMe Base 2.0): its queues in shared memory, its command tables, and its state.
  *
@@ -76,7 +58,7 @@ export class IoCounters {
  * State is kept small for fleets of thousands: everything beyond the identity is allocated on first use
  * (feature values, firmware staging, namespace formats and blocks, sanitize status, error log).
  */
-export class NvmeController {
+export class NvmeController implements ControllerState {
   readonly q: ControllerQueues;
   readonly commands: NvmeCommandSet;
   readonly id: string;
@@ -93,7 +75,7 @@ export class NvmeController {
   /** largest transfer the controller accepts */
   readonly maxTransfer: number;
 
-  // lazily created state (see the files that own each)
+  // lazily created state (records in controller-state.ts, created by the handler files that use them)
   feat: FeatureValues | null = null;
   fw: FirmwareState | null = null;
   formats: NamespaceFormats | null = null;
@@ -185,6 +167,10 @@ export class NvmeController {
     if (at < 0) return -at;
     this.region.u8.set(bytes, at);
     return St.SUCCESS;
+  }
+
+  effectsLog(): Uint8Array {
+    return this.commands.effectsLog();
   }
 
   /** True when `nsid` names an active namespace. */

@@ -1,6 +1,7 @@
-import type { AdminContext } from './commands.js';
-import { AerType, INTERRUPT_VECTORS, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K } from './constants.js';
-import type { NvmeController } from './controller.js';
+import { AerType, INTERRUPT_VECTORS, MAX_IO_QUEUES, OAES_FW_ACTIVATION, POWER_STATES } from './constants.js';
+import {
+  defaultCd, defaultOf, FeatureValues, Slot, TEMP_SENSORS, type AdminContext, type ControllerState,
+} from './controller-state.js';
 import type { Sqe } from './sqe.js';
 import { St } from './status.js';
 
@@ -35,58 +36,52 @@ export interface FeatureDef {
   nsSpecific: boolean;
   /** may be set while a sanitize operation is in progress */
   duringSanitize: boolean;
+  /** Set Features of this feature: the value to store and its slots, or a status (refused, or done itself) */
+  set: (c: ControllerState, x: AdminContext, sv: boolean) => SlotValue | number;
+}
+
+/** What a Set Features stores: `value` in each of `slots` (current, and saved with SV). */
+interface SlotValue {
+  value: number;
+  slots: number[];
 }
 
 /** The features this controller implements. Anything else: Invalid Field. */
 export const FEATURES: readonly FeatureDef[] = [
-  { fid: Fid.ARBITRATION, name: 'Arbitration', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
-  { fid: Fid.POWER_MANAGEMENT, name: 'Power Management', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
-  { fid: Fid.TEMPERATURE_THRESHOLD, name: 'Temperature Threshold', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true },
+  { fid: Fid.ARBITRATION, name: 'Arbitration', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false, set: setArbitration },
+  { fid: Fid.POWER_MANAGEMENT, name: 'Power Management', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false, set: setPowerManagement },
+  {
+    fid: Fid.TEMPERATURE_THRESHOLD, name: 'Temperature Threshold', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true,
+    set: setTemperatureThreshold,
+  },
   // per namespace, as nvme-cli (--nsid required) and QEMU treat it
-  { fid: Fid.ERROR_RECOVERY, name: 'Error Recovery', saveable: true, changeable: true, nsSpecific: true, duringSanitize: false },
-  { fid: Fid.VOLATILE_WRITE_CACHE, name: 'Volatile Write Cache', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
+  { fid: Fid.ERROR_RECOVERY, name: 'Error Recovery', saveable: true, changeable: true, nsSpecific: true, duringSanitize: false, set: setErrorRecovery },
+  { fid: Fid.VOLATILE_WRITE_CACHE, name: 'Volatile Write Cache', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false, set: setWriteCache },
   // allocated once per controller reset: never saveable
-  { fid: Fid.NUMBER_OF_QUEUES, name: 'Number of Queues', saveable: false, changeable: true, nsSpecific: false, duringSanitize: false },
-  { fid: Fid.INTERRUPT_COALESCING, name: 'Interrupt Coalescing', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true },
+  { fid: Fid.NUMBER_OF_QUEUES, name: 'Number of Queues', saveable: false, changeable: true, nsSpecific: false, duringSanitize: false, set: setNumberOfQueues },
+  {
+    fid: Fid.INTERRUPT_COALESCING, name: 'Interrupt Coalescing', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true,
+    set: setInterruptCoalescing,
+  },
   // interrupt resources belong to one controller reset, like the queues: not saveable
-  { fid: Fid.INTERRUPT_VECTOR_CONFIG, name: 'Interrupt Vector Configuration', saveable: false, changeable: true, nsSpecific: false, duringSanitize: true },
-  { fid: Fid.WRITE_ATOMICITY_NORMAL, name: 'Write Atomicity Normal', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false },
-  { fid: Fid.ASYNC_EVENT_CONFIG, name: 'Asynchronous Event Configuration', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true },
+  {
+    fid: Fid.INTERRUPT_VECTOR_CONFIG, name: 'Interrupt Vector Configuration', saveable: false, changeable: true, nsSpecific: false, duringSanitize: true,
+    set: setInterruptVector,
+  },
+  {
+    fid: Fid.WRITE_ATOMICITY_NORMAL, name: 'Write Atomicity Normal', saveable: true, changeable: true, nsSpecific: false, duringSanitize: false,
+    set: setWriteAtomicity,
+  },
+  {
+    fid: Fid.ASYNC_EVENT_CONFIG, name: 'Asynchronous Event Configuration', saveable: true, changeable: true, nsSpecific: false, duringSanitize: true,
+    set: setAsyncEventConfig,
+  },
 ];
 
 const byFid = new Map(FEATURES.map((f) => [f.fid, f]));
 
-/** Value slots: one per feature, the temperature threshold has one per (sensor, over/under). */
-const Slot = {
-  ARB: 0,
-  PM: 1,
-  /** + 2 * sensor (0 composite, 1..2 sensors) + THSEL */
-  TEMP: 2,
-  VWC: 8,
-  NQ: 9,
-  IC: 10,
-  AEC: 11,
-  WAN: 12,
-} as const;
-const SLOTS = 13;
-/** Temperature sensors reported in SMART (Temperature Sensor 1 and 2) besides the composite. */
-export const TEMP_SENSORS = 2;
-
 /** AEC bits this controller honours: SMART critical warnings 5:0 and firmware activation notices. */
 export const AEC_SUPPORTED = 0x3f | OAES_FW_ACTIVATION;
-
-function defaultOf(slot: number): number {
-  if (slot === Slot.ARB) return 7; // AB 111b: no burst limit, all weights 0
-  if (slot === Slot.VWC) return 1; // write cache enabled
-  if (slot === Slot.NQ) return (MAX_IO_QUEUES - 1) | ((MAX_IO_QUEUES - 1) << 16);
-  if (slot >= Slot.TEMP && slot < Slot.TEMP + 2 * (TEMP_SENSORS + 1)) {
-    const i = slot - Slot.TEMP;
-    const under = i & 1;
-    if (under) return 0;
-    return i === 0 ? WCTEMP_K : 0xffff; // composite over = WCTEMP; sensors: FFFFh (no threshold)
-  }
-  return 0;
-}
 
 /** Error Recovery (05h) CDW11: TLER 15:0 (100 ms units, 0 = no limit), DULBE 16. */
 const ERR_TLER_MASK = 0xffff;
@@ -96,66 +91,29 @@ const IVC_CD = 1 << 16;
 /** Write Atomicity Normal (0Ah) CDW11: DN 0 (AWUN/NAWUN not required, only AWUPF honoured). */
 const WAN_DN = 1;
 
-/**
- * CD of vector `iv` by default: the admin completion queue's vector (0) never coalesces (NVMe Base 2.0
- * 5.27.1.8: coalescing does not apply to the admin CQ), so it reads CD = 1; I/O vectors start with 0.
- */
-const defaultCd = (iv: number): number => (iv === 0 ? 1 : 0);
-
-/** Feature values of one controller, created on the first Set Features. */
-export class FeatureValues {
-  readonly cur = new Uint32Array(SLOTS);
-  readonly saved = new Uint32Array(SLOTS);
-  savedMask = 0;
-  /** Number of Queues allocated since the last reset (later Sets answer the same allocation) */
-  queuesAllocated = false;
-  /** Error Recovery per namespace (index NSID - 1): current, saved, and which are saved */
-  readonly errCur: Uint32Array;
-  readonly errSaved: Uint32Array;
-  readonly errSavedSet: Uint8Array;
-  /** Interrupt Vector Configuration: CD per vector */
-  readonly ivCd = new Uint8Array(INTERRUPT_VECTORS);
-
-  constructor(namespaces: number) {
-    for (let i = 0; i < SLOTS; i++) this.cur[i] = defaultOf(i);
-    this.errCur = new Uint32Array(namespaces);
-    this.errSaved = new Uint32Array(namespaces);
-    this.errSavedSet = new Uint8Array(namespaces);
-    for (let iv = 0; iv < INTERRUPT_VECTORS; iv++) this.ivCd[iv] = defaultCd(iv);
-  }
-
-  /** Controller Level Reset: saved values, else defaults. */
-  onReset(): void {
-    for (let i = 0; i < SLOTS; i++) this.cur[i] = (this.savedMask & (1 << i)) !== 0 ? this.saved[i]! : defaultOf(i);
-    for (let n = 0; n < this.errCur.length; n++) this.errCur[n] = this.errSavedSet[n] === 1 ? this.errSaved[n]! : 0;
-    for (let iv = 0; iv < INTERRUPT_VECTORS; iv++) this.ivCd[iv] = defaultCd(iv);
-    this.queuesAllocated = false;
-  }
-}
-
-function values(c: NvmeController): FeatureValues {
+function values(c: ControllerState): FeatureValues {
   return (c.feat ??= new FeatureValues(c.namespaces));
 }
 
 /** Current value of a slot without allocating state. */
-function current(c: NvmeController, slot: number): number {
+function current(c: ControllerState, slot: number): number {
   return c.feat === null ? defaultOf(slot) : c.feat.cur[slot]!;
 }
 
 // ------------------------------------------------------------------------------------ temperature model
 
 /** Composite temperature (K), deterministic from the serial: 30..44 degrees C. */
-export function compositeTemperatureK(c: NvmeController): number {
+export function compositeTemperatureK(c: ControllerState): number {
   return 303 + (c.seed % 15);
 }
 
 /** Temperature Sensor n (1-based) in K. */
-export function sensorTemperatureK(c: NvmeController, n: number): number {
+export function sensorTemperatureK(c: ControllerState, n: number): number {
   return compositeTemperatureK(c) + (n === 1 ? 3 : -2);
 }
 
 /** SMART Critical Warning bit 1: a temperature at or over its over threshold, or at or under its under threshold. */
-export function temperatureWarning(c: NvmeController): boolean {
+export function temperatureWarning(c: ControllerState): boolean {
   for (let s = 0; s <= TEMP_SENSORS; s++) {
     const t = s === 0 ? compositeTemperatureK(c) : sensorTemperatureK(c, s);
     const over = current(c, Slot.TEMP + 2 * s);
@@ -166,13 +124,13 @@ export function temperatureWarning(c: NvmeController): boolean {
 }
 
 /** Asynchronous Event Configuration value in effect. */
-export const asyncEventConfig = (c: NvmeController): number => current(c, Slot.AEC);
+export const asyncEventConfig = (c: ControllerState): number => current(c, Slot.AEC);
 
 /** Volatile Write Cache enabled (feature 06h WCE)? */
-export const writeCacheEnabled = (c: NvmeController): boolean => (current(c, Slot.VWC) & 1) === 1;
+export const writeCacheEnabled = (c: ControllerState): boolean => (current(c, Slot.VWC) & 1) === 1;
 
 /** Number of Queues in effect: NSQA 15:0, NCQA 31:16 (0's based). */
-export const queuesAllocated = (c: NvmeController): number => current(c, Slot.NQ);
+export const queuesAllocated = (c: ControllerState): number => current(c, Slot.NQ);
 
 // -------------------------------------------------------------------------------------------- commands
 
@@ -182,7 +140,7 @@ export const queuesAllocated = (c: NvmeController): number => current(c, Slot.NQ
  * namespace, or FFFFFFFFh in a Set (every namespace). 0, FFFFFFFFh in a Get, or an NSID above NN is Invalid
  * Namespace or Format; a valid but inactive NSID is Invalid Field (as QEMU answers both).
  */
-function lookup(c: NvmeController, x: AdminContext, forSet: boolean): FeatureDef | number {
+function lookup(c: ControllerState, x: AdminContext, forSet: boolean): FeatureDef | number {
   const fid = x.sqe.cdw10 & 0xff;
   const f = byFid.get(fid);
   if (f === undefined) {
@@ -236,7 +194,7 @@ function slotOf(fid: number): number {
 }
 
 /** Error Recovery of namespace `nsid` for a SEL (current, default 0, saved). */
-function errorRecovery(c: NvmeController, nsid: number, sel: number): number {
+function errorRecovery(c: ControllerState, nsid: number, sel: number): number {
   const fv = c.feat;
   if (sel === Sel.DEFAULT || fv === null) return 0;
   if (sel === Sel.SAVED) return fv.errSavedSet[nsid - 1] === 1 ? fv.errSaved[nsid - 1]! : 0;
@@ -254,7 +212,7 @@ function vectorOf(x: AdminContext): number {
 }
 
 /** 0Ah Get Features. CDW10: FID 7:0, SEL 10:8. CQE DW0: the value (or capabilities for SEL 011b). */
-export function getFeatures(c: NvmeController, x: AdminContext): number {
+export function getFeatures(c: ControllerState, x: AdminContext): number {
   const f = lookup(c, x, false);
   if (typeof f === 'number') return f;
   const sel = (x.sqe.cdw10 >>> 8) & 7;
@@ -299,8 +257,11 @@ export function getFeatures(c: NvmeController, x: AdminContext): number {
   return St.SUCCESS;
 }
 
-/** 09h Set Features. CDW10: FID 7:0, SV 31. CDW11: the value. */
-export function setFeatures(c: NvmeController, x: AdminContext): number {
+/**
+ * 09h Set Features. CDW10: FID 7:0, SV 31. CDW11: the value. The common checks, then the feature's own
+ * setter (its `set` column), then the value is stored in its slots (and saved with SV).
+ */
+export function setFeatures(c: ControllerState, x: AdminContext): number {
   const f = lookup(c, x, true);
   if (typeof f === 'number') return f;
   const sv = (x.sqe.cdw10 >>> 31) !== 0;
@@ -309,104 +270,14 @@ export function setFeatures(c: NvmeController, x: AdminContext): number {
     return St.FEATURE_NOT_SAVEABLE;
   }
   if (!f.changeable) return St.FEATURE_NOT_CHANGEABLE;
-  const cdw11 = x.sqe.cdw11;
-  let slots: number[];
-  let value: number;
-  switch (f.fid) {
-    case Fid.ARBITRATION:
-      value = cdw11 & 0xffffff07; // AB 2:0, LPW 15:8, MPW 23:16, HPW 31:24
-      slots = [Slot.ARB];
-      break;
-    case Fid.POWER_MANAGEMENT: {
-      const ps = cdw11 & 0x1f;
-      const wh = (cdw11 >>> 5) & 7;
-      if (ps >= POWER_STATES || wh > 2) {
-        x.errLoc = 44;
-        return St.INVALID_FIELD;
-      }
-      value = ps | (wh << 5);
-      slots = [Slot.PM];
-      break;
-    }
-    case Fid.TEMPERATURE_THRESHOLD: {
-      const s = tempSlots(cdw11, true);
-      if (s === -1) {
-        x.errLoc = 46;
-        return St.INVALID_FIELD;
-      }
-      value = cdw11 & 0xffff;
-      slots = s;
-      break;
-    }
-    case Fid.VOLATILE_WRITE_CACHE:
-      value = cdw11 & 1;
-      slots = [Slot.VWC];
-      break;
-    case Fid.NUMBER_OF_QUEUES: {
-      const nsqr = cdw11 & 0xffff;
-      const ncqr = cdw11 >>> 16;
-      if (nsqr === 0xffff || ncqr === 0xffff) {
-        x.errLoc = 44;
-        return St.INVALID_FIELD;
-      }
-      const fv = values(c);
-      if (!fv.queuesAllocated) {
-        fv.cur[Slot.NQ] = Math.min(nsqr, MAX_IO_QUEUES - 1) | (Math.min(ncqr, MAX_IO_QUEUES - 1) << 16);
-        fv.queuesAllocated = true;
-      }
-      x.dw0 = fv.cur[Slot.NQ]!; // NSQA 15:0, NCQA 31:16
-      return St.SUCCESS;
-    }
-    case Fid.INTERRUPT_COALESCING:
-      value = cdw11 & 0xffff; // THR 7:0, TIME 15:8
-      slots = [Slot.IC];
-      break;
-    case Fid.ERROR_RECOVERY: {
-      // DULBE needs Identify Namespace NSFEAT bit 2 (deallocated/unwritten block errors), which is 0 here
-      if ((cdw11 & ERR_DULBE) !== 0) {
-        x.errLoc = 46; // CDW11 byte 2, bit 0
-        return St.INVALID_FIELD;
-      }
-      const fv = values(c);
-      const nsid = x.sqe.nsid;
-      for (let n = nsid === 0xffffffff ? 1 : nsid; n <= (nsid === 0xffffffff ? c.namespaces : nsid); n++) {
-        fv.errCur[n - 1] = cdw11 & ERR_TLER_MASK;
-        if (sv) {
-          fv.errSaved[n - 1] = cdw11 & ERR_TLER_MASK;
-          fv.errSavedSet[n - 1] = 1;
-        }
-      }
-      return St.SUCCESS;
-    }
-    case Fid.INTERRUPT_VECTOR_CONFIG: {
-      const iv = vectorOf(x);
-      if (iv < 0) return St.INVALID_FIELD;
-      const cd = (cdw11 & IVC_CD) !== 0 ? 1 : 0;
-      if (iv === 0 && cd === 0) {
-        x.errLoc = 46; // coalescing cannot be enabled on the admin CQ's vector
-        return St.INVALID_FIELD;
-      }
-      values(c).ivCd[iv] = cd;
-      return St.SUCCESS;
-    }
-    case Fid.WRITE_ATOMICITY_NORMAL:
-      value = cdw11 & WAN_DN;
-      slots = [Slot.WAN];
-      break;
-    default: // ASYNC_EVENT_CONFIG
-      if ((cdw11 & ~AEC_SUPPORTED) !== 0) {
-        x.errLoc = 44;
-        return St.INVALID_FIELD;
-      }
-      value = cdw11 >>> 0;
-      slots = [Slot.AEC];
-  }
   const warned = f.fid === Fid.TEMPERATURE_THRESHOLD && temperatureWarning(c);
+  const r = f.set(c, x, sv);
+  if (typeof r === 'number') return r;
   const fv = values(c);
-  for (const s of slots) {
-    fv.cur[s] = value;
+  for (const s of r.slots) {
+    fv.cur[s] = r.value;
     if (sv) {
-      fv.saved[s] = value;
+      fv.saved[s] = r.value;
       fv.savedMask |= 1 << s;
     }
   }
@@ -415,6 +286,112 @@ export function setFeatures(c: NvmeController, x: AdminContext): number {
     c.raiseEvent(AerType.SMART, 0x01, 0x02);
   }
   return St.SUCCESS;
+}
+
+// Set Features, one setter per feature (Base 2.0 5.27.1): CDW11 holds the value.
+
+/** 01h: AB 2:0, LPW 15:8, MPW 23:16, HPW 31:24. */
+function setArbitration(_c: ControllerState, x: AdminContext): SlotValue {
+  return { value: x.sqe.cdw11 & 0xffffff07, slots: [Slot.ARB] };
+}
+
+/** 02h: PS 4:0 (one of POWER_STATES), WH 7:5 (workload hint, 0-2). */
+function setPowerManagement(_c: ControllerState, x: AdminContext): SlotValue | number {
+  const cdw11 = x.sqe.cdw11;
+  const ps = cdw11 & 0x1f;
+  const wh = (cdw11 >>> 5) & 7;
+  if (ps >= POWER_STATES || wh > 2) {
+    x.errLoc = 44;
+    return St.INVALID_FIELD;
+  }
+  return { value: ps | (wh << 5), slots: [Slot.PM] };
+}
+
+/** 04h: TMPTH 15:0 for the sensor(s) TMPSEL and threshold THSEL name. */
+function setTemperatureThreshold(_c: ControllerState, x: AdminContext): SlotValue | number {
+  const s = tempSlots(x.sqe.cdw11, true);
+  if (s === -1) {
+    x.errLoc = 46;
+    return St.INVALID_FIELD;
+  }
+  return { value: x.sqe.cdw11 & 0xffff, slots: s };
+}
+
+/** 05h, per namespace (FFFFFFFFh: every one): TLER; DULBE needs Identify Namespace NSFEAT bit 2, which is 0 here. */
+function setErrorRecovery(c: ControllerState, x: AdminContext, sv: boolean): number {
+  const cdw11 = x.sqe.cdw11;
+  if ((cdw11 & ERR_DULBE) !== 0) {
+    x.errLoc = 46; // CDW11 byte 2, bit 0
+    return St.INVALID_FIELD;
+  }
+  const fv = values(c);
+  const nsid = x.sqe.nsid;
+  for (let n = nsid === 0xffffffff ? 1 : nsid; n <= (nsid === 0xffffffff ? c.namespaces : nsid); n++) {
+    fv.errCur[n - 1] = cdw11 & ERR_TLER_MASK;
+    if (sv) {
+      fv.errSaved[n - 1] = cdw11 & ERR_TLER_MASK;
+      fv.errSavedSet[n - 1] = 1;
+    }
+  }
+  return St.SUCCESS;
+}
+
+/** 06h: WCE 0. */
+function setWriteCache(_c: ControllerState, x: AdminContext): SlotValue {
+  return { value: x.sqe.cdw11 & 1, slots: [Slot.VWC] };
+}
+
+/**
+ * 07h: NSQR 15:0, NCQR 31:16 (0's based; FFFFh is invalid). Allocated once per reset: later Sets answer the
+ * same allocation. CQE DW0: NSQA 15:0, NCQA 31:16.
+ */
+function setNumberOfQueues(c: ControllerState, x: AdminContext): number {
+  const nsqr = x.sqe.cdw11 & 0xffff;
+  const ncqr = x.sqe.cdw11 >>> 16;
+  if (nsqr === 0xffff || ncqr === 0xffff) {
+    x.errLoc = 44;
+    return St.INVALID_FIELD;
+  }
+  const fv = values(c);
+  if (!fv.queuesAllocated) {
+    fv.cur[Slot.NQ] = Math.min(nsqr, MAX_IO_QUEUES - 1) | (Math.min(ncqr, MAX_IO_QUEUES - 1) << 16);
+    fv.queuesAllocated = true;
+  }
+  x.dw0 = fv.cur[Slot.NQ]!;
+  return St.SUCCESS;
+}
+
+/** 08h: THR 7:0, TIME 15:8. */
+function setInterruptCoalescing(_c: ControllerState, x: AdminContext): SlotValue {
+  return { value: x.sqe.cdw11 & 0xffff, slots: [Slot.IC] };
+}
+
+/** 09h: IV 15:0, CD 16; coalescing cannot be enabled on the admin CQ's vector (0). */
+function setInterruptVector(c: ControllerState, x: AdminContext): number {
+  const iv = vectorOf(x);
+  if (iv < 0) return St.INVALID_FIELD;
+  const cd = (x.sqe.cdw11 & IVC_CD) !== 0 ? 1 : 0;
+  if (iv === 0 && cd === 0) {
+    x.errLoc = 46;
+    return St.INVALID_FIELD;
+  }
+  values(c).ivCd[iv] = cd;
+  return St.SUCCESS;
+}
+
+/** 0Ah: DN 0. */
+function setWriteAtomicity(_c: ControllerState, x: AdminContext): SlotValue {
+  return { value: x.sqe.cdw11 & WAN_DN, slots: [Slot.WAN] };
+}
+
+/** 0Bh: only the AEC bits this controller honours (AEC_SUPPORTED). */
+function setAsyncEventConfig(_c: ControllerState, x: AdminContext): SlotValue | number {
+  const cdw11 = x.sqe.cdw11;
+  if ((cdw11 & ~AEC_SUPPORTED) !== 0) {
+    x.errLoc = 44;
+    return St.INVALID_FIELD;
+  }
+  return { value: cdw11 >>> 0, slots: [Slot.AEC] };
 }
 
 /** Set Features while a sanitize operation is in progress: only the features marked so. */

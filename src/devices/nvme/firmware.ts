@@ -1,6 +1,7 @@
-import type { AdminContext } from './commands.js';
 import { AerType, FACTORY_FW_REVISION, FW_MAX_IMAGE_BYTES, FW_SLOTS, FWUG_UNITS, OAES_FW_ACTIVATION } from './constants.js';
-import type { NvmeController } from './controller.js';
+import {
+  Activation, FirmwareState, FW_HEADER_BYTES, type AdminContext, type ControllerState, type FirmwareSlot,
+} from './controller-state.js';
 import { asyncEventConfig } from './features.js';
 import { St } from './status.js';
 
@@ -16,10 +17,6 @@ import { St } from './status.js';
  * An image shorter than 16 bytes or without the magic is an Invalid Firmware Image at commit.
  */
 export const FW_MAGIC = 0x4658424d; // "MBXF" read as le32
-export const FW_HEADER_BYTES = 16;
-
-export const Activation = { ANY_RESET: 0, CONVENTIONAL: 1, SUBSYSTEM: 2, EXCEEDS_MTFA: 3 } as const;
-
 export const CommitAction = {
   REPLACE: 0,
   REPLACE_ACTIVATE_ON_RESET: 1,
@@ -29,51 +26,11 @@ export const CommitAction = {
 
 const FWUG_BYTES = FWUG_UNITS * 4096;
 
-interface Slot {
-  revision: string;
-  activation: number;
-}
-
-/** Firmware state of one controller, created on the first download or commit. */
-export class FirmwareState {
-  /** slots 1..FW_SLOTS (index 0 unused); null = empty */
-  readonly slots: (Slot | null)[] = [null, { revision: FACTORY_FW_REVISION, activation: Activation.ANY_RESET }];
-  active = 1;
-  /** revision of the running firmware (Identify FR): the active slot's image when it was activated */
-  running = FACTORY_FW_REVISION;
-  /** AFI 6:4: slot activated at the next reset (0 = none) */
-  next = 0;
-  /** reset needed for the pending activation */
-  nextNeeds = 0;
-  /** image being downloaded: bytes received contiguously from offset 0, and its header */
-  staged = 0;
-  readonly header = new Uint8Array(FW_HEADER_BYTES);
-
-  constructor() {
-    for (let i = 2; i <= FW_SLOTS; i++) this.slots.push(null);
-  }
-
-  /** After a reset the controller runs the pending image if that reset suffices, else the active slot's image. */
-  onReset(kind: 'controller' | 'conventional' | 'subsystem'): void {
-    const rank = kind === 'subsystem' ? 2 : kind === 'conventional' ? 1 : 0;
-    const needs = this.nextNeeds === Activation.SUBSYSTEM ? 2 : this.nextNeeds === Activation.CONVENTIONAL ? 1 : 0;
-    if (this.next !== 0 && rank >= needs) this.activate(this.next);
-    else this.running = this.slots[this.active]!.revision;
-  }
-
-  activate(slot: number): void {
-    this.active = slot;
-    this.running = this.slots[slot]!.revision;
-    this.next = 0;
-    this.nextNeeds = 0;
-  }
-}
-
-function state(c: NvmeController): FirmwareState {
+function state(c: ControllerState): FirmwareState {
   return (c.fw ??= new FirmwareState());
 }
 
-export function activeFirmwareRevision(c: NvmeController): string {
+export function activeFirmwareRevision(c: ControllerState): string {
   const fw = c.fw;
   return fw === null ? FACTORY_FW_REVISION : fw.running;
 }
@@ -84,7 +41,7 @@ export function activeFirmwareRevision(c: NvmeController): string {
  * an Overlapping Range, a gap is an Invalid Field). OFST must be a multiple of FWUG (4 KiB); a piece may be
  * short only if it is the last one.
  */
-export function firmwareImageDownload(c: NvmeController, x: AdminContext): number {
+export function firmwareImageDownload(c: ControllerState, x: AdminContext): number {
   const len = (x.sqe.cdw10 + 1) * 4;
   const off = x.sqe.cdw11 * 4;
   if (len > c.maxTransfer) {
@@ -110,7 +67,7 @@ export function firmwareImageDownload(c: NvmeController, x: AdminContext): numbe
 }
 
 /** Takes the staged image if it is valid: its slot record, or a status. */
-function takeImage(fw: FirmwareState): Slot | number {
+function takeImage(fw: FirmwareState): FirmwareSlot | number {
   const ok = fw.staged >= FW_HEADER_BYTES && new DataView(fw.header.buffer).getUint32(0, true) === FW_MAGIC;
   const image = ok ? { revision: String.fromCharCode(...fw.header.subarray(4, 12)).replace(/[\0 ]+$/, ''), activation: fw.header[12]! & 3 } : null;
   fw.staged = 0;
@@ -125,7 +82,7 @@ function takeImage(fw: FirmwareState): Slot | number {
  * Controller Level Reset instead), 12h (would exceed MTFA) or 13h (a downgrade is prohibited).
  * Boot partitions (CA 110b/111b) are not supported (CAP.BPS = 0): Invalid Field, as for reserved 100b/101b.
  */
-export function firmwareCommit(c: NvmeController, x: AdminContext): number {
+export function firmwareCommit(c: ControllerState, x: AdminContext): number {
   const fs = x.sqe.cdw10 & 7;
   const ca = (x.sqe.cdw10 >>> 3) & 7;
   if (ca > CommitAction.REPLACE_ACTIVATE_NOW) {
@@ -175,7 +132,7 @@ function pickSlot(fw: FirmwareState): number {
 }
 
 /** Log 03h Firmware Slot Information (512 bytes): AFI, then FRS1..FRS7 at 8 + 8(n-1). */
-export function firmwareSlotLog(c: NvmeController, u8: Uint8Array): void {
+export function firmwareSlotLog(c: ControllerState, u8: Uint8Array): void {
   const fw = c.fw;
   u8[0] = (fw === null ? 1 : fw.active) | ((fw === null ? 0 : fw.next) << 4);
   for (let s = 1; s <= FW_SLOTS; s++) {

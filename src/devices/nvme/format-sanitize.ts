@@ -1,5 +1,6 @@
-import type { AdminContext } from './commands.js';
-import type { NvmeController } from './controller.js';
+import {
+  NamespaceFormats, SanitizeState, SanStatus, type AdminContext, type ControllerState,
+} from './controller-state.js';
 import { NamespaceStore, type SanitizedMedia } from './namespace-store.js';
 import { St } from './status.js';
 
@@ -28,9 +29,6 @@ export const SANICAP = 0x7 | (0b01 << 30);
 
 export const SanAct = { EXIT_FAILURE_MODE: 1, BLOCK_ERASE: 2, OVERWRITE: 3, CRYPTO_ERASE: 4 } as const;
 
-/** Sanitize Status SSTAT bits 2:0. */
-export const SanStatus = { NEVER: 0, COMPLETED: 1, IN_PROGRESS: 2, FAILED: 3 } as const;
-
 /** How long each sanitize action runs (ns): the emulated media is small and fast, but not instant. */
 export const SANITIZE_NS = {
   crypto: 500e6,
@@ -48,19 +46,6 @@ export const NS_CAPACITY_BYTES = 64 * 1024 * 1024;
 
 // ------------------------------------------------------------------------------------- namespace formats
 
-/**
- * Per-namespace format and blocks, allocated on first use (until then every namespace has format 0 and no
- * allocated block). Format packed per namespace: LBAF 3:0, MSET 4, PI 7:5, PIL 8.
- */
-export class NamespaceFormats {
-  readonly packed: Uint16Array;
-  readonly stores: (NamespaceStore | undefined)[];
-  constructor(namespaces: number) {
-    this.packed = new Uint16Array(namespaces);
-    this.stores = new Array<NamespaceStore | undefined>(namespaces);
-  }
-}
-
 export interface NsFormat {
   lbaf: number;
   mset: number;
@@ -68,32 +53,32 @@ export interface NsFormat {
   pil: number;
 }
 
-export function nsFormatOf(c: NvmeController, nsid: number): NsFormat {
+export function nsFormatOf(c: ControllerState, nsid: number): NsFormat {
   const p = c.formats?.packed[nsid - 1] ?? 0;
   return { lbaf: p & 0xf, mset: (p >> 4) & 1, pi: (p >> 5) & 7, pil: (p >> 8) & 1 };
 }
 
 /** NSZE of an active namespace in its current LBA format. */
-export function nsSize(c: NvmeController, nsid: number): number {
+export function nsSize(c: ControllerState, nsid: number): number {
   return Math.floor(c.nsBytes / 2 ** LBA_FORMATS[nsFormatOf(c, nsid).lbaf]!.lbads);
 }
 
 /** NCAP: at most NS_CAPACITY_BYTES of blocks allocated at a time. */
-export function nsCapacity(c: NvmeController, nsid: number): number {
+export function nsCapacity(c: ControllerState, nsid: number): number {
   return Math.min(nsSize(c, nsid), Math.floor(NS_CAPACITY_BYTES / 2 ** LBA_FORMATS[nsFormatOf(c, nsid).lbaf]!.lbads));
 }
 
 /** NUSE: blocks allocated now. */
-export function nsUsage(c: NvmeController, nsid: number): number {
+export function nsUsage(c: ControllerState, nsid: number): number {
   return c.formats?.stores[nsid - 1]?.used ?? 0;
 }
 
-function formats(c: NvmeController): NamespaceFormats {
+function formats(c: ControllerState): NamespaceFormats {
   return (c.formats ??= new NamespaceFormats(c.namespaces));
 }
 
 /** The blocks of active namespace `nsid`, in its current format. */
-export function nsStore(c: NvmeController, nsid: number): NamespaceStore {
+export function nsStore(c: ControllerState, nsid: number): NamespaceStore {
   const f = formats(c);
   let s = f.stores[nsid - 1];
   if (s === undefined) {
@@ -104,17 +89,12 @@ export function nsStore(c: NvmeController, nsid: number): NamespaceStore {
   return s;
 }
 
-/** Sanitize or purge with deallocation: every namespace loses its user data (formats unchanged). */
-export function eraseAllNamespaces(c: NvmeController): void {
-  c.formats?.stores.fill(undefined);
-}
-
 /**
  * 80h Format NVM (NVMe NVM Command Set 1.0 4.1 / Base 2.0 5.14). CDW10: LBAF 3:0, MSET 4, PI 7:5, PIL 8,
  * SES 11:9 (LBAFU 13:12 is reserved: Host Behavior LBAFEE is not supported). NSID: one active namespace or
  * FFFFFFFFh for all. Completes when done; the namespaces' user data is gone (NUSE 0).
  */
-export function formatNvm(c: NvmeController, x: AdminContext): number {
+export function formatNvm(c: ControllerState, x: AdminContext): number {
   const { cdw10, nsid } = x.sqe;
   const lbaf = cdw10 & 0xf;
   const mset = (cdw10 >>> 4) & 1;
@@ -153,57 +133,6 @@ export function formatNvm(c: NvmeController, x: AdminContext): number {
 
 // -------------------------------------------------------------------------------------------- sanitize
 
-/** Sanitize status (log 81h), allocated on the first Sanitize command. Progress is a function of time. */
-export class SanitizeState {
-  status: number = SanStatus.NEVER;
-  passesDone = 0;
-  scdw10 = 0;
-  running = false;
-  startNs = 0;
-  endNs = 0;
-  private passes = 0;
-  /** null: deallocate every block (NDAS = 0); else what stays in the blocks that remain allocated */
-  private media: SanitizedMedia | null = null;
-
-  start(cdw10: number, nowNs: number, durationNs: number, passes: number, media: SanitizedMedia | null): void {
-    this.scdw10 = cdw10 >>> 0;
-    this.status = SanStatus.IN_PROGRESS;
-    this.running = true;
-    this.startNs = nowNs;
-    this.endNs = nowNs + durationNs;
-    this.passes = passes;
-    this.passesDone = 0;
-    this.media = media;
-  }
-
-  /** SPROG: fraction done, numerator over 65536; FFFFh when no sanitize is in progress. */
-  progress(nowNs: number): number {
-    if (!this.running) return 0xffff;
-    const f = (nowNs - this.startNs) / (this.endNs - this.startNs);
-    return Math.max(0, Math.min(0xfffe, Math.floor(f * 65536)));
-  }
-
-  /** Overwrite passes completed by `nowNs` (SSTAT 7:3). */
-  passesAt(nowNs: number): number {
-    if (!this.running || this.passes === 0) return this.passesDone;
-    return Math.min(this.passes, Math.floor(((nowNs - this.startNs) / (this.endNs - this.startNs)) * this.passes));
-  }
-
-  /**
-   * The operation ends: every namespace's user data is gone. Deallocating (NDAS = 0), every block reads as
-   * deallocated; otherwise the allocated blocks keep what the operation wrote. Nothing changes afterwards
-   * (SANICAP.NODMMAS = 01b), so the status is Completed (001b) at once.
-   */
-  finish(c: NvmeController): void {
-    this.running = false;
-    this.status = SanStatus.COMPLETED;
-    this.passesDone = this.passes;
-    c.gde = true;
-    if (this.media === null) eraseAllNamespaces(c);
-    else for (const s of c.formats?.stores ?? []) s?.sanitizeInPlace(this.media);
-  }
-}
-
 /** Duration of a sanitize action (ns). */
 export function sanitizeDurationNs(action: number, passes: number): number {
   if (action === SanAct.CRYPTO_ERASE) return SANITIZE_NS.crypto;
@@ -220,7 +149,7 @@ export function sanitizeDurationNs(action: number, passes: number): number {
  * (OVRPAT, inverted when OIPBP is set and the pass count is even), all ones after a block erase (erased
  * flash), or unreadable bytes after a crypto erase.
  */
-export function sanitize(c: NvmeController, x: AdminContext): number {
+export function sanitize(c: ControllerState, x: AdminContext): number {
   const cdw10 = x.sqe.cdw10;
   const action = cdw10 & 7;
   const emvs = (cdw10 >>> 10) & 1;
@@ -250,7 +179,7 @@ export function sanitize(c: NvmeController, x: AdminContext): number {
 }
 
 /** Log 81h Sanitize Status (512 bytes), NVMe Base 2.0 5.16.1.25. */
-export function sanitizeStatusLog(c: NvmeController, v: DataView, nowNs: number): void {
+export function sanitizeStatusLog(c: ControllerState, v: DataView, nowNs: number): void {
   const s = c.san;
   // GDE (bit 8): no user data written since manufacture or since the last successful sanitize
   const sstat = (s === null ? SanStatus.NEVER : (s.status & 7) | ((s.passesAt(nowNs) & 0x1f) << 3)) | (c.gde ? 1 << 8 : 0);

@@ -1,9 +1,8 @@
-import type { AdminContext } from './commands.js';
 import {
   ABORT_LIMIT, AER_LIMIT, CCTEMP_K, CNTLID, ERROR_LOG_ENTRIES, FW_SLOTS, FWUG_UNITS, MTFA_100MS, NQN_PREFIX,
   NVME_IEEE_OUI, NVME_MODEL, NVME_SSVID, NVME_VID, OAES_FW_ACTIVATION, POWER_STATES, WCTEMP_K,
 } from './constants.js';
-import type { NvmeController } from './controller.js';
+import type { AdminContext, ControllerState } from './controller-state.js';
 import { activeFirmwareRevision } from './firmware.js';
 import { LBA_FORMATS, nsCapacity, nsFormatOf, nsSize, nsUsage, SANICAP } from './format-sanitize.js';
 import { NVME_VERSION_2_0 } from './queues.js';
@@ -56,7 +55,7 @@ export function nvmeSubsystemNqn(serial: bigint): string {
 }
 
 /** 06h Identify (NVMe Base 2.0 5.17): CNS 00h, 01h, 02h, 03h. */
-export function identify(c: NvmeController, x: AdminContext): number {
+export function identify(c: ControllerState, x: AdminContext): number {
   const cns = x.sqe.cdw10 & 0xff;
   const nsid = x.sqe.nsid;
   switch (cns) {
@@ -93,7 +92,7 @@ function invalidNamespace(x: AdminContext): number {
 }
 
 /** Identify Controller data structure (CNS 01h), offsets per NVMe Base 2.0 Figure 275. */
-export function identifyController(c: NvmeController, v: DataView, u8: Uint8Array): void {
+export function identifyController(c: ControllerState, v: DataView, u8: Uint8Array): void {
   v.setUint16(0, NVME_VID, true);
   v.setUint16(2, NVME_SSVID, true);
   ascii(u8, 4, nvmeSerialNumber(c.serial), 20);
@@ -153,7 +152,7 @@ export function identifyController(c: NvmeController, v: DataView, u8: Uint8Arra
 }
 
 /** Identify Namespace data structure (CNS 00h, NVM command set), NVMe NVM Command Set 1.0 Figure 97. */
-export function identifyNamespace(c: NvmeController, nsid: number, v: DataView, u8: Uint8Array): void {
+export function identifyNamespace(c: ControllerState, nsid: number, v: DataView, u8: Uint8Array): void {
   const fmt = nsFormatOf(c, nsid);
   const ncap = nsCapacity(c, nsid);
   v.setBigUint64(0, BigInt(nsSize(c, nsid)), true); // NSZE
@@ -174,7 +173,7 @@ export function identifyNamespace(c: NvmeController, nsid: number, v: DataView, 
 }
 
 /** CNS 03h: EUI64 (type 1), NGUID (type 2) and CSI (type 4) descriptors, each { type, length, 2 reserved, id }. */
-function nsIdDescriptors(c: NvmeController, nsid: number, u8: Uint8Array): void {
+function nsIdDescriptors(c: ControllerState, nsid: number, u8: Uint8Array): void {
   let at = 0;
   u8[at] = 0x01;
   u8[at + 1] = 8;
@@ -190,7 +189,7 @@ function nsIdDescriptors(c: NvmeController, nsid: number, u8: Uint8Array): void 
 }
 
 /** EUI-64, big-endian: the IEEE OUI then a 40-bit extension from the serial and NSID. */
-function eui64(c: NvmeController, nsid: number, u8: Uint8Array, at: number): void {
+function eui64(c: ControllerState, nsid: number, u8: Uint8Array, at: number): void {
   u8[at] = (NVME_IEEE_OUI >> 16) & 0xff;
   u8[at + 1] = (NVME_IEEE_OUI >> 8) & 0xff;
   u8[at + 2] = NVME_IEEE_OUI & 0xff;
@@ -199,7 +198,7 @@ function eui64(c: NvmeController, nsid: number, u8: Uint8Array, at: number): voi
 }
 
 /** NGUID, big-endian: the 64-bit serial, the OUI, the 32-bit NSID, one reserved byte. */
-function nguid(c: NvmeController, nsid: number, u8: Uint8Array, at: number): void {
+function nguid(c: ControllerState, nsid: number, u8: Uint8Array, at: number): void {
   for (let i = 0; i < 8; i++) u8[at + i] = Number((c.serial >> BigInt(8 * (7 - i))) & 0xffn);
   u8[at + 8] = (NVME_IEEE_OUI >> 16) & 0xff;
   u8[at + 9] = (NVME_IEEE_OUI >> 8) & 0xff;

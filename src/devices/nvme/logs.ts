@@ -1,7 +1,6 @@
-import type { AdminContext } from './commands.js';
 import { ERROR_ENTRY_BYTES, ERROR_LOG_ENTRIES } from './constants.js';
-import type { NvmeController } from './controller.js';
-import { compositeTemperatureK, sensorTemperatureK, TEMP_SENSORS, temperatureWarning } from './features.js';
+import { TEMP_SENSORS, type AdminContext, type ControllerState } from './controller-state.js';
+import { compositeTemperatureK, sensorTemperatureK, temperatureWarning } from './features.js';
 import { firmwareSlotLog } from './firmware.js';
 import { sanitizeStatusLog, SANITIZE_LOG_BYTES } from './format-sanitize.js';
 import { setU128 } from './identify.js';
@@ -31,7 +30,7 @@ interface LogDef {
   /** NVMe Base 2.0 8.21: may be read while a sanitize operation is in progress */
   duringSanitize: boolean;
   /** writes the whole page into `page` (zeroed, `bytes` long); returns a status */
-  build: (c: NvmeController, x: AdminContext, page: Uint8Array, v: DataView) => number;
+  build: (c: ControllerState, x: AdminContext, page: Uint8Array, v: DataView) => number;
 }
 
 const LOGS: readonly LogDef[] = [
@@ -49,7 +48,7 @@ const byLid = new Map(LOGS.map((l) => [l.lid, l]));
 const page = new Uint8Array(4096);
 const pageView = new DataView(page.buffer);
 
-export function getLogPage(c: NvmeController, x: AdminContext): number {
+export function getLogPage(c: ControllerState, x: AdminContext): number {
   const { cdw10, cdw11, cdw12, cdw13, cdw14 } = x.sqe;
   const log = byLid.get(cdw10 & 0xff);
   if (log === undefined) {
@@ -90,12 +89,12 @@ export function getLogAllowedDuringSanitize(sqe: Sqe): boolean {
 }
 
 /** LID 00h (1024 bytes): le32 per LID, bit 0 LSUPP. Generated from the table above. */
-function supportedLogPages(_c: NvmeController, _x: AdminContext, _p: Uint8Array, v: DataView): number {
+function supportedLogPages(_c: ControllerState, _x: AdminContext, _p: Uint8Array, v: DataView): number {
   for (const l of LOGS) v.setUint32(4 * l.lid, 1, true);
   return St.SUCCESS;
 }
 
-function errorInformation(c: NvmeController, _x: AdminContext, p: Uint8Array): number {
+function errorInformation(c: ControllerState, _x: AdminContext, p: Uint8Array): number {
   const log = c.errorLog();
   if (log !== null) p.set(log);
   return St.SUCCESS;
@@ -105,7 +104,7 @@ function errorInformation(c: NvmeController, _x: AdminContext, p: Uint8Array): n
  * LID 02h SMART / Health Information (512 bytes), NVMe Base 2.0 Figure 207. Values are deterministic from
  * the serial; LPA bit 0 is 0, so only the controller-wide page exists (NSID 0 or FFFFFFFFh).
  */
-function smartHealth(c: NvmeController, x: AdminContext, _p: Uint8Array, v: DataView): number {
+function smartHealth(c: ControllerState, x: AdminContext, _p: Uint8Array, v: DataView): number {
   const nsid = x.sqe.nsid;
   if (nsid !== 0 && nsid !== 0xffffffff) {
     x.errLoc = 4;
@@ -140,11 +139,11 @@ function smartHealth(c: NvmeController, x: AdminContext, _p: Uint8Array, v: Data
 }
 
 /** LID 05h Commands Supported and Effects: generated from the command table (CSI 00h, the NVM command set). */
-function effects(c: NvmeController, x: AdminContext, p: Uint8Array): number {
+function effects(c: ControllerState, x: AdminContext, p: Uint8Array): number {
   if ((x.sqe.cdw14 >>> 24) !== 0) {
     x.errLoc = 59;
     return St.INVALID_FIELD;
   }
-  p.set(c.commands.effectsLog());
+  p.set(c.effectsLog());
   return St.SUCCESS;
 }

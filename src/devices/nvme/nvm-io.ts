@@ -1,5 +1,4 @@
-import type { AdminContext, NvmeCommandDef } from './commands.js';
-import type { NvmeController } from './controller.js';
+import type { AdminContext, ControllerState, NvmeCommandDef } from './controller-state.js';
 import { Effects } from './effects.js';
 import { LBA_FORMATS, nsCapacity, nsFormatOf, nsSize, nsStore } from './format-sanitize.js';
 import { PI_BYTES, piCheck, piGenerate, Prchk } from './protection.js';
@@ -47,7 +46,7 @@ export interface IoShape {
 }
 
 /** The shape of a Read/Write on an active namespace (`cdw12`: NLB, PRINFO); slba as given. */
-export function ioShape(c: NvmeController, nsid: number, slba: number, cdw12: number): IoShape {
+export function ioShape(c: ControllerState, nsid: number, slba: number, cdw12: number): IoShape {
   const fmt = nsFormatOf(c, nsid);
   const lbaf = LBA_FORMATS[fmt.lbaf]!;
   const lbaBytes = 2 ** lbaf.lbads;
@@ -69,7 +68,7 @@ export function ioShape(c: NvmeController, nsid: number, slba: number, cdw12: nu
  * command and the namespace format Identify Namespace reports. 0 for commands without data or namespaces
  * that are not active (the controller then answers before any transfer).
  */
-export function ioTransferBytes(c: NvmeController, opcode: number, nsid: number, cdw10: number, cdw12: number): { data: number; meta: number } {
+export function ioTransferBytes(c: ControllerState, opcode: number, nsid: number, cdw10: number, cdw12: number): { data: number; meta: number } {
   if (opcode === IoOpcode.DSM) return { data: ((cdw10 & 0xff) + 1) * 16, meta: 0 };
   if ((opcode !== IoOpcode.READ && opcode !== IoOpcode.WRITE) || !c.nsActive(nsid)) return { data: 0, meta: 0 };
   const s = ioShape(c, nsid, 0, cdw12);
@@ -95,7 +94,7 @@ export const IO_COMMANDS: readonly NvmeCommandDef[] = [
  * 00h Flush. Nothing the emulator holds is ever lost (no power loss is modelled), so the volatile write
  * cache has nothing to write back; the command checks its namespace. FFFFFFFFh flushes every namespace.
  */
-function flush(c: NvmeController, x: AdminContext): number {
+function flush(c: ControllerState, x: AdminContext): number {
   const nsid = x.sqe.nsid;
   if (nsid === 0xffffffff || c.nsActive(nsid)) return St.SUCCESS;
   x.errLoc = 4;
@@ -103,7 +102,7 @@ function flush(c: NvmeController, x: AdminContext): number {
 }
 
 /** Namespace and range checks shared by Read, Write and Write Zeroes; returns the shape or a status. */
-function blocks(c: NvmeController, x: AdminContext, transfers: boolean): IoShape | number {
+function blocks(c: ControllerState, x: AdminContext, transfers: boolean): IoShape | number {
   const { nsid, cdw10, cdw11, cdw12, cdw14 } = x.sqe;
   if (!c.nsActive(nsid)) {
     x.errLoc = 4;
@@ -141,7 +140,7 @@ const dataAt = (s: IoShape, i: number): number => i * (s.lbaBytes + (s.extended 
 const metaAt = (s: IoShape, i: number): number => (s.extended ? dataAt(s, i) + s.lbaBytes : s.dataBytes + i * s.wireMs);
 
 /** 02h Read: blocks to the host; PI checked per PRCHK, stripped with PRACT when it is the whole metadata. */
-function read(c: NvmeController, x: AdminContext): number {
+function read(c: ControllerState, x: AdminContext): number {
   const s = blocks(c, x, true);
   if (typeof s === 'number') return s;
   const store = nsStore(c, x.sqe.nsid);
@@ -173,7 +172,7 @@ function read(c: NvmeController, x: AdminContext): number {
 }
 
 /** Fails with Capacity Exceeded when writing blocks [slba, slba + nlb) would allocate more than NCAP. */
-function capacityFor(c: NvmeController, x: AdminContext, s: IoShape): number {
+function capacityFor(c: ControllerState, x: AdminContext, s: IoShape): number {
   const store = nsStore(c, x.sqe.nsid);
   let fresh = 0;
   for (let i = 0; i < s.nlb; i++) if (!store.isAllocated(s.slba + i)) fresh++;
@@ -182,7 +181,7 @@ function capacityFor(c: NvmeController, x: AdminContext, s: IoShape): number {
 }
 
 /** 01h Write: blocks from the host; PI generated with PRACT, else checked per PRCHK; all or nothing. */
-function write(c: NvmeController, x: AdminContext): number {
+function write(c: ControllerState, x: AdminContext): number {
   const s = blocks(c, x, true);
   if (typeof s === 'number') return s;
   const cap = capacityFor(c, x, s);
@@ -225,7 +224,7 @@ function write(c: NvmeController, x: AdminContext): number {
 }
 
 /** 08h Write Zeroes: zero blocks (PI generated with PRACT), or with DEAC deallocated (they read as zeros). */
-function writeZeroes(c: NvmeController, x: AdminContext): number {
+function writeZeroes(c: ControllerState, x: AdminContext): number {
   const s = blocks(c, x, false);
   if (typeof s === 'number') return s;
   const store = nsStore(c, x.sqe.nsid);
@@ -248,7 +247,7 @@ function writeZeroes(c: NvmeController, x: AdminContext): number {
 }
 
 /** 09h Dataset Management: with AD, deallocates every range (all ranges checked first); hints are ignored. */
-function datasetManagement(c: NvmeController, x: AdminContext): number {
+function datasetManagement(c: ControllerState, x: AdminContext): number {
   const nsid = x.sqe.nsid;
   if (!c.nsActive(nsid)) {
     x.errLoc = 4;

@@ -1,6 +1,5 @@
-import type { AdminContext } from './commands.js';
 import { INTERRUPT_VECTORS } from './constants.js';
-import type { NvmeController } from './controller.js';
+import type { AdminContext, ControllerState } from './controller-state.js';
 import { queuesAllocated } from './features.js';
 import { CQE_BYTES, NVME_PAGE_BYTES, SQE_BYTES } from './layout.js';
 import { Cap } from './queues.js';
@@ -28,7 +27,7 @@ import { St } from './status.js';
 const MAX_ENTRIES = Cap.MQES + 1;
 
 /** QSIZE and the queue's base address; a status, or null when they are good. */
-function queueMemory(c: NvmeController, x: AdminContext, entries: number, entryBytes: number): number | null {
+function queueMemory(c: ControllerState, x: AdminContext, entries: number, entryBytes: number): number | null {
   if (entries < 2 || entries > MAX_ENTRIES) {
     x.errLoc = 42; // CDW10 bytes 3:2, QSIZE
     return St.INVALID_QUEUE_SIZE;
@@ -50,7 +49,7 @@ function queueMemory(c: NvmeController, x: AdminContext, entries: number, entryB
 }
 
 /** 05h Create I/O Completion Queue. */
-export function createIoCq(c: NvmeController, x: AdminContext): number {
+export function createIoCq(c: ControllerState, x: AdminContext): number {
   const { cdw10, cdw11 } = x.sqe;
   const qid = cdw10 & 0xffff;
   const entries = (cdw10 >>> 16) + 1;
@@ -71,7 +70,7 @@ export function createIoCq(c: NvmeController, x: AdminContext): number {
 }
 
 /** 01h Create I/O Submission Queue. */
-export function createIoSq(c: NvmeController, x: AdminContext): number {
+export function createIoSq(c: ControllerState, x: AdminContext): number {
   const { cdw10, cdw11 } = x.sqe;
   const qid = cdw10 & 0xffff;
   const entries = (cdw10 >>> 16) + 1;
@@ -96,7 +95,7 @@ export function createIoSq(c: NvmeController, x: AdminContext): number {
  * and not fetched) completes first, on the SQ's CQ, with Command Aborted due to SQ Deletion; Aborts waiting
  * for a command of this SQ complete "not aborted". Then the SQ is gone and the Delete completes.
  */
-export function deleteIoSq(c: NvmeController, x: AdminContext): number {
+export function deleteIoSq(c: ControllerState, x: AdminContext): number {
   const qid = x.sqe.cdw10 & 0xffff;
   const sq = qid === 0 ? undefined : c.q.sqs[qid];
   if (sq === undefined) {
@@ -115,7 +114,7 @@ export function deleteIoSq(c: NvmeController, x: AdminContext): number {
 }
 
 /** 04h Delete I/O Completion Queue: only once no SQ posts to it. */
-export function deleteIoCq(c: NvmeController, x: AdminContext): number {
+export function deleteIoCq(c: ControllerState, x: AdminContext): number {
   const qid = x.sqe.cdw10 & 0xffff;
   const cq = qid === 0 ? undefined : c.q.cqs[qid];
   if (cq === undefined) {

@@ -1,7 +1,5 @@
-import type { AdminContext, NvmeCommandDef } from './commands.js';
-import type { NvmeController } from './controller.js';
+import { VendorState, type AdminContext, type ControllerState, type NvmeCommandDef } from './controller-state.js';
 import { Effects } from './effects.js';
-import { eraseAllNamespaces } from './format-sanitize.js';
 import { St } from './status.js';
 
 /**
@@ -35,27 +33,12 @@ export const PURGE_MONITOR_BYTES = 42;
 export const PURGE_NS = 3e9;
 const PROGRESS_TOTAL = 1000;
 
-/** Vendor command state (purge, cleared counters), created on first use. */
-export class VendorState {
-  running = false;
-  done = false;
-  startNs = 0;
-  endNs = 0;
-  pcieCleared = false;
-
-  finish(c: NvmeController): void {
-    this.running = false;
-    this.done = true;
-    eraseAllNamespaces(c);
-  }
-}
-
-function state(c: NvmeController): VendorState {
+function state(c: ControllerState): VendorState {
   return (c.vendor ??= new VendorState());
 }
 
 /** NDT in bytes, or a status if NDM is set or the transfer is too large. */
-function ndtBytes(c: NvmeController, x: AdminContext): number {
+function ndtBytes(c: ControllerState, x: AdminContext): number {
   if (x.sqe.cdw11 !== 0) {
     x.errLoc = 44;
     return -St.INVALID_FIELD;
@@ -69,7 +52,7 @@ function ndtBytes(c: NvmeController, x: AdminContext): number {
 }
 
 /** Deterministic drive log: "MBXDRVLG", serial, PCIe correctable error count, then seeded bytes. */
-function driveLogByte(c: NvmeController, at: number): number {
+function driveLogByte(c: ControllerState, at: number): number {
   if (at < 8) return 'MBXDRVLG'.charCodeAt(at);
   if (at < 16) return Number((c.serial >> BigInt(8 * (at - 8))) & 0xffn);
   if (at < 20) return at === 16 ? (c.vendor?.pcieCleared ? 0 : c.seed % 50) : 0;
@@ -78,7 +61,7 @@ function driveLogByte(c: NvmeController, at: number): number {
   return (x >>> (8 * (at & 3))) & 0xff;
 }
 
-function diagnostics(c: NvmeController, x: AdminContext): number {
+function diagnostics(c: ControllerState, x: AdminContext): number {
   const bytes = ndtBytes(c, x);
   if (bytes < 0) return -bytes;
   switch (x.sqe.cdw12) {
@@ -111,7 +94,7 @@ function diagnostics(c: NvmeController, x: AdminContext): number {
 }
 
 /** DDh Purge: erases all user data in the background; a second Purge while one runs is a Command Sequence Error. */
-function purge(c: NvmeController, x: AdminContext): number {
+function purge(c: ControllerState, x: AdminContext): number {
   const bytes = ndtBytes(c, x);
   if (bytes < 0) return -bytes;
   const p = state(c);
@@ -124,7 +107,7 @@ function purge(c: NvmeController, x: AdminContext): number {
 }
 
 /** DEh Purge Monitor: CQE DW0 = state (0 idle, 1 done, 2 busy); data = the 42-byte monitor structure. */
-function purgeMonitor(c: NvmeController, x: AdminContext): number {
+function purgeMonitor(c: ControllerState, x: AdminContext): number {
   const bytes = ndtBytes(c, x);
   if (bytes < 0) return -bytes;
   if (bytes < PURGE_MONITOR_BYTES) {
