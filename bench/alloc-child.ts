@@ -15,6 +15,7 @@
 import v8 from 'node:v8';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { createMux, type SendRequest, type Session } from '../src/index.js';
+import { childMain } from './fresh-process.js';
 
 export interface AllocJob {
   api: 'submit' | 'send' | 'driver' | 'floor';
@@ -119,15 +120,12 @@ function floorParts(n: number): Promise<Record<string, number>> {
   })();
 }
 
-async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as AllocJob;
+childMain(async (job: AllocJob): Promise<AllocRow> => {
   if (gc === undefined) throw new Error('run with --expose-gc');
   if (job.api === 'floor') {
     const parts = await floorParts(job.requests);
     const bytes = Object.values(parts).reduce((a, b) => a + b, 0);
-    const row: AllocRow = { api: 'floor', requests: job.requests, concurrency: 0, bytesPerRequest: bytes, retainedPerRequest: 0, gcsDuring: 0, rate: NaN, parts };
-    process.stdout.write(`${JSON.stringify(row)}\n`);
-    return;
+    return { api: 'floor', requests: job.requests, concurrency: 0, bytesPerRequest: bytes, retainedPerRequest: 0, gcsDuring: 0, rate: NaN, parts };
   }
   const mux = await createMux({ fleet: { 'cxl-type3': job.devices } });
   try {
@@ -143,17 +141,11 @@ async function main(): Promise<void> {
     await run(Math.max(100_000, job.requests / 2));
     await run(Math.max(100_000, job.requests / 2));
     const m = await measure(() => run(job.requests), job.requests);
-    const row: AllocRow = {
+    return {
       api: job.api, requests: job.requests, concurrency: job.concurrency, bytesPerRequest: m.bytes, retainedPerRequest: m.retained,
       gcsDuring: m.gcsDuring, rate: (job.requests * 1000) / m.ms,
     };
-    process.stdout.write(`${JSON.stringify(row)}\n`);
   } finally {
     await mux.close();
   }
-}
-
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
 });

@@ -4,15 +4,13 @@
  * awaiting a resolved promise (what `await` costs the caller); the floor row is what a promise-returning API
  * with bytes of its own per answer cannot avoid.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { inFreshProcess } from './fresh-process.js';
 import type { AllocJob, AllocRow } from './alloc-child.js';
 import { figure } from './figures.js';
 import { type BenchContext, type Section } from './section.js';
 import { num, si } from './stats.js';
 
 const CHILD = new URL('./alloc-child.js', import.meta.url).pathname;
-const run = promisify(execFile);
 /** larger than what the measured requests allocate, so no scavenge runs during them */
 const SEMI_SPACE_MB = 512;
 const CONCURRENCY = 64;
@@ -32,10 +30,9 @@ export interface AllocData {
 }
 
 async function child(job: AllocJob): Promise<AllocRow> {
-  const { stdout } = await run(process.execPath,
-    ['--expose-gc', `--max-semi-space-size=${SEMI_SPACE_MB}`, `--min-semi-space-size=${SEMI_SPACE_MB}`, CHILD, JSON.stringify(job)],
-    { timeout: 300_000, maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as AllocRow;
+  return inFreshProcess<AllocRow>(CHILD, job, {
+    nodeArgs: ['--expose-gc', `--max-semi-space-size=${SEMI_SPACE_MB}`, `--min-semi-space-size=${SEMI_SPACE_MB}`], timeoutMs: 300_000,
+  });
 }
 
 export const allocSection: Section = {

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { inFreshProcess } from './fresh-process.js';
 import { DEFAULT_MIX } from '../src/harness/mix.js';
 import type { LoadResultJSON } from '../src/harness/report.js';
 import { type BenchContext, dur, type Section, threadsOf } from './section.js';
@@ -67,8 +68,7 @@ async function cliLoad(ctx: BenchContext, concurrency: number, seconds: number, 
 
 async function pipelinedLoad(ctx: BenchContext, seconds: number): Promise<LoadRun> {
   const job: PipelinedJob = { concurrency: ctx.concurrency, ms: seconds * 1000, warmMs: 500, ...(ctx.workers !== undefined ? { workers: ctx.workers } : {}) };
-  const { stdout } = await run(process.execPath, [PIPELINED, JSON.stringify(job)], { timeout: 120_000, maxBuffer: 1 << 20 });
-  const r = JSON.parse(stdout.trim().split('\n').pop() ?? '') as PipelinedRow;
+  const r = await inFreshProcess<PipelinedRow>(PIPELINED, job, { timeoutMs: 120_000 });
   return { kind: 'pipelined', concurrency: r.concurrency, throughput: r.throughput, p50: NaN, p99: NaN, requests: r.requests, errors: 0, notifiesPer1k: r.notifiesPer1k };
 }
 

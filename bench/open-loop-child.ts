@@ -5,6 +5,7 @@
  * (`concurrency` instead of `rate` for the closed loop). Prints one JSON line (OpenLoopRun).
  */
 import { createMux, runLoad, type LoadOptions, type LoadResult } from '../src/index.js';
+import { childMain } from './fresh-process.js';
 import { GcRecorder, type GcPauses } from './env.js';
 
 export interface OpenLoopJob {
@@ -33,8 +34,7 @@ export interface OpenLoopRun {
   notifiesPer1k?: number;
 }
 
-async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as OpenLoopJob;
+childMain(async (job: OpenLoopJob): Promise<OpenLoopRun> => {
   const mux = await createMux({ fleet: { 'cxl-type3': job.devices }, ...(job.workers !== undefined ? { workers: job.workers } : {}) });
   try {
     const opts: LoadOptions = { mux, durationMs: job.durationMs, warmupMs: job.warmupMs, mix: job.mix };
@@ -50,13 +50,8 @@ async function main(): Promise<void> {
       ...(r.serviceLatency ? { serviceP99: r.serviceLatency.p99 } : {}),
       ...(r.wakeups ? { notifiesPer1k: r.wakeups.per1k } : {}),
     };
-    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return out;
   } finally {
     await mux.close();
   }
-}
-
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
 });

@@ -4,9 +4,8 @@
  * request makes, optionally beside one thread spinning like a worker. Whatever tail this loop has on the
  * machine, the mux cannot go below.
  */
-import { execFile } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
+import { childMain, inFreshProcess } from './fresh-process.js';
 import { Worker } from 'node:worker_threads';
 import { GcRecorder, type GcPauses } from './env.js';
 import { latencyStats, type LatencyStats } from './stats.js';
@@ -65,25 +64,15 @@ export async function pacingFloor(rate: number, ms: number, allocBytes: number, 
   return { allocBytes, spinner, rate, delay: latencyStats(delays.subarray(0, measured)), gc: pauses };
 }
 
+interface FloorJob { rate: number; ms: number; allocBytes: number; spinner: boolean }
+
 /** Run as a child process: `node open-loop-floor.js '{"rate":200000,"ms":1500,"allocBytes":0,"spinner":true}'`. */
-async function childMain(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as { rate: number; ms: number; allocBytes: number; spinner: boolean };
-  const point = await pacingFloor(job.rate, job.ms, job.allocBytes, job.spinner);
-  process.stdout.write(`${JSON.stringify(point)}\n`);
-}
-
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  childMain().catch((e: unknown) => {
-    console.error(e);
-    process.exitCode = 1;
-  });
+  childMain((job: FloorJob) => pacingFloor(job.rate, job.ms, job.allocBytes, job.spinner));
 }
-
-const run = promisify(execFile);
 
 /** pacingFloor() in a fresh process: no heap or threads left over from the runs before it. */
 export async function pacingFloorFresh(rate: number, ms: number, allocBytes: number, spinner: boolean): Promise<FloorPoint> {
   const self = fileURLToPath(import.meta.url);
-  const { stdout } = await run(process.execPath, [self, JSON.stringify({ rate, ms, allocBytes, spinner })], { timeout: 120_000, maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as FloorPoint;
+  return inFreshProcess<FloorPoint>(self, { rate, ms, allocBytes, spinner } satisfies FloorJob, { timeoutMs: 120_000 });
 }

@@ -7,8 +7,7 @@
  * measured from each request's intended send time; a harness without it answers with a closed-loop result,
  * which this section detects and reports as unavailable instead of printing a number.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { inFreshProcess } from './fresh-process.js';
 import { createMux, runLoad, type Mux } from '../src/index.js';
 import { DEFAULT_MIX } from '../src/harness/mix.js';
 import type { GcPauses } from './env.js';
@@ -66,12 +65,9 @@ export interface OpenPoint {
 }
 
 const CHILD = new URL('./open-loop-child.js', import.meta.url).pathname;
-const exec = promisify(execFile);
-
 /** One run of the harness against a fresh mux in a fresh process (see open-loop-child.ts). */
 async function fresh(job: OpenLoopJob): Promise<OpenLoopRun> {
-  const { stdout } = await exec(process.execPath, [CHILD, JSON.stringify(job)], { timeout: 180_000, maxBuffer: 1 << 22 });
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as OpenLoopRun;
+  return inFreshProcess<OpenLoopRun>(CHILD, job);
 }
 
 export const openLoopSection: Section = {

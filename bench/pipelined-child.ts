@@ -6,6 +6,7 @@
  * Prints one JSON line.
  */
 import { createMux } from '../src/index.js';
+import { childMain } from './fresh-process.js';
 import { buildSchedule, DEFAULT_MIX, mixDevices, parseMix } from '../src/harness/mix.js';
 import { callbackLoop } from './timing.js';
 
@@ -24,8 +25,7 @@ export interface PipelinedRow {
   requests: number;
 }
 
-async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as PipelinedJob;
+childMain(async (job: PipelinedJob): Promise<PipelinedRow> => {
   const mux = await createMux(job.workers !== undefined ? { workers: job.workers } : {});
   try {
     const schedule = buildSchedule(parseMix(job.mix ?? DEFAULT_MIX), mixDevices(mux.fleet.devices), { session: { host: 0, fabricManager: true } });
@@ -42,13 +42,8 @@ async function main(): Promise<void> {
       concurrency: job.concurrency, throughput, requests: settled,
       notifiesPer1k: ((b.mainWakeups + b.workerWakeups - a.mainWakeups - a.workerWakeups) * 1000) / Math.max(1, settled),
     };
-    process.stdout.write(`${JSON.stringify(row)}\n`);
+    return row;
   } finally {
     await mux.close();
   }
-}
-
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
 });

@@ -5,6 +5,7 @@
  * Prints one JSON line: start time, RSS before / after start / after the load, pipelined requests/s.
  */
 import { createMux } from '../src/index.js';
+import { childMain } from './fresh-process.js';
 import { latencyStats } from './stats.js';
 import { closedLoopSeries, roundTrips } from './timing.js';
 
@@ -39,8 +40,7 @@ export interface ScaleRow {
 
 const MB = 1024 * 1024;
 
-async function main(): Promise<void> {
-  const job = JSON.parse(process.argv[2] ?? '{}') as ScaleJob;
+childMain(async (job: ScaleJob): Promise<ScaleRow> => {
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
   const mux = await createMux({
@@ -63,13 +63,8 @@ async function main(): Promise<void> {
       row.rtP50us = rt.p50;
       row.rtP99us = rt.p99;
     }
-    process.stdout.write(`${JSON.stringify(row)}\n`);
+    return row;
   } finally {
     await mux.close();
   }
-}
-
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
 });

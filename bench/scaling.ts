@@ -2,9 +2,8 @@
  * Scaling tables: fleet size (each row in a fresh process: start time, RSS, pipelined throughput), worker
  * count, and payload size (Set LSA / Get LSA through a 1 MiB mailbox).
  */
-import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { promisify } from 'node:util';
+import { inFreshProcess } from './fresh-process.js';
 import { createMux } from '../src/index.js';
 import { defaultShards, defaultThreads } from '../src/mux/options.js';
 import { payloadAreaFor } from '../src/mux/shard-link.js';
@@ -15,12 +14,8 @@ import { bandwidth, bytes, num, si, sig } from './stats.js';
 import { closedLoopSeries } from './timing.js';
 
 const CHILD = new URL('./scale-child.js', import.meta.url).pathname;
-const run = promisify(execFile);
-
 async function child(job: ScaleJob): Promise<ScaleRow> {
-  const { stdout } = await run(process.execPath, [CHILD, JSON.stringify(job)], { timeout: 180_000, maxBuffer: 1 << 20 });
-  const line = stdout.trim().split('\n').pop() ?? '';
-  return JSON.parse(line) as ScaleRow;
+  return inFreshProcess<ScaleRow>(CHILD, job);
 }
 
 export const scaleDevicesSection: Section = {
