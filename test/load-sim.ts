@@ -1,7 +1,7 @@
 import { CancelledError, type MbxError } from '../src/errors.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { LoadClock, LoadTimer } from '../src/harness/clock.js';
-import type { LoadSession, LoadTarget } from '../src/harness/load.js';
+import type { LoadSession, LoadTarget } from '../src/harness/types.js';
 import type { CommandResult, FleetInput, SendRequest } from '../src/index.js';
 
 /**
