@@ -82,4 +82,15 @@ test('planSchedule: scoped thresholds must name a command of the mix or a kind i
   assert.equal(seg.names, whole.names);
 });
 
+test('planSchedule: read / write of segment k run on I/O queue 1 + k; more segments than I/O queues is refused', () => {
+  const nvme = buildFleet({ nvme: 2 }, 1).devices;
+  const at = (index: number, count: number) => planSchedule(plan({ durationMs: 100, mix: 'read,health', segment: { index, count }, concurrency: count }), nvme);
+  const s = at(2, 4);
+  assert.is(s.ioQueue, 3);
+  assert.equal(new Set(s.items.map((i) => `${i.name}:${i.req.queue}`)), new Set(['read:3', 'health:undefined']));
+  assert.is(planSchedule(plan({ durationMs: 100, mix: 'read' }), nvme).ioQueue, 1);
+  assert.throws(() => at(0, 65), /at most 64 segments \(got 65\)/);
+  assert.is(planSchedule(plan({ durationMs: 100, mix: 'health', segment: { index: 0, count: 65 }, concurrency: 65 }), nvme).ioQueue, 1, 'no I/O queue, no limit');
+});
+
 test.run();

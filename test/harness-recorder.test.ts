@@ -12,7 +12,7 @@ import { VirtualClock } from './load-sim.js';
 const HEALTH: ScheduleItem = { req: { device: 'mem0', opcode: 0x4200 }, name: 'health', kind: 'cxl-type3', cmd: 0, kindIndex: 0 };
 const LOG: ScheduleItem = { req: { device: 'nvme0', opcode: 0x02 }, name: 'log', kind: 'nvme', cmd: 1, kindIndex: 1 };
 const SCHEDULE: Schedule = {
-  items: [HEALTH, LOG], names: ['health', 'log'], kinds: ['cxl-type3', 'nvme'], devices: { health: 1, log: 1 }, kindDevices: { 'cxl-type3': 1, nvme: 1 }, ioQueueDevices: [],
+  items: [HEALTH, LOG], names: ['health', 'log'], kinds: ['cxl-type3', 'nvme'], devices: { health: 1, log: 1 }, kindDevices: { 'cxl-type3': 1, nvme: 1 }, ioQueueDevices: [], ioQueue: 1,
 };
 
 test('summarize: percentiles, mean, min and max in µs; an empty histogram reads 0', () => {

@@ -35,7 +35,7 @@ async function run(opts: LoadOptions, events: EventEmitter): Promise<LoadResult>
     const schedule = planSchedule(p, mux.fleet.devices);
     const session = mux.openSession({ tier: p.tier, host: p.host, fabricManager: p.fabricManager, name: 'mbxmux-load' });
     try {
-      const closeQueues = await openIoQueues(session, p.tier, schedule.ioQueueDevices);
+      const closeQueues = await openIoQueues(session, p.tier, schedule.ioQueueDevices, schedule.ioQueue);
       try {
         const wake = mux.stats === undefined ? undefined : () => mux.stats!();
         const [r, left] = p.open

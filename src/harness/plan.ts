@@ -2,6 +2,7 @@ import { BadRequestError } from '../errors.js';
 import type { Tier } from '../policy/tiers.js';
 import { type LoadClock, realClock } from './clock.js';
 import { positiveOption, tierOption, timeoutOption } from '../validate.js';
+import { ioQueueFor } from './io-queues.js';
 import { buildSchedule, DEFAULT_MIX, type MixDescriptor, mixDevices, parseMix, type Schedule } from './mix.js';
 import { checkSegment, type ExecutionSegment, segmentSchedule, segmentShare } from './segment.js';
 import { parseThreshold, scopeOf, type Threshold } from './thresholds.js';
@@ -74,12 +75,15 @@ export function plan(opts: LoadOptions): Plan {
 }
 
 /**
- * The schedule the run sends over these devices (the segment's slots of the whole test's), after checking that
- * every scoped threshold names a command of the mix or a device kind in it. Throws BadRequestError.
+ * The schedule the run sends over these devices (the segment's slots of the whole test's; read / write on the
+ * segment's own I/O queue), after checking that every scoped threshold names a command of the mix or a device
+ * kind in it. Throws BadRequestError.
  */
 export function planSchedule(p: Plan, devices: readonly MixDescriptor[]): Schedule {
-  const whole = buildSchedule(parseMix(p.mix), mixDevices(devices), {
+  const mix = parseMix(p.mix);
+  const whole = buildSchedule(mix, mixDevices(devices), {
     session: { host: p.host, fabricManager: p.fabricManager },
+    ...(mix.some((e) => e.command.ioQueue === true) ? { ioQueue: ioQueueFor(p.segment) } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
     ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
   });
