@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFleet } from '../src/fleet/expand.js';
 import { Histogram } from '../src/harness/histogram.js';
-import { Pace } from '../src/harness/load.js';
+import { Pace } from '../src/harness/pace.js';
 import { loadResultFromJSON } from '../src/harness/report.js';
 import { stripeCount } from '../src/harness/segment.js';
 import { connectFleet } from '../src/server/fleet-client.js';

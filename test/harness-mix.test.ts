@@ -125,6 +125,13 @@ test('buildSchedule: read and write are 4 KiB NVMe I/O on queue 1 (LBA 0, NLB 7 
     'not the controller without a namespace, no CXL device');
   assert.equal(s.ioQueueDevices.sort(), ['nvme0', 'nvme1']);
   assert.equal(buildSchedule(parseMix('health'), devs).ioQueueDevices, []);
+  assert.is(s.ioQueue, 1);
+  // another queue (a segment's own): on every read / write item, and on nothing else
+  const q5 = buildSchedule(parseMix('read=3,write=1,health@nvme'), devs, { size: 4096, ioQueue: 5 });
+  assert.is(q5.ioQueue, 5);
+  assert.equal(new Set(q5.items.map((i) => `${i.name}:${i.req.queue}`)), new Set(['read:5', 'write:5', 'health@nvme:undefined']));
+  throwsBad(() => buildSchedule(parseMix('read'), devs, { ioQueue: 65 }), /ioQueue 65: an NVMe I\/O queue id is an integer from 1 to 64/);
+  throwsBad(() => buildSchedule(parseMix('read'), devs, { ioQueue: 0 }), /from 1 to 64/);
   throwsBad(() => parseMix('read@mem'), /"read" has no form for cxl-type3/);
   throwsBad(() => buildSchedule(parseMix('write'), devicesOf({ 'cxl-type3': 2 })), /supports "write"/);
   assert.match(describeCommands(), /\n {2}read {7}nvme {8}Read \(02h\) 4 KiB/);

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Histogram, type HistogramJSON } from '../src/harness/histogram.js';
 import { escapeHtml, renderHtmlReport } from '../src/harness/html.js';
-import { type LoadResult, runLoad } from '../src/harness/load.js';
+import { runLoad } from '../src/harness/load.js';
+import type { LoadResult } from '../src/harness/types.js';
 import { formatLoadTable, loadResultFromJSON, loadResultToJSON, type LoadResultJSON } from '../src/harness/report.js';
 import { SimFleet, VirtualClock } from './load-sim.js';
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { BadRequestError } from '../src/errors.js';
 import { Histogram } from '../src/harness/histogram.js';
 import {
-  evaluateThreshold, formatThresholdResult, parseThreshold, parseThresholds, type ThresholdSubject,
+  evaluateThreshold, evaluateThresholds, formatThresholdResult, parseThreshold, parseThresholds, scopeOf, type ThresholdRun, type ThresholdSubject,
 } from '../src/harness/thresholds.js';
 
 test('parse: latency percentiles and units (to µs)', () => {
@@ -101,6 +101,39 @@ test('evaluate: no samples or an unknown scope fails with a note', () => {
   const u = evaluateThreshold(parseThreshold('gpu:p99<1ms'), undefined);
   assert.not.ok(u.pass);
   assert.match(formatThresholdResult(u), /^FAIL .*no command or device kind "gpu"/);
+});
+
+test('scopeOf: a command of the mix by its label, a device kind by any of its names, else null', () => {
+  const names = ['health', 'health@nvme', 'read'];
+  assert.equal(scopeOf('health@nvme', names, ['cxl-type3', 'nvme']), { command: 'health@nvme' });
+  assert.equal(['mem', 'type3', 'cxl-type3'].map((s) => scopeOf(s, names, ['cxl-type3'])), [{ kind: 'cxl-type3' }, { kind: 'cxl-type3' }, { kind: 'cxl-type3' }]);
+  assert.equal(['sw', 'switch', 'mctp'].map((s) => scopeOf(s, names, ['cxl-switch', 'mctp-pcc'])), [{ kind: 'cxl-switch' }, { kind: 'cxl-switch' }, { kind: 'mctp-pcc' }]);
+  assert.is(scopeOf('nvme', names, ['cxl-type3']), null, 'a kind not in the run');
+  assert.is(scopeOf('log', names, ['cxl-type3']), null, 'a command not in the mix');
+});
+
+test('evaluateThresholds: the whole run (errors = sent - requests), a command or a kind by scope, strings or parsed', () => {
+  const group = (us: number[], errors: number, dropped: number): ThresholdRun['byCommand'][string] => {
+    const h = new Histogram();
+    for (const x of us) h.record(x * 1000);
+    return { requests: h.total, errors, dropped, throughput: h.total, latency: { count: h.total, min: h.min / 1000, mean: h.mean / 1000, max: h.max / 1000 }, histogram: h };
+  };
+  const health = group(Array<number>(100).fill(10), 0, 0);
+  const log = group(Array<number>(100).fill(2000), 4, 1);
+  const all = group([...Array<number>(100).fill(10), ...Array<number>(100).fill(2000)], 0, 0);
+  const run: ThresholdRun = {
+    requests: 200, sent: 204, dropped: 1, throughput: 200, latency: all.latency, histogram: all.histogram,
+    byCommand: { health, log }, byKind: { 'cxl-type3': all },
+  };
+  const r = evaluateThresholds(['errors<=4', 'errors<1%', 'dropped==1', 'p50<11us', 'health:p99<20us', 'log:p99<20us', 'log:errors==4', 'mem:rate>=200', 'nvme:p99<1ms', 'ports:p99<1ms', parseThreshold('log:max<=2ms')], run);
+  assert.equal(r.map((t) => [t.expr, t.pass]), [
+    ['errors<=4', true], ['errors<1%', false], ['dropped==1', true], ['p50<11us', true], ['health:p99<20us', true], ['log:p99<20us', false],
+    ['log:errors==4', true], ['mem:rate>=200', true], ['nvme:p99<1ms', false], ['ports:p99<1ms', false], ['log:max<=2ms', true],
+  ]);
+  assert.is(r[1]!.actual, 4 / 204, 'errors of the whole run: sent - requests, over sent');
+  assert.is(r[5]!.actual, 2000, "the log group's own histogram");
+  assert.match(r[8]!.note!, /no command or device kind "nvme"/);
+  assert.equal(evaluateThresholds([], run), []);
 });
 
 test.run();

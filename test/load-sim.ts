@@ -1,7 +1,11 @@
+import type { EventEmitter } from 'node:events';
+import * as assert from 'uvu/assert';
 import { CancelledError, type MbxError } from '../src/errors.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import type { LoadClock, LoadTimer } from '../src/harness/clock.js';
-import type { LoadSession, LoadTarget } from '../src/harness/load.js';
+import { Histogram } from '../src/harness/histogram.js';
+import { runLoad } from '../src/harness/load.js';
+import type { LoadOptions, LoadResult, LoadSession, LoadTarget } from '../src/harness/types.js';
 import type { CommandResult, FleetInput, SendRequest } from '../src/index.js';
 
 /**
@@ -115,4 +119,43 @@ export class SimFleet implements LoadTarget {
       this.clock.setTimer(() => resolve({ rc: 0, payload: new Uint8Array(0), vendorStatus: 0, background: false }), done - now);
     });
   }
+}
+
+/** Helpers of the harness tests: checks every result must pass, and runs in virtual time. */
+
+export const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+/** Every breakdown of a result adds up to its totals, and its percentiles are ordered. */
+export function checkConsistent(r: LoadResult): void {
+  assert.is(r.histogram.total, r.requests);
+  assert.is(sum(Object.values(r.byCommand).map((g) => g.requests)), r.requests, 'byCommand adds up');
+  assert.is(sum(Object.values(r.byKind).map((g) => g!.requests)), r.requests, 'byKind adds up');
+  assert.is(sum(Object.values(r.errors)), r.sent - r.requests, 'errors add up');
+  assert.is(sum(r.intervals.map((i) => i.requests)), r.requests, 'intervals add up');
+  const l = r.latency;
+  if (r.requests > 0) assert.ok(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, JSON.stringify(l));
+}
+
+/**
+ * A percentile the harness reports for a latency of `ms` that is not the run's largest: the top of its
+ * histogram bucket (3 significant digits), in µs. (min and max are kept exactly.)
+ */
+export const bucketTop = (ms: number): number => {
+  const h = new Histogram();
+  h.record(ms * 1e6);
+  h.record(1e12);
+  return h.percentile(50) / 1000;
+};
+
+/** A run in virtual time against simulated devices that answer in `serviceMs` (SimFleet above). */
+export function virtual(fleet: FleetInput, device: (id: string) => SimDevice): { clock: VirtualClock; sim: SimFleet; run: (o: Omit<LoadOptions, 'mux' | 'clock'>) => { events: EventEmitter; result: Promise<LoadResult> } } {
+  const clock = new VirtualClock();
+  const sim = new SimFleet(clock, fleet, device);
+  return {
+    clock,
+    sim,
+    run: (o) => {
+      const { events, result } = runLoad({ ...o, mux: sim, clock });
+      return { events, result: clock.run(result) };
+    },
+  };
 }

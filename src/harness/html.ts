@@ -1,5 +1,5 @@
 import type { Histogram } from './histogram.js';
-import type { GroupStats, LoadResult } from './load.js';
+import type { GroupStats, LoadResult } from './types.js';
 import { describeRun, formatUs, statusText } from './report.js';
 import { chart, CSS, escapeHtml, int, linTicks, logTicks, PALETTE, PCT_TICKS, pctX, type Series } from './svg-chart.js';
 import { formatThresholdValue } from './thresholds.js';

@@ -1,9 +1,12 @@
 /** The load-testing harness (`mbxmux load`): closed and open loop, named command mixes, reports, thresholds. */
+export { runLoad } from './load.js';
 export {
-  runLoad, evaluateThresholds, defaultIntervalMs, Pace, summarize,
   type LoadOptions, type LoadTarget, type WakeCounts, type LoadSession, type Submitted, type LoadSample, type LoadResult, type LoadProgress, type LoadPhase, type LatencySummary,
   type GroupStats, type IntervalStats,
-} from './load.js';
+} from './types.js';
+export { defaultIntervalMs } from './plan.js';
+export { Pace } from './pace.js';
+export { summarize } from './recorder.js';
 export { realClock, type LoadClock, type LoadTimer } from './clock.js';
 export { Histogram, type HistogramJSON } from './histogram.js';
 export {
@@ -15,7 +18,7 @@ export {
   type MixDescriptor, type NamedCommand, type MixEntry, type MixRequest, type MixDevice, type MixSession, type Schedule, type ScheduleItem, type ScheduleOptions,
 } from './mix.js';
 export {
-  parseThreshold, parseThresholds, evaluateThreshold, formatThresholdResult, formatThresholdValue,
+  parseThreshold, parseThresholds, evaluateThreshold, evaluateThresholds, formatThresholdResult, formatThresholdValue,
   type Threshold, type ThresholdOp, type ThresholdMetric, type ThresholdResult, type ThresholdSubject,
 } from './thresholds.js';
 export { formatLoadTable, loadResultToJSON, loadResultFromJSON, type LoadResultJSON } from './report.js';

@@ -1,8 +1,9 @@
 import { BadRequestError } from '../errors.js';
 import type { DeviceKind } from '../fleet/types.js';
 import { Histogram } from './histogram.js';
-import { evaluateThresholds, type GroupStats, type IntervalStats, type LoadResult, summarize } from './load.js';
-import { parseThreshold, type Threshold } from './thresholds.js';
+import { summarize } from './recorder.js';
+import { evaluateThresholds, parseThreshold, type Threshold } from './thresholds.js';
+import type { GroupStats, IntervalStats, LoadResult } from './types.js';
 
 /**
  * Merging the reports of several load generators (`mbxmux report merge`), typically the N segments of one test

@@ -2,6 +2,7 @@ import { BadRequestError } from '../errors.js';
 import type { DeviceKind } from '../fleet/types.js';
 import type { SendRequest } from '../mux/types.js';
 import { CEL_UUID } from '../devices/cci/uuid.js';
+import { MAX_IO_QUEUES } from '../devices/nvme/constants.js';
 
 /** One concrete request the harness can send to a device (everything of SendRequest but the device and options). */
 export type MixRequest = Omit<SendRequest, 'device' | 'signal' | 'timeoutMs' | 'noWait'>;
@@ -38,7 +39,7 @@ export interface NamedCommand {
   byKindText: Partial<Record<DeviceKind, string>>;
   /** the request for this device, or undefined if the command does not apply to it (or the session cannot reach it) */
   requestFor(d: MixDevice, s: MixSession): MixRequest | undefined;
-  /** runs on NVMe I/O queue MIX_IO_QUEUE, which the harness creates for the run (io-queues.ts) */
+  /** runs on the run's NVMe I/O queue (Schedule.ioQueue), which the harness creates for the run (io-queues.ts) */
   ioQueue?: boolean;
 }
 
@@ -56,7 +57,7 @@ const NVME_EFFECTS = { ...nvmeLog(0x05, 4096), nsid: 0 };
 const NVME_FW_SLOT = nvmeLog(0x03, 512);
 const NVME_IDENTIFY_CTRL: MixRequest = { opcode: 0x06, cdw10: 0x01 };
 
-/** The NVMe I/O queue the read / write mixes use on every controller (created for the run). */
+/** The NVMe I/O queue the read / write mixes use on every controller (created for the run); segment k of N uses this + k. */
 export const MIX_IO_QUEUE = 1;
 /**
  * 4 KiB at LBA 0 of namespace 1: NLB 7 (0's based) of the 512-byte blocks every namespace starts with. One
@@ -171,9 +172,9 @@ export const NAMED_COMMANDS: Record<string, NamedCommand> = {
       return sld === undefined ? undefined : { opcode: 0x4200, tunnel: [sld.port] };
     },
   },
-  read: nvmeIo('read', 'NVMe Read of 4 KiB on an I/O queue (NVMe only)', NVME_READ, `Read (02h) 4 KiB at LBA 0 of namespace 1 on I/O queue ${MIX_IO_QUEUE}`),
+  read: nvmeIo('read', 'NVMe Read of 4 KiB on an I/O queue (NVMe only)', NVME_READ, `Read (02h) 4 KiB at LBA 0 of namespace 1 on the run's I/O queue`),
   write: nvmeIo('write', 'NVMe Write of 4 KiB on an I/O queue (NVMe only; changes data: needs --tier debug-write-full)', NVME_WRITE,
-    `Write (01h) 4 KiB at LBA 0 of namespace 1 on I/O queue ${MIX_IO_QUEUE}`),
+    `Write (01h) 4 KiB at LBA 0 of namespace 1 on the run's I/O queue`),
 };
 
 /** Device kinds by the names a mix may use after `@`. */
@@ -287,8 +288,10 @@ export interface Schedule {
   devices: Record<string, number>;
   /** distinct devices that take part, per kind */
   kindDevices: Partial<Record<DeviceKind, number>>;
-  /** NVMe controllers that need I/O queue MIX_IO_QUEUE for the run */
+  /** NVMe controllers that need I/O queue `ioQueue` for the run */
   ioQueueDevices: string[];
+  /** the NVMe I/O queue the read / write items run on */
+  ioQueue: number;
 }
 
 export interface ScheduleOptions {
@@ -299,6 +302,8 @@ export interface ScheduleOptions {
   seed?: number;
   /** per-request timeout put into every request, ms */
   timeoutMs?: number;
+  /** the NVMe I/O queue read / write items run on (default MIX_IO_QUEUE; the harness gives segment k MIX_IO_QUEUE + k) */
+  ioQueue?: number;
 }
 
 /**
@@ -306,10 +311,10 @@ export interface ScheduleOptions {
  * hot path then sees the same few object shapes it sees from ordinary callers. (Objects cloned with spread
  * made its property reads megamorphic: measured 3x slower admission.)
  */
-function sendRequest(device: string, r: MixRequest, timeoutMs: number | undefined): SendRequest {
+function sendRequest(device: string, r: MixRequest, timeoutMs: number | undefined, queue: number | undefined): SendRequest {
   const out: SendRequest = { device, opcode: r.opcode };
   if (r.payload !== undefined) out.payload = r.payload;
-  if (r.queue !== undefined) out.queue = r.queue;
+  if (r.queue !== undefined) out.queue = queue ?? r.queue;
   if (r.nsid !== undefined) out.nsid = r.nsid;
   if (r.cdw10 !== undefined) out.cdw10 = r.cdw10;
   if (r.cdw11 !== undefined) out.cdw11 = r.cdw11;
@@ -343,6 +348,10 @@ function rng(seed: number): () => number {
 export function buildSchedule(mix: MixEntry[], devices: readonly MixDevice[], opts: ScheduleOptions = {}): Schedule {
   const session = opts.session ?? { host: 0, fabricManager: true };
   const random = rng(opts.seed ?? 1);
+  const ioQueue = opts.ioQueue ?? MIX_IO_QUEUE;
+  if (!Number.isInteger(ioQueue) || ioQueue < 1 || ioQueue > MAX_IO_QUEUES) {
+    throw new BadRequestError(`ioQueue ${ioQueue}: an NVMe I/O queue id is an integer from 1 to ${MAX_IO_QUEUES} (the I/O queues a controller has)`);
+  }
   const total = mix.reduce((n, e) => n + e.weight, 0);
   const perEntry = mix.map((e) => {
     const eligible: { d: MixDevice; req: MixRequest }[] = [];
@@ -385,7 +394,7 @@ export function buildSchedule(mix: MixEntry[], devices: readonly MixDevice[], op
         if (set === undefined) perKind.set(d.kind, (set = new Set()));
         set.add(d.id);
       }
-      items.push({ req: sendRequest(d.id, req, opts.timeoutMs), name: e.label, kind: d.kind, cmd: ci, kindIndex: ki });
+      items.push({ req: sendRequest(d.id, req, opts.timeoutMs, e.command.ioQueue ? ioQueue : undefined), name: e.label, kind: d.kind, cmd: ci, kindIndex: ki });
     }
   });
   for (let i = items.length - 1; i > 0; i--) {
@@ -394,7 +403,7 @@ export function buildSchedule(mix: MixEntry[], devices: readonly MixDevice[], op
   }
   const kindDevices: Partial<Record<DeviceKind, number>> = {};
   for (const [k, set] of perKind) kindDevices[k] = set.size;
-  return { items, names, kinds, devices: participating, kindDevices, ioQueueDevices: [...ioQueueDevices] };
+  return { items, names, kinds, devices: participating, kindDevices, ioQueueDevices: [...ioQueueDevices], ioQueue };
 }
 
 /** `mbxmux load --help` text for the named commands. */

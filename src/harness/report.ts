@@ -2,7 +2,7 @@ import { rcName } from '../devices/cci/return-codes.js';
 import { describeStatus } from '../devices/nvme/status.js';
 import type { DeviceKind } from '../fleet/types.js';
 import { Histogram, type HistogramJSON } from './histogram.js';
-import type { GroupStats, LoadResult } from './load.js';
+import type { GroupStats, LoadResult } from './types.js';
 import { formatThresholdResult } from './thresholds.js';
 
 const n = (x: number, d = 1): string => x.toFixed(d);

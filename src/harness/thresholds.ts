@@ -1,4 +1,5 @@
 import { BadRequestError } from '../errors.js';
+import type { DeviceKind } from '../fleet/types.js';
 
 /**
  * Pass/fail criteria for a load run, in the spirit of k6 thresholds:
@@ -169,6 +170,60 @@ export function evaluateThreshold(t: Threshold, s: ThresholdSubject | undefined)
       break;
   }
   return { ...t, actual, pass: compare(actual, t.op, t.limit) };
+}
+
+/** Scope names of device kinds (`health@nvme` style names are commands of the mix, matched as they are). */
+const SCOPE_KINDS: Record<string, DeviceKind> = {
+  'cxl-type3': 'cxl-type3', type3: 'cxl-type3', mem: 'cxl-type3', 'cxl-switch': 'cxl-switch', switch: 'cxl-switch', sw: 'cxl-switch',
+  nvme: 'nvme', 'mctp-pcc': 'mctp-pcc', mctp: 'mctp-pcc',
+};
+
+/** Resolves a threshold scope (`health`, `health@nvme`, `nvme`, `mem`) to a command of the run or a kind in it; null if neither. */
+export function scopeOf(scope: string, names: readonly string[], kinds: readonly DeviceKind[]): { command: string } | { kind: DeviceKind } | null {
+  if (names.includes(scope)) return { command: scope };
+  const k = SCOPE_KINDS[scope];
+  if (k !== undefined && kinds.includes(k)) return { kind: k };
+  return null;
+}
+
+/** One group of a finished run as a threshold reads it (the whole run, a command, a kind). */
+export interface ThresholdGroup {
+  requests: number;
+  errors: number;
+  dropped: number;
+  throughput: number;
+  latency: ThresholdSubject['latency'];
+}
+
+/** A finished run as thresholds read it: a LoadResult or a MergedLoadResult (kept structural so this file needs neither). */
+export interface ThresholdRun {
+  requests: number;
+  /** requests + errors */
+  sent: number;
+  dropped: number;
+  throughput: number;
+  latency: ThresholdSubject['latency'];
+  histogram: { percentile(p: number): number };
+  byCommand: Record<string, ThresholdGroup & { histogram: { percentile(p: number): number } }>;
+  byKind: Partial<Record<DeviceKind, ThresholdGroup & { histogram: { percentile(p: number): number } }>>;
+}
+
+/** A group and its histogram (ns) as the subject of a threshold (percentiles in µs). */
+export function subjectOf(g: ThresholdGroup, h: { percentile(p: number): number }): ThresholdSubject {
+  return { requests: g.requests, errors: g.errors, dropped: g.dropped, throughput: g.throughput, latency: g.latency, percentile: (p) => h.percentile(p) / 1000 };
+}
+
+/** Checks thresholds against a finished run (pure; runLoad calls it when `thresholds` are given). */
+export function evaluateThresholds(thresholds: readonly (string | Threshold)[], r: ThresholdRun): ThresholdResult[] {
+  return thresholds.map((x) => {
+    const t = typeof x === 'string' ? parseThreshold(x) : x;
+    if (t.scope === undefined) {
+      return evaluateThreshold(t, subjectOf({ requests: r.requests, errors: r.sent - r.requests, dropped: r.dropped, throughput: r.throughput, latency: r.latency }, r.histogram));
+    }
+    const s = scopeOf(t.scope, Object.keys(r.byCommand), Object.keys(r.byKind) as DeviceKind[]);
+    const g = s === null ? undefined : 'command' in s ? r.byCommand[s.command] : r.byKind[s.kind];
+    return evaluateThreshold(t, g === undefined ? undefined : subjectOf(g, g.histogram));
+  });
 }
 
 /** A value in a threshold's unit, for reports: `48.2us`, `1.5%`, `120,000/s`. */

@@ -1,5 +1,5 @@
 import { BadRequestError } from '../errors.js';
-import type { LoadSession, LoadTarget } from '../harness/load.js';
+import type { LoadSession, LoadTarget } from '../harness/types.js';
 import type { MixDescriptor } from '../harness/mix.js';
 import type { DeviceInfo } from '../mux/types.js';
 import { TierLevel, type Tier } from '../policy/tiers.js';

@@ -5,7 +5,8 @@ import { parseEndpoints } from '../../server/endpoints.js';
 import { connectFleet, type FleetClient } from '../../server/fleet-client.js';
 import { fleetLoadTarget } from '../../server/fleet-target.js';
 import { renderHtmlReport } from '../../harness/html.js';
-import { type LoadOptions, type LoadProgress, type LoadSample, runLoad } from '../../harness/load.js';
+import { runLoad } from '../../harness/load.js';
+import type { LoadOptions, LoadProgress, LoadSample } from '../../harness/types.js';
 import { describeCommands, parseMix } from '../../harness/mix.js';
 import { formatLoadTable, formatUs, loadResultToJSON } from '../../harness/report.js';
 import { parseThresholds } from '../../harness/thresholds.js';
@@ -47,8 +48,8 @@ export const load: Command = {
   --max-in-flight N open loop: a request due while N are outstanding is dropped (EHARNESS_OVERLOAD; default 65536)
   --no-ramp         open loop: start the warm-up at the full rate (default: ramp up from 10% during --warmup)
   --mix             named commands and relative weights; name@kind limits one to a device kind (health@nvme=10);
-                    read / write run on an NVMe I/O queue pair the run creates and deletes (--tier debug-write;
-                    write changes data: --tier debug-write-full)
+                    read / write run on an NVMe I/O queue pair the run creates and deletes (queue 1, or 1 + k
+                    for --segment k/N; --tier debug-write; write changes data: --tier debug-write-full)
   --tier            session tier (default debug-read)
   --host N          act for host N: only its devices are loaded (default: a fabric-manager session, every device)
   --fm              a fabric-manager session (the default without --host; with --host N: acting for host N)

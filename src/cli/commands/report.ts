@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { BadRequestError } from '../../errors.js';
 import { renderHtmlReport } from '../../harness/html.js';
-import type { LoadResult } from '../../harness/load.js';
+import type { LoadResult } from '../../harness/types.js';
 import { type MergedLoadResult, mergeLoadResults } from '../../harness/merge.js';
 import { formatLoadTable, loadResultFromJSON, loadResultToJSON } from '../../harness/report.js';
 import { parseThresholds } from '../../harness/thresholds.js';
