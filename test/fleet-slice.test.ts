@@ -4,6 +4,7 @@ import { buildFleet, serialFor } from '../src/fleet/expand.js';
 import { balanceGroups, parseSlice } from '../src/fleet/slice.js';
 import type { DeviceDescriptor, Fleet, FleetFile } from '../src/fleet/types.js';
 import { createMux } from '../src/mux/mux.js';
+import { thrownCode } from './error-code.js';
 
 /** A fleet with every kind of reference between devices: switch ports, an MLD's LDs, MCTP fronts (a switch and a type-3). */
 const FLEET: FleetFile = {
@@ -22,14 +23,7 @@ const FLEET: FleetFile = {
   ],
 };
 
-const code = (f: () => unknown): string => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return (e as { code?: string }).code ?? 'plain';
-  }
-};
+const code = thrownCode;
 
 /** Every reference of a device, by the id of the device it points at. */
 function refs(f: Fleet, d: DeviceDescriptor): Record<string, unknown> {

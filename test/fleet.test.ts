@@ -4,15 +4,9 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFleet, loadFleetFile, parseFleetFlag, serialFor } from '../src/fleet/expand.js';
+import { thrownCode } from './error-code.js';
 
-const code = (f: () => unknown): string => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return (e as { code?: string }).code ?? 'plain';
-  }
-};
+const code = thrownCode;
 
 test('counts expand deterministically: same input, same ids, serials, shards and offsets', () => {
   const a = buildFleet({ 'cxl-type3': 50, seed: 9 }, 3);

@@ -10,20 +10,14 @@ import { buildSchedule, mixDevices, parseMix } from '../src/harness/mix.js';
 import { parseSegment, SegmentPace, segmentSchedule, segmentShare, stripeCount } from '../src/harness/segment.js';
 import { buildFleet } from '../src/fleet/expand.js';
 import { SimFleet, VirtualClock } from './load-sim.js';
+import { thrownCode } from './error-code.js';
 
 /**
  * Execution segments: N generators with segments 0..N-1 run exactly the test one generator runs. Checked in
  * virtual time (load-sim.ts), where the whole test and its segments can be compared send by send.
  */
 
-const code = (f: () => unknown): string => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return (e as { code?: string }).code ?? 'plain';
-  }
-};
+const code = thrownCode;
 
 test('stripes and shares add up to the whole for any total and any number of segments', () => {
   fc.assert(fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 1, max: 64 }), (total, n) => {

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMux, type SendRequest } from '../../src/index.js';
+import { rejectedCode } from '../error-code.js';
 
 /**
  * Every public entry point validates. Bad requests interleaved with good ones get typed errors, never crash a
  * worker, and never disturb another request's bytes.
  */
 
-const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => e.code ?? `untyped: ${e.message}`);
+const code = rejectedCode;
 
 test('bad requests interleaved with good ones: typed errors, and every good answer carries its own bytes', async () => {
   const mux = await createMux({ workers: 2, fleet: { 'cxl-type3': 8, 'cxl-switch': 1, nvme: 2, 'mctp-pcc': 2 } });
