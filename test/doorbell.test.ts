@@ -37,6 +37,26 @@ test('waitSync returns at once when the value already moved, and after timeout w
   assert.is(Atomics.load(words, SLEEP), 0, 'sleep flag cleared on wake');
 });
 
+test('every notify either doorbell sends is counted once in its own count and in the shared WAKES word', () => {
+  const wakes = new Int32Array(new SharedArrayBuffer(8));
+  const words = new Int32Array(new SharedArrayBuffer(64));
+  const bell = new Doorbell(words, 0, 4);
+  const tb = new ThreadBell(words, 8, 12);
+  bell.wakeCounter = { words: wakes, index: 1 };
+  tb.wakeCounter = { words: wakes, index: 1 };
+  bell.ring(); // awake: nothing
+  tb.ring();
+  assert.equal([bell.notifies, tb.notifies, wakes[1]], [0, 0, 0]);
+  Atomics.store(words, 4, 1); // the Doorbell's waiter sleeps
+  Atomics.store(words, 12, 1); // the thread sleeps
+  bell.ring();
+  tb.ring();
+  tb.ring(); // once per sleep: the flag was cleared by the first ring
+  tb.wake(); // a stopper's wake-up counts too
+  assert.equal([bell.notifies, tb.notifies, wakes[1], wakes[0]], [1, 2, 3, 0]);
+  assert.equal(Atomics.load(words, 8), 2, 'SEQ moved once per wake-up');
+});
+
 test('spin gate: never more spinners than allowed', () => {
   const words = new Int32Array(new SharedArrayBuffer(256));
   const g = new SpinGate(words, 0, 1);

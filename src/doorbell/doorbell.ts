@@ -1,4 +1,5 @@
 import type { SpinGate } from './spin-gate.js';
+import { SleepFlag } from './sleep-flag.js';
 // the module binding, not the global: globalThis.performance is a lazy getter Node runs on every access
 import { performance } from 'node:perf_hooks';
 
@@ -12,30 +13,19 @@ import { performance } from 'node:perf_hooks';
  * Either the waiter's re-load sees the new VALUE, or the ringer's load sees SLEEPING=1 and notifies:
  * no wake-up is lost, and a ringer whose peer is awake pays one load instead of a ~40 ns notify syscall path.
  */
-export class Doorbell {
-  /** notifications actually sent (the peer was asleep) */
-  notifies = 0;
-  /** times this side went to sleep in waitSync() */
-  sleeps = 0;
-  /** a word counting every notify this side sends (SpinGate WAKES), or none */
-  wakeCounter: { words: Int32Array; index: number } | null = null;
-
+export class Doorbell extends SleepFlag {
   constructor(
-    readonly words: Int32Array,
+    words: Int32Array,
     readonly valueIndex: number,
-    readonly sleepIndex: number,
-  ) {}
-
-  /** Ringer side: true if the waiting side has said it sleeps (a ring would have to notify it). */
-  peerSleeping(): boolean {
-    return Atomics.load(this.words, this.sleepIndex) !== 0;
+    sleepIndex: number,
+  ) {
+    super(words, sleepIndex);
   }
 
   /** Ringer side, after the value was published. */
   ring(): void {
     if (this.peerSleeping()) {
-      this.notifies++;
-      if (this.wakeCounter !== null) Atomics.add(this.wakeCounter.words, this.wakeCounter.index, 1);
+      this.countNotify();
       Atomics.notify(this.words, this.valueIndex);
     }
   }

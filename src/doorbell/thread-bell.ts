@@ -1,3 +1,5 @@
+import { SleepFlag } from './sleep-flag.js';
+
 /**
  * The doorbell of a worker thread that serves several rings (the SQs of its shards): one place to sleep and
  * one place to be woken, however many rings there are. Two Int32 words in the thread's control buffer, each
@@ -17,23 +19,13 @@
  * the notify came first. The exchange makes the wake-up once per sleep: the other publishes before the worker
  * runs again find SLEEPING clear and cost one load, however many rings or batches they cover.
  */
-export class ThreadBell {
-  /** wake-ups sent (main side): notifies of a sleeping worker */
-  notifies = 0;
-  /** sleeps taken (worker side) */
-  sleeps = 0;
-  /** a word counting every notify this side sends (SpinGate WAKES), or none */
-  wakeCounter: { words: Int32Array; index: number } | null = null;
-
+export class ThreadBell extends SleepFlag {
   constructor(
-    readonly words: Int32Array,
+    words: Int32Array,
     readonly seqIndex: number,
-    readonly sleepIndex: number,
-  ) {}
-
-  /** Main side: true while the worker says it sleeps. */
-  peerSleeping(): boolean {
-    return Atomics.load(this.words, this.sleepIndex) !== 0;
+    sleepIndex: number,
+  ) {
+    super(words, sleepIndex);
   }
 
   /** Main side, after publishing: wakes the worker if it sleeps (once per sleep). Returns true if it notified. */
@@ -46,8 +38,7 @@ export class ThreadBell {
 
   /** Bumps SEQ and notifies, whether or not the worker sleeps (stop requests). */
   wake(): void {
-    this.notifies++;
-    if (this.wakeCounter !== null) Atomics.add(this.wakeCounter.words, this.wakeCounter.index, 1);
+    this.countNotify();
     Atomics.add(this.words, this.seqIndex, 1);
     Atomics.notify(this.words, this.seqIndex);
   }

@@ -62,17 +62,13 @@ export class NvmeController implements ControllerState {
   readonly q: ControllerQueues;
   readonly commands: NvmeCommandSet;
   readonly id: string;
+  // the fields of ControllerState (documented there)
   readonly serial: bigint;
-  /** 32-bit seed for deterministic per-device values */
   readonly seed: number;
   readonly namespaces: number;
-  /** Identify NN: highest valid NSID; NSIDs above `namespaces` are valid but inactive */
   readonly nn: number;
-  /** bytes of each namespace (deterministic from the serial) */
   readonly nsBytes: number;
-  /** Identify MDTS: 2^mdts pages (0 = the field's "no limit", used only for a single-page buffer) */
   readonly mdts: number;
-  /** largest transfer the controller accepts */
   readonly maxTransfer: number;
 
   // lazily created state (records in controller-state.ts, created by the handler files that use them)
