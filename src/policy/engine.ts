@@ -125,12 +125,12 @@ export class Policy {
    * (false) takes the full check, which gives a refusal its reasons.
    */
   private plainRead(s: PolicySubject, sentTo: number, opcode: number): boolean {
-    if (opcode === TUNNEL || this.entry[sentTo] !== sentTo) return false;
-    if (!s.fabricManager && (this.isMld[sentTo] === 1 || this.hosts[sentTo] !== s.host)) return false;
+    if (opcode === TUNNEL || this.entry[sentTo] !== sentTo || this.hostRefusal(s, sentTo) !== null) return false;
     const t = this.tables[sentTo];
     if (t === undefined) return false;
     const need = t.level[opcode]!;
-    return need < TierLevel['debug-write'] && need <= s.level;
+    // the same host rule and tier test as the full check (hostRefusal, permits): one place each
+    return need < TierLevel['debug-write'] && this.permits(s, need);
   }
 
   /**
