@@ -3,17 +3,15 @@
  * connectFleet by the harness in this process: a closed loop keeping 256 requests in flight per server (each
  * connection's server-side window), Get Health Info on the type-3 devices. req/s and latency side by side.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectFleet, fleetLoadTarget, runLoad } from '../src/index.js';
 import { figure } from './figures.js';
 import { type BenchContext, dur, type Section, threadsOf } from './section.js';
+import { startServer, stopServer } from './socket.js';
 import { num } from './stats.js';
 
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const DEVICES = 1024;
 const DEPTH = 256;
 
@@ -28,21 +26,9 @@ export interface FleetRow {
   windows: { rate: number[]; p99: number[] };
 }
 
-async function startSlice(ctx: BenchContext, path: string, slice: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--quiet', '--socket', path, '--fleet', `cxl-type3=${DEVICES}`, '--slice', slice, ...(ctx.workers === undefined ? [] : ['--workers', String(ctx.workers)])],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  let line = '';
-  for await (const chunk of child.stdout!) {
-    line += String(chunk);
-    if (line.includes('\n')) break;
-  }
-  if (!line.startsWith('listening on')) throw new Error(`mbxmux serve --slice ${slice} did not start: ${line.trim() || '(no output)'}`);
-  return child;
-}
-
 async function runOne(ctx: BenchContext, servers: number, dir: string): Promise<FleetRow> {
   const paths = Array.from({ length: servers }, (_, i) => join(dir, `slice${i}of${servers}.sock`));
-  const children = await Promise.all(paths.map((p, i) => startSlice(ctx, p, `${i}/${servers}`)));
+  const children = await Promise.all(paths.map(async (p, i) => (await startServer(ctx, ['--socket', p, '--slice', `${i}/${servers}`], DEVICES)).child));
   try {
     await using fleet = await connectFleet(paths.map((path) => ({ path })), { name: 'bench' });
     const { result } = runLoad({
@@ -56,8 +42,7 @@ async function runOne(ctx: BenchContext, servers: number, dir: string): Promise<
       windows: { rate: full.map((i) => i.rate), p99: full.map((i) => i.p99) },
     };
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : null)));
+    await Promise.all(children.map(stopServer));
   }
 }
 

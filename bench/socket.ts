@@ -30,16 +30,26 @@ export interface SocketRow {
   windows: number[];
 }
 
-async function startServer(ctx: BenchContext, listen: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const args = [CLI, 'serve', '--quiet', '--fleet', `cxl-type3=${DEVICES}`, ...(ctx.workers === undefined ? [] : ['--workers', String(ctx.workers)]), ...listen];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts `mbxmux serve --quiet --fleet cxl-type3=<devices>` with `args` in its own process and waits for its
+ * "listening on" line (socket.fleet starts its slices with this too).
+ */
+export async function startServer(ctx: BenchContext, args: string[], devices = DEVICES): Promise<{ child: ChildProcess; line: string }> {
+  const argv = [CLI, 'serve', '--quiet', '--fleet', `cxl-type3=${devices}`, ...(ctx.workers === undefined ? [] : ['--workers', String(ctx.workers)]), ...args];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let line = '';
   for await (const chunk of child.stdout!) {
     line += String(chunk);
     if (line.includes('\n')) break;
   }
-  if (!line.startsWith('listening on')) throw new Error(`mbxmux serve did not start: ${line.trim() || '(no output)'}`);
+  if (!line.startsWith('listening on')) throw new Error(`mbxmux serve ${args.join(' ')} did not start: ${line.trim() || '(no output)'}`);
   return { child, line };
+}
+
+/** SIGTERM, then waits for the process to exit (a serve process drains and closes on SIGTERM). */
+export async function stopServer(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
 }
 
 async function runOne(ctx: BenchContext, transport: 'unix' | 'tcp', dir: string): Promise<SocketRow> {
@@ -61,8 +71,7 @@ async function runOne(ctx: BenchContext, transport: 'unix' | 'tcp', dir: string)
       await Promise.all(clients.map((c) => c.close()));
     }
   } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await once(child, 'exit');
+    await stopServer(child);
   }
 }
 
